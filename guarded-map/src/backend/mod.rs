@@ -1,0 +1,186 @@
+//! The two storage strategies and the internal interface [`GuardedMap`](crate::GuardedMap) drives them
+//! through. The backend is a type parameter of the map's spec, so the choice costs no dynamic dispatch.
+
+use std::borrow::Borrow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::spec::BackendKind;
+use crate::stats::Recorder;
+use crate::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::table::{Entry, Frozen};
+
+pub(crate) mod rcu;
+pub(crate) mod sharded;
+
+#[doc(hidden)]
+pub use rcu::RcuStore;
+#[doc(hidden)]
+pub use sharded::ShardedStore;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Rcu {}
+    impl Sealed for super::Sharded {}
+}
+
+/// A backend: [`Rcu`] or [`Sharded`]. Sealed; named in a [`MapSpec`](crate::MapSpec).
+pub trait Backend: sealed::Sealed + 'static {
+    /// The backend's kind, as reported in descriptors and metrics.
+    const KIND: BackendKind;
+    #[doc(hidden)]
+    type Store<K, V>;
+}
+
+/// Read-copy-update backend for read-mostly maps.
+///
+/// Readers never lock and never wait: a read loads the current version through `arc-swap` and looks
+/// the key up in an immutable table. Writers serialize on a mutex, copy the one shard they change,
+/// and publish a new version. The table is split into about `sqrt(len / 8)` shards, so a write copies
+/// about `sqrt(8 * len)` entries plus as many shard pointers, never the whole map. `snapshot()` is O(1)
+/// and exactly the state after some write. Requires `K: Clone` and `V: Clone`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rcu;
+
+/// Sharded-lock backend for write-heavy maps.
+///
+/// A power-of-two array of cache-padded reader-writer locks (`parking_lot`, which does not poison),
+/// each over its own `hashbrown` table; a key's hash picks its shard. A lock is first tried without
+/// blocking; only a failed try is timed and counted as contention.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sharded;
+
+impl Backend for Rcu {
+    const KIND: BackendKind = BackendKind::Rcu;
+    type Store<K, V> = RcuStore<K, V>;
+}
+
+impl Backend for Sharded {
+    const KIND: BackendKind = BackendKind::Sharded;
+    type Store<K, V> = ShardedStore<K, V>;
+}
+
+/// How to build a store.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct StoreConfig {
+    pub capacity: usize,
+    pub shards: usize,
+    pub max_len: Option<usize>,
+}
+
+/// What `upsert` did.
+#[doc(hidden)]
+pub struct Upserted<R> {
+    pub result: R,
+    pub inserted: bool,
+}
+
+/// The operations every backend provides. Hashes are computed once by the map and passed in.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot store these key and value types",
+    note = "the rcu backend copies entries when it publishes: it needs `K: Clone` and `V: Clone`"
+)]
+pub trait Storage<K, V>: Sized {
+    fn new(config: StoreConfig, rec: Recorder<'_>) -> Self;
+    /// Builds a store from entries with distinct keys.
+    fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self;
+    fn get<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq;
+    /// Inserts or replaces; `Err` gives the pair back when a new key would exceed `max_len`.
+    fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)>;
+    fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq;
+    fn update<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq;
+    /// Updates the entry of `key`, creating it from `default` first if absent; `Err` gives the key
+    /// back when a new key would exceed `max_len`.
+    fn upsert<R>(
+        &self,
+        hash: u64,
+        key: K,
+        rec: Recorder<'_>,
+        default: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Result<Upserted<R>, K>;
+    /// Keeps the entries `f` accepts; returns how many were removed.
+    fn retain(&self, rec: Recorder<'_>, f: impl FnMut(&K, &mut V) -> bool) -> usize;
+    /// Removes everything; returns how many were removed.
+    fn clear(&self, rec: Recorder<'_>) -> usize;
+    fn for_each(&self, rec: Recorder<'_>, f: impl FnMut(&K, &V));
+    fn len(&self) -> usize;
+    fn capacity(&self) -> usize;
+    fn shrink_to_fit(&self, rec: Recorder<'_>);
+}
+
+/// Backends that can produce an immutable copy (the sharded one needs `Clone` entries for it).
+#[doc(hidden)]
+pub trait SnapshotStorage<K, V>: Storage<K, V> {
+    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>>;
+    /// A new store holding the contents of `frozen`.
+    fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self;
+}
+
+/// Locks `lock`, timing the wait only when the lock was not free.
+pub(crate) fn lock_timed<'a, T>(lock: &'a Mutex<T>, rec: Recorder<'_>) -> MutexGuard<'a, T> {
+    if let Some(guard) = lock.try_lock() {
+        return guard;
+    }
+    let start = Instant::now();
+    let guard = lock.lock();
+    rec.contended(start.elapsed());
+    guard
+}
+
+/// Read-locks `lock`, timing the wait only when the lock was not free.
+#[inline]
+pub(crate) fn read_timed<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockReadGuard<'a, T> {
+    match lock.try_read() {
+        Some(guard) => guard,
+        None => read_slow(lock, rec),
+    }
+}
+
+#[cold]
+fn read_slow<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockReadGuard<'a, T> {
+    let start = Instant::now();
+    let guard = lock.read();
+    rec.contended(start.elapsed());
+    guard
+}
+
+/// Write-locks `lock`, timing the wait only when the lock was not free.
+#[inline]
+pub(crate) fn write_timed<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockWriteGuard<'a, T> {
+    match lock.try_write() {
+        Some(guard) => guard,
+        None => write_slow(lock, rec),
+    }
+}
+
+#[cold]
+fn write_slow<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockWriteGuard<'a, T> {
+    let start = Instant::now();
+    let guard = lock.write();
+    rec.contended(start.elapsed());
+    guard
+}
+
+/// A stopwatch that only runs when statistics are on (`Instant::now` costs ~20 ns).
+pub(crate) struct Stopwatch(Option<Instant>);
+
+impl Stopwatch {
+    pub(crate) fn start(rec: Recorder<'_>) -> Self {
+        Stopwatch(rec.enabled().then(Instant::now))
+    }
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.0.map_or(Duration::ZERO, |start| start.elapsed())
+    }
+}

@@ -1,0 +1,274 @@
+//! The read-copy-update backend: immutable sharded versions behind an atomically swapped pointer.
+//!
+//! Every write, under one writer mutex: load the current version, copy the one shard the key lives in,
+//! change the copy, and publish a new version that shares every other shard with the old one. Readers
+//! holding the old version keep it alive until they finish. A panic in user code (`Clone`, `Eq`, a
+//! closure) happens before the publish, so it leaves the map exactly as it was.
+//!
+//! Shard count follows the size: `1 << bits` shards with `len <= 8 * shards^2`, so a write copies
+//! about `sqrt(8 * len)` entries and as many shard pointers (100 000 entries: 128 shards of ~780).
+//! Growing past the bound re-shards once, an O(len) copy every 4x growth, O(1) amortized.
+
+use std::borrow::Borrow;
+use std::mem;
+use std::sync::Arc;
+
+use super::{Stopwatch, Storage, StoreConfig, SnapshotStorage, Upserted, lock_timed};
+use crate::stats::Recorder;
+use crate::sync::{ArcCell, Mutex};
+use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
+
+/// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
+const MAX_BITS: u32 = 14;
+
+/// The shard bits for a map of `len` entries: the smallest `bits` with `len <= 8 << (2 * bits)`.
+fn bits_for(len: usize) -> u32 {
+    let mut bits = 0;
+    while bits < MAX_BITS && len > 8usize << (2 * bits) {
+        bits += 1;
+    }
+    bits
+}
+
+/// Storage of the [`Rcu`](crate::Rcu) backend.
+pub struct RcuStore<K, V> {
+    current: ArcCell<Frozen<K, V>>,
+    writer: Mutex<()>,
+    max_len: Option<usize>,
+}
+
+impl<K: Clone, V: Clone> RcuStore<K, V> {
+    /// Publishes `cur` with shard `index` replaced by `table`; re-shards if `len` outgrew the shards.
+    fn publish(
+        &self,
+        rec: Recorder<'_>,
+        watch: Stopwatch,
+        cur: &Frozen<K, V>,
+        index: usize,
+        table: Table<K, V>,
+        len: usize,
+    ) {
+        let mut copied = table.len();
+        let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
+        let mut shards = cur.shards.clone();
+        shards[index] = Arc::new(table);
+        let mut next = Frozen { shards, bits: cur.bits, len, capacity };
+        let bits = bits_for(len);
+        if bits > next.bits {
+            next = Frozen::from_entries(bits, len, next.iter().cloned());
+            copied += len;
+        }
+        rec.set_capacity(next.capacity);
+        self.current.store(Arc::new(next));
+        rec.published(watch.elapsed(), copied);
+    }
+
+    /// Publishes a whole new version.
+    fn publish_all(&self, rec: Recorder<'_>, watch: Stopwatch, next: Frozen<K, V>, copied: usize) {
+        rec.set_capacity(next.capacity);
+        self.current.store(Arc::new(next));
+        rec.published(watch.elapsed(), copied);
+    }
+
+    fn is_full(&self, len: usize) -> bool {
+        self.max_len.is_some_and(|max| len >= max)
+    }
+}
+
+impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
+    fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
+        let frozen = Frozen::with_capacity(bits_for(config.capacity), config.capacity);
+        rec.set_capacity(frozen.capacity);
+        RcuStore {
+            current: ArcCell::from_pointee(frozen),
+            writer: Mutex::new(()),
+            max_len: config.max_len,
+        }
+    }
+
+    fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self {
+        let len = entries.len();
+        let frozen = Frozen::from_entries(bits_for(len.max(config.capacity)), len, entries.into_iter());
+        Self::from_frozen(config, Arc::new(frozen), rec)
+    }
+
+    #[inline]
+    fn get<Q, R>(&self, hash: u64, key: &Q, _rec: Recorder<'_>, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let version = self.current.load();
+        version.find(hash, key).map(|entry| f(&entry.value))
+    }
+
+    fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let cur = self.current.load_full();
+        let index = shard_index(hash, cur.bits);
+        let exists = cur.shards[index].find(hash, key_eq(&key)).is_some();
+        if !exists && self.is_full(cur.len) {
+            return Err((key, value));
+        }
+        let mut table = Table::clone(&cur.shards[index]);
+        let old = match table.find_mut(hash, key_eq(&key)) {
+            Some(entry) => Some(mem::replace(&mut entry.value, value)),
+            None => {
+                table.insert_unique(hash, Entry { hash, key, value }, stored_hash);
+                None
+            }
+        };
+        let len = cur.len + usize::from(old.is_none());
+        self.publish(rec, watch, &cur, index, table, len);
+        Ok(old)
+    }
+
+    fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let cur = self.current.load_full();
+        let index = shard_index(hash, cur.bits);
+        cur.shards[index].find(hash, key_eq(key))?;
+        let mut table = Table::clone(&cur.shards[index]);
+        let (entry, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
+        self.publish(rec, watch, &cur, index, table, cur.len - 1);
+        Some((entry.key, entry.value))
+    }
+
+    fn update<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let cur = self.current.load_full();
+        let index = shard_index(hash, cur.bits);
+        cur.shards[index].find(hash, key_eq(key))?;
+        let mut table = Table::clone(&cur.shards[index]);
+        let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
+        self.publish(rec, watch, &cur, index, table, cur.len);
+        Some(result)
+    }
+
+    fn upsert<R>(
+        &self,
+        hash: u64,
+        key: K,
+        rec: Recorder<'_>,
+        default: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Result<Upserted<R>, K> {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let cur = self.current.load_full();
+        let index = shard_index(hash, cur.bits);
+        let exists = cur.shards[index].find(hash, key_eq(&key)).is_some();
+        if !exists && self.is_full(cur.len) {
+            return Err(key);
+        }
+        let mut table = Table::clone(&cur.shards[index]);
+        let result = match table.find_mut(hash, key_eq(&key)) {
+            Some(entry) => f(&mut entry.value),
+            None => {
+                let value = default();
+                let entry = table.insert_unique(hash, Entry { hash, key, value }, stored_hash);
+                f(&mut entry.into_mut().value)
+            }
+        };
+        self.publish(rec, watch, &cur, index, table, cur.len + usize::from(!exists));
+        Ok(Upserted { result, inserted: !exists })
+    }
+
+    fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let cur = self.current.load_full();
+        let mut removed = 0;
+        let mut capacity = 0;
+        let shards: Box<[_]> = cur
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut table = Table::clone(shard);
+                let before = table.len();
+                table.retain(|entry| f(&entry.key, &mut entry.value));
+                removed += before - table.len();
+                capacity += table.capacity();
+                Arc::new(table)
+            })
+            .collect();
+        let next = Frozen { shards, bits: cur.bits, len: cur.len - removed, capacity };
+        self.publish_all(rec, watch, next, cur.len);
+        removed
+    }
+
+    fn clear(&self, rec: Recorder<'_>) -> usize {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let removed = self.current.load().len;
+        self.publish_all(rec, watch, Frozen::with_capacity(0, 0), 0);
+        removed
+    }
+
+    fn for_each(&self, _rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
+        let version = self.current.load_full();
+        version.iter().for_each(|entry| f(&entry.key, &entry.value));
+    }
+
+    fn len(&self) -> usize {
+        self.current.load().len
+    }
+
+    fn capacity(&self) -> usize {
+        self.current.load().capacity
+    }
+
+    fn shrink_to_fit(&self, rec: Recorder<'_>) {
+        let _writer = lock_timed(&self.writer, rec);
+        let watch = Stopwatch::start(rec);
+        let cur = self.current.load_full();
+        let next = Frozen::from_entries(bits_for(cur.len), cur.len, cur.iter().cloned());
+        self.publish_all(rec, watch, next, cur.len);
+    }
+}
+
+impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for RcuStore<K, V> {
+    fn snapshot(&self, _rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
+        self.current.load_full()
+    }
+
+    fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {
+        // Versions are immutable, so a copy can start out sharing every shard of the original.
+        rec.set_capacity(frozen.capacity);
+        RcuStore {
+            current: ArcCell::from(frozen),
+            writer: Mutex::new(()),
+            max_len: config.max_len,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bits_for;
+
+    #[test]
+    fn shard_bits_grow_with_the_square_root_of_len() {
+        assert_eq!(bits_for(0), 0);
+        assert_eq!(bits_for(8), 0);
+        assert_eq!(bits_for(9), 1);
+        assert_eq!(bits_for(1_000), 4);
+        assert_eq!(bits_for(100_000), 7);
+        for len in [10usize, 1_000, 100_000, 10_000_000] {
+            let shards = 1usize << bits_for(len);
+            // A write copies one shard: never more than about sqrt(8 * len) entries.
+            assert!(len / shards <= 8 * shards, "len {len}: {shards} shards");
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The sharded-lock backend: a power-of-two array of cache-padded `RwLock`s over `hashbrown` tables.
+//!
+//! Every write goes through [`ShardWrite`], whose `Drop` (which also runs when user code panics)
+//! publishes the shard's length and capacity and returns `max_len` reservations, so the counters stay
+//! exact whatever the user's closures do.
+
+use std::borrow::Borrow;
+use std::mem;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crossbeam_utils::CachePadded;
+use hashbrown::hash_table;
+
+use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_timed};
+use crate::stats::Recorder;
+use crate::sync::{AtomicUsize, RwLock, RwLockWriteGuard};
+use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
+
+/// One shard: its table and gauges readable without the lock.
+struct Shard<K, V> {
+    table: RwLock<Table<K, V>>,
+    len: AtomicUsize,
+    capacity: AtomicUsize,
+}
+
+/// Storage of the [`Sharded`](crate::Sharded) backend.
+pub struct ShardedStore<K, V> {
+    shards: Box<[CachePadded<Shard<K, V>>]>,
+    bits: u32,
+    max_len: Option<usize>,
+    /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
+    /// is inserted (so concurrent inserts into different shards can never overshoot), released when
+    /// entries go away.
+    reserved: AtomicUsize,
+}
+
+/// A write-locked shard that refreshes the shard's gauges when it is released.
+struct ShardWrite<'a, K, V> {
+    guard: RwLockWriteGuard<'a, Table<K, V>>,
+    shard: &'a Shard<K, V>,
+    store: &'a ShardedStore<K, V>,
+    rec: Recorder<'a>,
+    len_before: usize,
+    capacity_before: usize,
+}
+
+impl<K, V> Deref for ShardWrite<'_, K, V> {
+    type Target = Table<K, V>;
+    fn deref(&self) -> &Table<K, V> {
+        &self.guard
+    }
+}
+
+impl<K, V> DerefMut for ShardWrite<'_, K, V> {
+    fn deref_mut(&mut self) -> &mut Table<K, V> {
+        &mut self.guard
+    }
+}
+
+impl<K, V> Drop for ShardWrite<'_, K, V> {
+    fn drop(&mut self) {
+        // Runs before the lock is released (the guard field drops after this), on unwind too.
+        let (len, capacity) = (self.guard.len(), self.guard.capacity());
+        self.shard.len.store(len, Relaxed);
+        if self.store.max_len.is_some() && len < self.len_before {
+            self.store.reserved.fetch_sub(self.len_before - len, Relaxed);
+        }
+        if capacity != self.capacity_before {
+            self.shard.capacity.store(capacity, Relaxed);
+            self.rec.capacity_changed(self.capacity_before, capacity);
+        }
+    }
+}
+
+impl<K, V> ShardedStore<K, V> {
+    fn empty(config: StoreConfig) -> Self {
+        assert!(
+            config.shards.is_power_of_two(),
+            "guarded-map: shard count must be a power of two greater than zero, got {}",
+            config.shards
+        );
+        let per_shard = config.capacity.div_ceil(config.shards);
+        let shards = (0..config.shards)
+            .map(|_| {
+                let table = Table::with_capacity(per_shard);
+                CachePadded::new(Shard {
+                    capacity: AtomicUsize::new(table.capacity()),
+                    table: RwLock::new(table),
+                    len: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        ShardedStore {
+            shards,
+            bits: config.shards.trailing_zeros(),
+            max_len: config.max_len,
+            reserved: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K, V> {
+        &self.shards[shard_index(hash, self.bits)]
+    }
+
+    fn write<'a>(&'a self, shard: &'a Shard<K, V>, rec: Recorder<'a>) -> ShardWrite<'a, K, V> {
+        let guard = write_timed(&shard.table, rec);
+        ShardWrite {
+            len_before: guard.len(),
+            capacity_before: guard.capacity(),
+            guard,
+            shard,
+            store: self,
+            rec,
+        }
+    }
+
+    /// Reserves room for one new entry; false when the map is at `max_len`.
+    fn reserve(&self) -> bool {
+        match self.max_len {
+            None => true,
+            Some(max) => self
+                .reserved
+                .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+                .is_ok(),
+        }
+    }
+
+    fn total_len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.len.load(Relaxed)).sum()
+    }
+
+    fn total_capacity(&self) -> usize {
+        self.shards.iter().map(|shard| shard.capacity.load(Relaxed)).sum()
+    }
+
+    fn publish_gauges(&self, rec: Recorder<'_>) {
+        rec.set_capacity(self.total_capacity());
+        if self.max_len.is_some() {
+            self.reserved.store(self.total_len(), Relaxed);
+        }
+    }
+}
+
+impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
+    fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
+        let store = Self::empty(config);
+        store.publish_gauges(rec);
+        store
+    }
+
+    fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self {
+        let mut store = Self::empty(StoreConfig { capacity: config.capacity.max(entries.len()), ..config });
+        for entry in entries {
+            let shard = &mut store.shards[shard_index(entry.hash, store.bits)];
+            shard.table.get_mut().insert_unique(entry.hash, entry, stored_hash);
+        }
+        for shard in store.shards.iter_mut() {
+            let table = shard.table.get_mut();
+            let (len, capacity) = (table.len(), table.capacity());
+            shard.len = AtomicUsize::new(len);
+            shard.capacity = AtomicUsize::new(capacity);
+        }
+        store.publish_gauges(rec);
+        store
+    }
+
+    #[inline]
+    fn get<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let table = read_timed(&self.shard(hash).table, rec);
+        table.find(hash, key_eq(key)).map(|entry| f(&entry.value))
+    }
+
+    fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
+        let mut table = self.write(self.shard(hash), rec);
+        match table.entry(hash, key_eq(&key), stored_hash) {
+            hash_table::Entry::Occupied(mut entry) => Ok(Some(mem::replace(&mut entry.get_mut().value, value))),
+            hash_table::Entry::Vacant(slot) => {
+                if !self.reserve() {
+                    return Err((key, value));
+                }
+                slot.insert(Entry { hash, key, value });
+                Ok(None)
+            }
+        }
+    }
+
+    fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let mut table = self.write(self.shard(hash), rec);
+        let (entry, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
+        Some((entry.key, entry.value))
+    }
+
+    fn update<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let mut table = self.write(self.shard(hash), rec);
+        let entry = table.find_mut(hash, key_eq(key))?;
+        Some(f(&mut entry.value))
+    }
+
+    fn upsert<R>(
+        &self,
+        hash: u64,
+        key: K,
+        rec: Recorder<'_>,
+        default: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Result<Upserted<R>, K> {
+        let mut table = self.write(self.shard(hash), rec);
+        match table.entry(hash, key_eq(&key), stored_hash) {
+            hash_table::Entry::Occupied(mut entry) => {
+                Ok(Upserted { result: f(&mut entry.get_mut().value), inserted: false })
+            }
+            hash_table::Entry::Vacant(slot) => {
+                // The default is made before reserving, so a panicking default reserves nothing.
+                let value = default();
+                if !self.reserve() {
+                    return Err(key);
+                }
+                let mut entry = slot.insert(Entry { hash, key, value });
+                Ok(Upserted { result: f(&mut entry.get_mut().value), inserted: true })
+            }
+        }
+    }
+
+    fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut table = self.write(shard, rec);
+            let before = table.len();
+            table.retain(|entry| f(&entry.key, &mut entry.value));
+            removed += before - table.len();
+        }
+        removed
+    }
+
+    fn clear(&self, rec: Recorder<'_>) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut table = self.write(shard, rec);
+            removed += table.len();
+            table.clear();
+        }
+        removed
+    }
+
+    fn for_each(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
+        for shard in self.shards.iter() {
+            let table = read_timed(&shard.table, rec);
+            table.iter().for_each(|entry| f(&entry.key, &entry.value));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.total_len()
+    }
+
+    fn capacity(&self) -> usize {
+        self.total_capacity()
+    }
+
+    fn shrink_to_fit(&self, rec: Recorder<'_>) {
+        for shard in self.shards.iter() {
+            self.write(shard, rec).shrink_to_fit(stored_hash);
+        }
+    }
+}
+
+impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
+    /// Read-locks every shard (in index order, so two snapshots cannot deadlock), then copies them:
+    /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
+    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
+        let guards: Vec<_> = self.shards.iter().map(|shard| read_timed(&shard.table, rec)).collect();
+        let shards: Box<[_]> = guards.iter().map(|table| Arc::new(Table::clone(table))).collect();
+        drop(guards);
+        let len = shards.iter().map(|t| t.len()).sum();
+        let capacity = shards.iter().map(|t| t.capacity()).sum();
+        Arc::new(Frozen { shards, bits: self.bits, len, capacity })
+    }
+
+    fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {
+        let entries = frozen.iter().cloned().collect();
+        Self::from_entries(config, entries, rec)
+    }
+}

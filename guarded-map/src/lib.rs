@@ -1,0 +1,61 @@
+//! Concurrent, instrumented `HashMap`s, chosen per field.
+//!
+//! [`GuardedMap`] is a hash map shared by `&self` whose concurrency strategy is fixed at compile time
+//! by a spec type:
+//!
+//! - [`Rcu`]: read-mostly maps. Reads never lock or wait; writes copy one shard and publish a new
+//!   version; [`snapshot`](GuardedMap::snapshot) is O(1).
+//! - [`Sharded`]: write-heavy maps. A power-of-two array of cache-padded reader-writer locks.
+//!
+//! Every map counts what happens to it (reads, misses, writes by kind, lock contention and wait time,
+//! RCU publishes and copied entries) in per-thread slots that cost about a nanosecond, readable with
+//! [`GuardedMap::stats`] or, aggregated per declared map, through [`registry`].
+//!
+//! ```
+//! use guarded_map::{map_spec, GuardedMap};
+//!
+//! map_spec!(pub Routes: HashMap<String, u16>, rcu, help = "Upstream port by path prefix.");
+//!
+//! let routes: GuardedMap<String, u16, Routes> = GuardedMap::new();
+//! routes.insert("/api".to_string(), 8080);
+//! assert_eq!(routes.get_cloned("/api"), Some(8080));
+//! assert_eq!(routes.stats().gets, 1);
+//! ```
+//!
+//! # Hashers
+//!
+//! The hasher is the map's last type parameter and defaults to std's `RandomState`, exactly like the
+//! `HashMap` it replaces, so HashDoS resistance is never traded away silently. Any `BuildHasher` can
+//! be given (`GuardedMap<K, V, S, foldhash::fast::RandomState>`).
+//!
+//! # Linking
+//!
+//! Descriptors are collected with `inventory`, which relies on the linker keeping each declaring
+//! object file. A library crate whose items the final binary never references may be dropped by the
+//! linker, and with it its descriptors. Referencing anything from that crate (for example
+//! `use that_crate as _;` is not enough, but calling one of its functions is) keeps them.
+#![warn(missing_docs)]
+
+mod backend;
+mod error;
+mod map;
+pub mod registry;
+mod snapshot;
+mod spec;
+mod stats;
+mod sync;
+mod table;
+
+pub use backend::{Backend, Rcu, Sharded};
+pub use error::CapacityError;
+pub use map::GuardedMap;
+pub use snapshot::{Iter, Snapshot};
+pub use spec::{BackendKind, ConfigError, Descriptor, MapSpec};
+pub use stats::Stats;
+
+/// Items the macros expand to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::backend::{RcuStore, ShardedStore, SnapshotStorage, Storage, StoreConfig, Upserted};
+    pub use inventory;
+}

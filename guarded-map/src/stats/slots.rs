@@ -1,0 +1,171 @@
+//! Per-thread counter slots: the only statistics code on the hot path.
+//!
+//! Each thread that touches a map gets its own cache-line-padded slot for that map (`thread_local`
+//! crate, which also reuses the slot of an exited thread so counts are never dropped). Only the owning
+//! thread writes a slot, with a relaxed load and store (no locked read-modify-write); readers sum
+//! all slots. Capacity changes, being rare, go to one shared gauge.
+
+use std::ops::Index;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+use thread_local::ThreadLocal;
+
+use crate::spec::Descriptor;
+
+/// What a slot counts. The discriminant is the slot index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counter {
+    Get,
+    Miss,
+    Insert,
+    Update,
+    Remove,
+    Retain,
+    Clear,
+    Snapshot,
+    Rejected,
+    Added,
+    Removed,
+    Contended,
+    WaitNanos,
+    Publishes,
+    PublishNanos,
+    Copied,
+}
+
+const COUNTERS: usize = Counter::Copied as usize + 1;
+
+/// One thread's counters for one map.
+#[derive(Default)]
+struct Slot([AtomicU64; COUNTERS]);
+
+impl Slot {
+    #[inline]
+    fn add(&self, counter: Counter, n: u64) {
+        let cell = &self.0[counter as usize];
+        // Single writer: load + store is exact and avoids a locked instruction.
+        cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+}
+
+/// Summed counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts([u64; COUNTERS]);
+
+impl Counts {
+    pub(crate) fn add(&mut self, other: &Counts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = a.wrapping_add(b);
+        }
+    }
+}
+
+impl Index<Counter> for Counts {
+    type Output = u64;
+    fn index(&self, counter: Counter) -> &u64 {
+        &self.0[counter as usize]
+    }
+}
+
+/// The statistics of one live map instance, shared with the registry.
+pub(crate) struct MapStats {
+    pub(crate) descriptor: &'static Descriptor,
+    slots: ThreadLocal<CachePadded<Slot>>,
+    capacity: AtomicUsize,
+}
+
+impl MapStats {
+    pub(crate) fn new(descriptor: &'static Descriptor) -> Self {
+        MapStats {
+            descriptor,
+            slots: ThreadLocal::new(),
+            capacity: AtomicUsize::new(0),
+        }
+    }
+
+    /// A recorder for the calling thread; `enabled` is a compile-time constant of the map's spec.
+    #[inline(always)]
+    pub(crate) fn recorder(&self, enabled: bool) -> Recorder<'_> {
+        Recorder {
+            slot: if enabled { Some(self.slots.get_or_default()) } else { None },
+            stats: self,
+        }
+    }
+
+    /// The sum of every thread's counters.
+    pub(crate) fn counts(&self) -> Counts {
+        let mut total = Counts::default();
+        for slot in self.slots.iter() {
+            for (sum, cell) in total.0.iter_mut().zip(slot.0.iter()) {
+                *sum = sum.wrapping_add(cell.load(Relaxed));
+            }
+        }
+        total
+    }
+
+    /// The capacity gauge (entries the map can hold without allocating).
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity.load(Relaxed)
+    }
+}
+
+/// The calling thread's view of a map's statistics, made once per operation.
+#[derive(Clone, Copy)]
+#[doc(hidden)]
+pub struct Recorder<'a> {
+    slot: Option<&'a Slot>,
+    stats: &'a MapStats,
+}
+
+impl Recorder<'_> {
+    /// Whether this map collects statistics.
+    #[inline(always)]
+    pub(crate) fn enabled(&self) -> bool {
+        self.slot.is_some()
+    }
+
+    /// Counts `n` events.
+    #[inline(always)]
+    pub(crate) fn count(&self, counter: Counter, n: u64) {
+        if let Some(slot) = self.slot {
+            slot.add(counter, n);
+        }
+    }
+
+    /// Counts one contended lock acquisition that waited `wait`.
+    #[inline]
+    pub(crate) fn contended(&self, wait: Duration) {
+        self.count(Counter::Contended, 1);
+        self.count(Counter::WaitNanos, duration_nanos(wait));
+    }
+
+    /// Counts one RCU publish that took `took` and copied `copied` entries.
+    #[inline]
+    pub(crate) fn published(&self, took: Duration, copied: usize) {
+        self.count(Counter::Publishes, 1);
+        self.count(Counter::PublishNanos, duration_nanos(took));
+        self.count(Counter::Copied, copied as u64);
+    }
+
+    /// Sets the capacity gauge (writers that know the whole map's capacity).
+    #[inline]
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        self.stats.capacity.store(capacity, Relaxed);
+    }
+
+    /// Moves the capacity gauge by the change of one shard (writers that see only their shard).
+    #[inline]
+    pub(crate) fn capacity_changed(&self, before: usize, after: usize) {
+        if after > before {
+            self.stats.capacity.fetch_add(after - before, Relaxed);
+        } else if before > after {
+            self.stats.capacity.fetch_sub(before - after, Relaxed);
+        }
+    }
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

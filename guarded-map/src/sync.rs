@@ -1,0 +1,87 @@
+//! The synchronization primitives the backends are written against.
+//!
+//! Normal builds use `parking_lot` (no poisoning: a panic in user code never breaks later calls) and
+//! `arc-swap`. Under `--cfg guarded_map_loom` the same names are loom's modelled primitives, so the
+//! loom tests explore every interleaving of our publish and locking protocols. `arc-swap` has no loom
+//! support; there the published pointer is a modelled lock around an `Arc`, which keeps the protocol
+//! around it (load, copy, publish under the writer lock) under test.
+
+#[cfg(not(guarded_map_loom))]
+mod imp {
+    pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    pub(crate) use std::sync::atomic::AtomicUsize;
+
+    /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
+    pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
+}
+
+#[cfg(guarded_map_loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    /// parking_lot-shaped wrapper over loom's mutex (loom poisons; a model never recovers from panics).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok()
+        }
+    }
+
+    /// parking_lot-shaped wrapper over loom's reader-writer lock.
+    #[derive(Debug)]
+    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+    pub(crate) type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+        pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().unwrap()
+        }
+        pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+            self.0.try_read().ok()
+        }
+        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap()
+        }
+        pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+            self.0.try_write().ok()
+        }
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap()
+        }
+    }
+
+    /// Model of `arc_swap::ArcSwap`: loads and stores are atomic with respect to each other.
+    #[derive(Debug)]
+    pub(crate) struct ArcCell<T>(loom::sync::RwLock<Arc<T>>);
+    impl<T> ArcCell<T> {
+        pub(crate) fn from_pointee(value: T) -> Self {
+            ArcCell(loom::sync::RwLock::new(Arc::new(value)))
+        }
+        pub(crate) fn from(value: Arc<T>) -> Self {
+            ArcCell(loom::sync::RwLock::new(value))
+        }
+        pub(crate) fn load(&self) -> Arc<T> {
+            self.0.read().unwrap().clone()
+        }
+        pub(crate) fn load_full(&self) -> Arc<T> {
+            self.load()
+        }
+        pub(crate) fn store(&self, value: Arc<T>) {
+            *self.0.write().unwrap() = value;
+        }
+    }
+}
+
+pub(crate) use imp::*;

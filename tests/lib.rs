@@ -1,0 +1,14 @@
+//! Cross-crate integration tests of guarded-map: a second crate that declares guarded maps, so the
+//! tests can check that descriptors from other crates are registered.
+
+use guarded_map::map_spec;
+
+map_spec!(
+    /// A map declared in another crate than the tests that look for it.
+    pub ForeignSpec: HashMap<u32, String>, sharded, name = "tests::foreign"
+);
+
+/// Referenced by the tests so the linker keeps this crate (see the `inventory` linking caveat).
+pub fn foreign_label() -> &'static str {
+    <ForeignSpec as guarded_map::MapSpec>::DESCRIPTOR.label()
+}
