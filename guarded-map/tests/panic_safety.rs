@@ -1,0 +1,182 @@
+//! A panic in user code (closures, `Hash`, `Eq`, `Clone`) unwinds out of the call and leaves the map
+//! usable with every other entry intact, for both backends. See "Panics in user code" on `GuardedMap`.
+
+use std::cell::Cell;
+use std::hash::{Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use guarded_map::__private::SnapshotStorage;
+use guarded_map::{Backend, GuardedMap, MapSpec, map_spec};
+
+thread_local! {
+    /// When set, the next `Hash`, `Eq` or `Clone` of a `Touchy` key panics.
+    static ARMED: Cell<Option<Trap>> = const { Cell::new(None) };
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Trap {
+    Hash,
+    Eq,
+    Clone,
+}
+
+fn spring(trap: Trap) {
+    if ARMED.get() == Some(trap) {
+        ARMED.set(None);
+        panic!("user {trap:?} panicked");
+    }
+}
+
+/// A key whose `Hash`, `Eq` and `Clone` can be made to panic.
+#[derive(Debug)]
+struct Touchy(u32);
+
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        spring(Trap::Hash);
+        self.0.hash(state);
+    }
+}
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        spring(Trap::Eq);
+        self.0 == other.0
+    }
+}
+impl Eq for Touchy {}
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        spring(Trap::Clone);
+        Touchy(self.0)
+    }
+}
+
+map_spec!(RcuSpec: HashMap<Touchy, u32>, rcu);
+map_spec!(ShardedSpec: HashMap<Touchy, u32>, sharded, shards = 4);
+
+trait Spec: MapSpec<Backend: Backend<Store<Touchy, u32>: SnapshotStorage<Touchy, u32>>> {}
+impl<S: MapSpec<Backend: Backend<Store<Touchy, u32>: SnapshotStorage<Touchy, u32>>>> Spec for S {}
+
+const N: u32 = 200;
+
+fn filled<S: Spec>() -> GuardedMap<Touchy, u32, S> {
+    let map = GuardedMap::new();
+    for k in 0..N {
+        map.insert(Touchy(k), k);
+    }
+    map
+}
+
+fn panics(f: impl FnOnce()) -> bool {
+    catch_unwind(AssertUnwindSafe(f)).is_err()
+}
+
+/// Every entry but `except` still holds its original value, and the map still takes writes.
+fn intact_and_usable<S: Spec>(map: &GuardedMap<Touchy, u32, S>, except: Option<u32>) {
+    for k in (0..N).filter(|k| Some(*k) != except) {
+        assert_eq!(map.get_cloned(&Touchy(k)), Some(k), "entry {k} lost or changed");
+    }
+    map.insert(Touchy(N + 1), 1);
+    assert_eq!(map.update(&Touchy(N + 1), |v| *v + 1), Some(2));
+    assert_eq!(map.remove(&Touchy(N + 1)), Some(1));
+    assert_eq!(map.snapshot().len(), map.len());
+    assert_eq!(map.stats().len as usize, map.len());
+}
+
+fn closures_and_traits<S: Spec>(rcu: bool) {
+    // update: the closure panics after writing.
+    let map = filled::<S>();
+    assert!(panics(|| {
+        map.update(&Touchy(3), |v| {
+            *v = 999;
+            panic!("boom");
+        });
+    }));
+    // Rcu publishes nothing of a failed call; Sharded keeps what the closure wrote.
+    assert_eq!(map.get_cloned(&Touchy(3)), Some(if rcu { 3 } else { 999 }));
+    intact_and_usable(&map, Some(3));
+
+    // upsert: panicking default, then a panicking closure on a new key.
+    let map = filled::<S>();
+    assert!(panics(|| map.upsert(Touchy(N + 5), || panic!("no default"), |_| ())));
+    assert!(!map.contains_key(&Touchy(N + 5)));
+    assert!(panics(|| map.upsert(Touchy(N + 6), || 1, |_| panic!("closure"))));
+    assert_eq!(map.contains_key(&Touchy(N + 6)), !rcu);
+    map.remove(&Touchy(N + 6));
+    assert_eq!(map.len() as u32, N);
+    intact_and_usable(&map, None);
+
+    // retain: panics half-way.
+    let map = filled::<S>();
+    let mut seen = 0;
+    assert!(panics(|| {
+        map.retain(|_, _| {
+            seen += 1;
+            assert!(seen < N / 2, "retain closure gave up");
+            true
+        })
+    }));
+    assert_eq!(map.len() as u32, N);
+    intact_and_usable(&map, None);
+
+    // Hash, Eq and Clone panicking inside insert, get, remove and snapshot.
+    let map = filled::<S>();
+    for trap in [Trap::Hash, Trap::Eq, Trap::Clone] {
+        ARMED.set(Some(trap));
+        let _ = panics(|| {
+            map.insert(Touchy(7), 70);
+        });
+        ARMED.set(Some(trap));
+        let _ = panics(|| {
+            map.get_cloned(&Touchy(8));
+        });
+        ARMED.set(Some(trap));
+        let _ = panics(|| {
+            map.remove(&Touchy(9));
+        });
+        ARMED.set(Some(trap));
+        let _ = panics(|| {
+            map.snapshot();
+        });
+        ARMED.set(None);
+    }
+    // Key 7 may hold 70 if its insert got past the trap; 9 may be gone; everything else is intact.
+    for k in (0..N).filter(|k| ![7, 9].contains(k)) {
+        assert_eq!(map.get_cloned(&Touchy(k)), Some(k));
+    }
+    assert!(matches!(map.get_cloned(&Touchy(7)), Some(7) | Some(70)));
+    map.insert(Touchy(7), 7);
+    map.insert(Touchy(9), 9);
+    intact_and_usable(&map, None);
+
+    // Growing tables never call user code (hashes are stored), and a panicking `Eq` on a lookup that
+    // does reach it (re-inserting present keys) loses nothing.
+    let map = GuardedMap::<Touchy, u32, S>::new();
+    for k in 0..2_000 {
+        map.insert(Touchy(k), k);
+    }
+    let mut sprung = 0;
+    for k in (0..2_000).step_by(7) {
+        ARMED.set(Some(Trap::Eq));
+        sprung += u32::from(panics(|| {
+            map.insert(Touchy(k), 0);
+        }));
+        ARMED.set(None);
+    }
+    assert_eq!(sprung, 2_000u32.div_ceil(7), "every re-insert compares keys");
+    let snapshot = map.snapshot();
+    assert_eq!(snapshot.len(), 2_000);
+    for (key, value) in &snapshot {
+        assert_eq!(key.0, *value);
+    }
+}
+
+#[test]
+fn rcu_survives_panics_in_user_code() {
+    closures_and_traits::<RcuSpec>(true);
+}
+
+#[test]
+fn sharded_survives_panics_in_user_code() {
+    closures_and_traits::<ShardedSpec>(false);
+}
