@@ -1,1 +1,261 @@
-fn main() {}
+//! Core figures of the runtime, measured in one run as ratios (the machine is shared and noisy):
+//!
+//! - read throughput of `Rcu` and `Sharded`, 1 and 2 threads, against an unsynchronized
+//!   `hashbrown::HashMap` lookup (the limit), all with the same fast hasher;
+//! - the cost of the statistics: the same maps with `stats = false`;
+//! - write latency of `Rcu` at 1 000 and 100 000 entries.
+//!
+//! `cargo bench -p guarded-map --bench core` prints a table and writes `target/bench/core.json`
+//! (override with `GUARDED_MAP_BENCH_OUT`). `GUARDED_MAP_BENCH_QUICK=1` shortens every run.
+//! A benchmark, not a test: it asserts nothing about timings.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use std::{env, fs, thread};
+
+use guarded_map::{GuardedMap, map_spec};
+
+type Hasher = foldhash::fast::FixedState;
+
+map_spec!(RcuOn: HashMap<u64, u64>, rcu);
+map_spec!(RcuOff: HashMap<u64, u64>, rcu, stats = false);
+map_spec!(ShardedOn: HashMap<u64, u64>, sharded);
+map_spec!(ShardedOff: HashMap<u64, u64>, sharded, stats = false);
+
+const ENTRIES: u64 = 10_000;
+const PROBES: usize = 4096;
+
+/// Pseudo-random keys, all present.
+fn probes() -> Vec<u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..PROBES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % ENTRIES
+        })
+        .collect()
+}
+
+/// Runs `read(key)` over the probes on `threads` threads for `ops` lookups each; returns Mops/s.
+fn throughput(threads: usize, ops: usize, read: &(dyn Fn(u64) -> u64 + Sync)) -> f64 {
+    let keys = probes();
+    let start = Instant::now();
+    thread::scope(|s| {
+        for t in 0..threads {
+            let keys = &keys;
+            s.spawn(move || {
+                let mut sum = 0u64;
+                for i in 0..ops {
+                    sum = sum.wrapping_add(read(keys[(i + t * 97) % PROBES]));
+                }
+                black_box(sum);
+            });
+        }
+    });
+    (threads * ops) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: String,
+    threads: usize,
+    mops: f64,
+}
+
+fn main() {
+    if env::args().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo test --all-targets` runs this unoptimized as a smoke test: keep that short.
+    let quick = env::var_os("GUARDED_MAP_BENCH_QUICK").is_some() || cfg!(debug_assertions);
+    let (ops, rounds) = if quick { (200_000, 3) } else { (5_000_000, 7) };
+
+    let entries = || (0..ENTRIES).map(|k| (k, k));
+    let limit: hashbrown::HashMap<u64, u64, Hasher> = entries().collect();
+    let rcu_on: GuardedMap<u64, u64, RcuOn, Hasher> = entries().collect();
+    let rcu_off: GuardedMap<u64, u64, RcuOff, Hasher> = entries().collect();
+    let sh_on: GuardedMap<u64, u64, ShardedOn, Hasher> = entries().collect();
+    let sh_off: GuardedMap<u64, u64, ShardedOff, Hasher> = entries().collect();
+
+    type Reader<'a> = Box<dyn Fn(u64) -> u64 + Sync + 'a>;
+    let contenders: Vec<(&str, Reader)> = vec![
+        (
+            "hashbrown (unsynchronized)",
+            Box::new(|k| *limit.get(&k).unwrap()),
+        ),
+        ("Rcu", Box::new(|k| rcu_on.with(&k, |v| *v).unwrap())),
+        (
+            "Rcu, stats off",
+            Box::new(|k| rcu_off.with(&k, |v| *v).unwrap()),
+        ),
+        ("Sharded", Box::new(|k| sh_on.with(&k, |v| *v).unwrap())),
+        (
+            "Sharded, stats off",
+            Box::new(|k| sh_off.with(&k, |v| *v).unwrap()),
+        ),
+    ];
+
+    let mut rows = Vec::new();
+    for threads in [1, 2] {
+        // Interleave contenders round by round so that noise hits all of them alike.
+        let mut samples = vec![Vec::new(); contenders.len()];
+        for _ in 0..rounds {
+            for (i, (_, read)) in contenders.iter().enumerate() {
+                samples[i].push(throughput(threads, ops, read.as_ref()));
+            }
+        }
+        for ((name, _), s) in contenders.iter().zip(samples) {
+            rows.push(Row {
+                name: name.to_string(),
+                threads,
+                mops: median(s),
+            });
+        }
+    }
+
+    println!(
+        "\nread throughput, {ENTRIES} u64 entries, foldhash for all, median of {rounds} rounds"
+    );
+    println!(
+        "{:<28} {:>7} {:>10} {:>10}",
+        "map", "threads", "Mops/s", "vs limit"
+    );
+    let mut json_reads = Vec::new();
+    for row in &rows {
+        let base = rows.iter().find(|r| r.threads == row.threads).unwrap().mops;
+        println!(
+            "{:<28} {:>7} {:>10.1} {:>9.2}x",
+            row.name,
+            row.threads,
+            row.mops,
+            row.mops / base
+        );
+        json_reads.push(format!(
+            "    {{\"map\": \"{}\", \"threads\": {}, \"mops\": {:.2}, \"ratio_to_limit\": {:.3}}}",
+            row.name,
+            row.threads,
+            row.mops,
+            row.mops / base
+        ));
+    }
+
+    println!("\nstatistics cost on reads (throughput with stats / without)");
+    let mut json_cost = Vec::new();
+    for threads in [1, 2] {
+        for (on, off) in [("Rcu", "Rcu, stats off"), ("Sharded", "Sharded, stats off")] {
+            let get = |n: &str| {
+                rows.iter()
+                    .find(|r| r.name == n && r.threads == threads)
+                    .unwrap()
+                    .mops
+            };
+            let ratio = get(on) / get(off);
+            println!(
+                "{on:<28} {threads:>7} {:>+9.1}% cost",
+                (1.0 - ratio) * 100.0
+            );
+            json_cost.push(format!(
+                "    {{\"map\": \"{on}\", \"threads\": {threads}, \"with_over_without\": {ratio:.4}}}"
+            ));
+        }
+    }
+
+    // Write costs: Sharded upsert with and without statistics, single thread.
+    let write_ops = if quick { 100_000 } else { 2_000_000 };
+    let mut w_on = Vec::new();
+    let mut w_off = Vec::new();
+    let keys = probes();
+    for _ in 0..rounds {
+        for (samples, map) in [
+            (&mut w_on, Writer::On(&sh_on)),
+            (&mut w_off, Writer::Off(&sh_off)),
+        ] {
+            let start = Instant::now();
+            for i in 0..write_ops {
+                map.bump(keys[i % PROBES]);
+            }
+            samples.push(start.elapsed().as_nanos() as f64 / write_ops as f64);
+        }
+    }
+    let (won, woff) = (median(w_on), median(w_off));
+    println!(
+        "{:<28} {:>7} {:>+9.1}% cost  ({won:.1} vs {woff:.1} ns per upsert)",
+        "Sharded upsert",
+        1,
+        (won / woff - 1.0) * 100.0
+    );
+
+    // Rcu write latency by size.
+    println!("\nRcu write latency (update of an existing key, one thread)");
+    let mut json_writes = Vec::new();
+    for size in [1_000u64, 100_000] {
+        let map: GuardedMap<u64, u64, RcuOn, Hasher> = (0..size).map(|k| (k, k)).collect();
+        let writes = if quick {
+            200
+        } else if size > 10_000 {
+            2_000
+        } else {
+            20_000
+        };
+        let before = map.stats();
+        let start = Instant::now();
+        for i in 0..writes {
+            map.update(&(i % size), |v| *v += 1);
+        }
+        let per = start.elapsed() / writes as u32;
+        let after = map.stats();
+        let copied = (after.rcu_copied_entries - before.rcu_copied_entries) as f64 / writes as f64;
+        println!(
+            "{size:>9} entries: {:>9.2} us per write, {copied:>7.0} entries copied per write",
+            us(per)
+        );
+        json_writes.push(format!(
+            "    {{\"entries\": {size}, \"micros_per_write\": {:.3}, \"copied_per_write\": {copied:.1}}}",
+            us(per)
+        ));
+    }
+
+    let out = env::var("GUARDED_MAP_BENCH_OUT").unwrap_or_else(|_| "target/bench/core.json".into());
+    let json = format!(
+        "{{\n  \"bench\": \"core\",\n  \"unix_time\": {},\n  \"cores\": {},\n  \"entries\": {ENTRIES},\n  \"rounds\": {rounds},\n  \"reads\": [\n{}\n  ],\n  \"stats_cost_reads\": [\n{}\n  ],\n  \"sharded_upsert_ns\": {{\"stats_on\": {won:.2}, \"stats_off\": {woff:.2}}},\n  \"rcu_writes\": [\n{}\n  ]\n}}\n",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        json_reads.join(",\n"),
+        json_cost.join(",\n"),
+        json_writes.join(",\n"),
+    );
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    match fs::write(&out, json) {
+        Ok(()) => println!("\nresults written to {out}"),
+        Err(e) => eprintln!("could not write {out}: {e}"),
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+enum Writer<'a> {
+    On(&'a GuardedMap<u64, u64, ShardedOn, Hasher>),
+    Off(&'a GuardedMap<u64, u64, ShardedOff, Hasher>),
+}
+
+impl Writer<'_> {
+    #[inline]
+    fn bump(&self, key: u64) {
+        match self {
+            Writer::On(m) => m.upsert(key, || 0, |v| *v += 1),
+            Writer::Off(m) => m.upsert(key, || 0, |v| *v += 1),
+        }
+    }
+}

@@ -57,7 +57,11 @@ impl<T> fmt::Debug for CapacityError<T> {
 
 impl<T> fmt::Display for CapacityError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "map `{}` is full: it holds its max_len of {} entries", self.map, self.max_len)
+        write!(
+            f,
+            "map `{}` is full: it holds its max_len of {} entries",
+            self.map, self.max_len
+        )
     }
 }
 

@@ -56,6 +56,8 @@ pub use stats::Stats;
 /// Items the macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backend::{RcuStore, ShardedStore, SnapshotStorage, Storage, StoreConfig, Upserted};
+    pub use crate::backend::{
+        RcuStore, ShardedStore, SnapshotStorage, Storage, StoreConfig, Upserted,
+    };
     pub use inventory;
 }

@@ -103,7 +103,12 @@ where
         let stats = Arc::new(MapStats::new(S::DESCRIPTOR));
         let store = make(stats.recorder(Self::STATS));
         registry::register(&stats);
-        GuardedMap { store, hasher, stats, spec: PhantomData }
+        GuardedMap {
+            store,
+            hasher,
+            stats,
+            spec: PhantomData,
+        }
     }
 
     fn from_entries(hasher: H, entries: Vec<Entry<K, V>>) -> Self {
@@ -466,7 +471,11 @@ where
         let hasher = map.hasher().clone();
         let entries = map
             .into_iter()
-            .map(|(key, value)| Entry { hash: hasher.hash_one(&key), key, value })
+            .map(|(key, value)| Entry {
+                hash: hasher.hash_one(&key),
+                key,
+                value,
+            })
             .collect();
         Self::from_entries(hasher, entries)
     }

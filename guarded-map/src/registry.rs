@@ -65,10 +65,17 @@ struct Group {
 static GROUPS: Mutex<Vec<Group>> = Mutex::new(Vec::new());
 
 fn group_of<'a>(groups: &'a mut Vec<Group>, descriptor: &'static Descriptor) -> &'a mut Group {
-    match groups.iter().position(|g| std::ptr::eq(g.descriptor, descriptor)) {
+    match groups
+        .iter()
+        .position(|g| std::ptr::eq(g.descriptor, descriptor))
+    {
         Some(i) => &mut groups[i],
         None => {
-            groups.push(Group { descriptor, live: Vec::new(), retired: Counts::default() });
+            groups.push(Group {
+                descriptor,
+                live: Vec::new(),
+                retired: Counts::default(),
+            });
             groups.last_mut().expect("just pushed")
         }
     }
@@ -77,7 +84,9 @@ fn group_of<'a>(groups: &'a mut Vec<Group>, descriptor: &'static Descriptor) -> 
 /// Adds a live instance.
 pub(crate) fn register(stats: &Arc<MapStats>) {
     let mut groups = GROUPS.lock();
-    group_of(&mut groups, stats.descriptor).live.push(Arc::downgrade(stats));
+    group_of(&mut groups, stats.descriptor)
+        .live
+        .push(Arc::downgrade(stats));
 }
 
 /// Removes a live instance, folding its final counts into its descriptor's totals.
@@ -87,7 +96,9 @@ pub(crate) fn unregister(stats: &Arc<MapStats>) {
     let counts = stats.counts();
     group.retired.add(&counts);
     let me = Arc::downgrade(stats);
-    group.live.retain(|w| !w.ptr_eq(&me) && w.strong_count() > 0);
+    group
+        .live
+        .retain(|w| !w.ptr_eq(&me) && w.strong_count() > 0);
 }
 
 fn report_group(group: &Group) -> MapReport {
@@ -103,7 +114,11 @@ fn report_group(group: &Group) -> MapReport {
     let mut stats = Stats::from_counts(&counts);
     stats.len = u64::try_from(len.max(0)).unwrap_or(u64::MAX);
     stats.capacity = capacity;
-    MapReport { descriptor: group.descriptor, instances, stats }
+    MapReport {
+        descriptor: group.descriptor,
+        instances,
+        stats,
+    }
 }
 
 /// One report per descriptor: every `inventory` descriptor (with zeros if it has no instance yet),
@@ -113,7 +128,11 @@ pub fn reports() -> Vec<MapReport> {
     let mut out: Vec<MapReport> = groups.iter().map(report_group).collect();
     for descriptor in descriptors() {
         if !out.iter().any(|r| std::ptr::eq(r.descriptor, descriptor)) {
-            out.push(MapReport { descriptor, instances: 0, stats: Stats::default() });
+            out.push(MapReport {
+                descriptor,
+                instances: 0,
+                stats: Stats::default(),
+            });
         }
     }
     out
@@ -122,7 +141,9 @@ pub fn reports() -> Vec<MapReport> {
 /// The aggregated report of the descriptors labelled `label` (labels may be shared: their
 /// descriptors are summed).
 pub fn report(label: &str) -> Option<MapReport> {
-    let mut matching = reports().into_iter().filter(|r| r.descriptor.label() == label);
+    let mut matching = reports()
+        .into_iter()
+        .filter(|r| r.descriptor.label() == label);
     let mut first = matching.next()?;
     for other in matching {
         first.instances += other.instances;

@@ -96,7 +96,8 @@ impl<K: Clone + Eq + Hash, V: Clone, H: Clone> Snapshot<K, V, H> {
     where
         H: BuildHasher,
     {
-        let mut map = std::collections::HashMap::with_capacity_and_hasher(self.len(), self.hasher.clone());
+        let mut map =
+            std::collections::HashMap::with_capacity_and_hasher(self.len(), self.hasher.clone());
         map.extend(self.iter().map(|(k, v)| (k.clone(), v.clone())));
         map
     }
@@ -104,7 +105,10 @@ impl<K: Clone + Eq + Hash, V: Clone, H: Clone> Snapshot<K, V, H> {
 
 impl<K, V, H: Clone> Clone for Snapshot<K, V, H> {
     fn clone(&self) -> Self {
-        Snapshot { frozen: Arc::clone(&self.frozen), hasher: self.hasher.clone() }
+        Snapshot {
+            frozen: Arc::clone(&self.frozen),
+            hasher: self.hasher.clone(),
+        }
     }
 }
 

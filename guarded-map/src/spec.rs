@@ -170,7 +170,12 @@ impl Descriptor {
     }
 
     /// Records where the map was declared.
-    pub const fn location(mut self, module_path: &'static str, file: &'static str, line: u32) -> Self {
+    pub const fn location(
+        mut self,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         self.module_path = module_path;
         self.file = file;
         self.line = line;
@@ -187,7 +192,11 @@ impl Descriptor {
     }
     /// The configured shard count, if one was set (see [`Self::shards_or_default`]).
     pub const fn shard_count(&self) -> Option<usize> {
-        if self.shards_set { Some(self.shards) } else { None }
+        if self.shards_set {
+            Some(self.shards)
+        } else {
+            None
+        }
     }
     /// The shard count a new `Sharded` map gets: the configured one, or four per core rounded up to a
     /// power of two (at least 4, at most 256) when none was configured.
@@ -200,7 +209,11 @@ impl Descriptor {
     }
     /// The bound on the number of entries, if any.
     pub const fn max_len_limit(&self) -> Option<usize> {
-        if self.max_len_set { Some(self.max_len) } else { None }
+        if self.max_len_set {
+            Some(self.max_len)
+        } else {
+            None
+        }
     }
     /// Whether statistics are collected.
     pub const fn stats_enabled(&self) -> bool {
@@ -265,7 +278,9 @@ impl Descriptor {
             Err(ConfigError::TooManyShards(_)) => {
                 panic!("guarded-map: `shards` must be at most 65536")
             }
-            Err(ConfigError::ZeroMaxLen) => panic!("guarded-map: `max_len` must be greater than zero"),
+            Err(ConfigError::ZeroMaxLen) => {
+                panic!("guarded-map: `max_len` must be greater than zero")
+            }
             Err(ConfigError::ShardsOnRcu) => {
                 panic!("guarded-map: `shards` applies to the sharded backend only")
             }

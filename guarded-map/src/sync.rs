@@ -31,31 +31,35 @@ mod imp {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap()
         }
+        /// Blocks: loom 0.7 can report a false "unable to acquire" after a failed `try_*` on its
+        /// locks, and the try-then-time split only matters for statistics, which models do not use.
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock().ok()
+            Some(self.lock())
         }
     }
 
-    /// parking_lot-shaped wrapper over loom's reader-writer lock.
+    /// parking_lot-shaped reader-writer lock, modelled as a loom mutex: loom 0.7's own `RwLock`
+    /// aborts models with a false "expected to be able to acquire write lock". Exclusive reads are
+    /// stricter than shared ones, so every interleaving of our protocol is still explored.
     #[derive(Debug)]
-    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
-    pub(crate) type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
-    pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+    pub(crate) struct RwLock<T>(loom::sync::Mutex<T>);
+    pub(crate) type RwLockReadGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
     impl<T> RwLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            RwLock(loom::sync::RwLock::new(value))
+            RwLock(loom::sync::Mutex::new(value))
         }
         pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
-            self.0.read().unwrap()
+            self.0.lock().unwrap()
         }
         pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-            self.0.try_read().ok()
+            Some(self.read())
         }
         pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
-            self.0.write().unwrap()
+            self.0.lock().unwrap()
         }
         pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-            self.0.try_write().ok()
+            Some(self.write())
         }
         pub(crate) fn get_mut(&mut self) -> &mut T {
             self.0.get_mut().unwrap()
@@ -64,22 +68,22 @@ mod imp {
 
     /// Model of `arc_swap::ArcSwap`: loads and stores are atomic with respect to each other.
     #[derive(Debug)]
-    pub(crate) struct ArcCell<T>(loom::sync::RwLock<Arc<T>>);
+    pub(crate) struct ArcCell<T>(loom::sync::Mutex<Arc<T>>);
     impl<T> ArcCell<T> {
         pub(crate) fn from_pointee(value: T) -> Self {
-            ArcCell(loom::sync::RwLock::new(Arc::new(value)))
+            ArcCell(loom::sync::Mutex::new(Arc::new(value)))
         }
         pub(crate) fn from(value: Arc<T>) -> Self {
-            ArcCell(loom::sync::RwLock::new(value))
+            ArcCell(loom::sync::Mutex::new(value))
         }
         pub(crate) fn load(&self) -> Arc<T> {
-            self.0.read().unwrap().clone()
+            self.0.lock().unwrap().clone()
         }
         pub(crate) fn load_full(&self) -> Arc<T> {
             self.load()
         }
         pub(crate) fn store(&self, value: Arc<T>) {
-            *self.0.write().unwrap() = value;
+            *self.0.lock().unwrap() = value;
         }
     }
 }

@@ -62,11 +62,20 @@ impl<K, V> Frozen<K, V> {
             .map(|_| Arc::new(Table::with_capacity(per_shard)))
             .collect();
         let capacity = shards.iter().map(|t| t.capacity()).sum();
-        Frozen { shards, bits, len: 0, capacity }
+        Frozen {
+            shards,
+            bits,
+            len: 0,
+            capacity,
+        }
     }
 
     /// Builds a table of `1 << bits` shards holding `entries` (whose keys must be distinct).
-    pub(crate) fn from_entries(bits: u32, len: usize, entries: impl Iterator<Item = Entry<K, V>>) -> Self {
+    pub(crate) fn from_entries(
+        bits: u32,
+        len: usize,
+        entries: impl Iterator<Item = Entry<K, V>>,
+    ) -> Self {
         let mut tables: Vec<Table<K, V>> = (0..1usize << bits)
             .map(|_| Table::with_capacity(len.div_ceil(1 << bits)))
             .collect();

@@ -86,7 +86,11 @@ fn snapshots_are_consistent<S: Spec>(map: &GuardedMap<u64, u64, S>, count: u64) 
                 let n = snapshot.len() as u64;
                 assert_eq!(snapshot.iter().count() as u64, n);
                 for k in 0..n {
-                    assert_eq!(snapshot.get(&k), Some(&(k * 10)), "snapshot of {n} lacks {k}");
+                    assert_eq!(
+                        snapshot.get(&k),
+                        Some(&(k * 10)),
+                        "snapshot of {n} lacks {k}"
+                    );
                 }
                 assert_eq!(snapshot.get(&n), None);
                 checked.fetch_add(1, Ordering::Relaxed);
@@ -124,7 +128,11 @@ fn rcu_readers_see_monotonic_versions() {
             while !done.load(Ordering::Acquire) {
                 for k in 0..KEYS {
                     let v = map.get_cloned(&k).expect("never removed");
-                    assert!(v >= last[k as usize], "key {k} went back from {} to {v}", last[k as usize]);
+                    assert!(
+                        v >= last[k as usize],
+                        "key {k} went back from {} to {v}",
+                        last[k as usize]
+                    );
                     last[k as usize] = v;
                 }
             }
@@ -193,6 +201,9 @@ fn sharded_contention_is_counted() {
         tries += 1;
     }
     let stats = map.stats();
-    assert!(stats.lock_contended > 0, "no contention seen in {tries} rounds");
+    assert!(
+        stats.lock_contended > 0,
+        "no contention seen in {tries} rounds"
+    );
     assert!(stats.lock_wait_nanos > 0);
 }

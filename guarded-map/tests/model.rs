@@ -84,12 +84,19 @@ macro_rules! check_against_model {
                 }
                 Op::Upsert(k, d) => {
                     if full(&model, &k) {
-                        prop_assert_eq!(map.try_upsert(k, || d, |v| *v).unwrap_err().into_inner(), k);
+                        prop_assert_eq!(
+                            map.try_upsert(k, || d, |v| *v).unwrap_err().into_inner(),
+                            k
+                        );
                     } else {
-                        let got = map.try_upsert(k, || d, |v| {
-                            *v = v.wrapping_mul(3);
-                            *v
-                        });
+                        let got = map.try_upsert(
+                            k,
+                            || d,
+                            |v| {
+                                *v = v.wrapping_mul(3);
+                                *v
+                            },
+                        );
                         let v = model.entry(k).or_insert(d);
                         *v = v.wrapping_mul(3);
                         prop_assert_eq!(got.unwrap(), *v);
@@ -143,7 +150,10 @@ macro_rules! check_against_model {
         let stats = map.stats();
         prop_assert_eq!(stats.len as usize, model.len());
         if map.descriptor().stats_enabled() {
-            prop_assert_eq!(stats.entries_added - stats.entries_removed, model.len() as u64);
+            prop_assert_eq!(
+                stats.entries_added - stats.entries_removed,
+                model.len() as u64
+            );
         } else {
             prop_assert_eq!(stats.entries_added + stats.gets + stats.inserts, 0);
         }
@@ -245,7 +255,10 @@ fn rcu_write_copies_a_bounded_part_of_a_large_map() {
     let copied = after.rcu_copied_entries - before.rcu_copied_entries;
     assert_eq!(after.rcu_publishes - before.rcu_publishes, 4);
     // 4 writes; each copies one shard of ~800 entries (sqrt(8 * 100_000) ~ 900) at most 2000.
-    assert!(copied < 4 * 2_000, "4 writes copied {copied} entries of 100 000");
+    assert!(
+        copied < 4 * 2_000,
+        "4 writes copied {copied} entries of 100 000"
+    );
     assert!(copied > 0);
 }
 map_spec!(RcuU32: HashMap<u32, u32>, rcu);

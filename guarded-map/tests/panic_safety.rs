@@ -74,7 +74,11 @@ fn panics(f: impl FnOnce()) -> bool {
 /// Every entry but `except` still holds its original value, and the map still takes writes.
 fn intact_and_usable<S: Spec>(map: &GuardedMap<Touchy, u32, S>, except: Option<u32>) {
     for k in (0..N).filter(|k| Some(*k) != except) {
-        assert_eq!(map.get_cloned(&Touchy(k)), Some(k), "entry {k} lost or changed");
+        assert_eq!(
+            map.get_cloned(&Touchy(k)),
+            Some(k),
+            "entry {k} lost or changed"
+        );
     }
     map.insert(Touchy(N + 1), 1);
     assert_eq!(map.update(&Touchy(N + 1), |v| *v + 1), Some(2));
@@ -98,9 +102,17 @@ fn closures_and_traits<S: Spec>(rcu: bool) {
 
     // upsert: panicking default, then a panicking closure on a new key.
     let map = filled::<S>();
-    assert!(panics(|| map.upsert(Touchy(N + 5), || panic!("no default"), |_| ())));
+    assert!(panics(|| map.upsert(
+        Touchy(N + 5),
+        || panic!("no default"),
+        |_| ()
+    )));
     assert!(!map.contains_key(&Touchy(N + 5)));
-    assert!(panics(|| map.upsert(Touchy(N + 6), || 1, |_| panic!("closure"))));
+    assert!(panics(|| map.upsert(
+        Touchy(N + 6),
+        || 1,
+        |_| panic!("closure")
+    )));
     assert_eq!(map.contains_key(&Touchy(N + 6)), !rcu);
     map.remove(&Touchy(N + 6));
     assert_eq!(map.len() as u32, N);
@@ -163,7 +175,11 @@ fn closures_and_traits<S: Spec>(rcu: bool) {
         }));
         ARMED.set(None);
     }
-    assert_eq!(sprung, 2_000u32.div_ceil(7), "every re-insert compares keys");
+    assert_eq!(
+        sprung,
+        2_000u32.div_ceil(7),
+        "every re-insert compares keys"
+    );
     let snapshot = map.snapshot();
     assert_eq!(snapshot.len(), 2_000);
     for (key, value) in &snapshot {

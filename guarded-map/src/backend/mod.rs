@@ -86,7 +86,13 @@ pub trait Storage<K, V>: Sized {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self;
     /// Builds a store from entries with distinct keys.
     fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self;
-    fn get<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&V) -> R) -> Option<R>
+    fn get<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        f: impl FnOnce(&V) -> R,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq;
@@ -96,7 +102,13 @@ pub trait Storage<K, V>: Sized {
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq;
-    fn update<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    fn update<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq;
@@ -158,7 +170,10 @@ fn read_slow<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockReadGuard<'
 
 /// Write-locks `lock`, timing the wait only when the lock was not free.
 #[inline]
-pub(crate) fn write_timed<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockWriteGuard<'a, T> {
+pub(crate) fn write_timed<'a, T>(
+    lock: &'a RwLock<T>,
+    rec: Recorder<'_>,
+) -> RwLockWriteGuard<'a, T> {
     match lock.try_write() {
         Some(guard) => guard,
         None => write_slow(lock, rec),

@@ -13,7 +13,7 @@ use std::borrow::Borrow;
 use std::mem;
 use std::sync::Arc;
 
-use super::{Stopwatch, Storage, StoreConfig, SnapshotStorage, Upserted, lock_timed};
+use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::stats::Recorder;
 use crate::sync::{ArcCell, Mutex};
 use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
@@ -52,7 +52,12 @@ impl<K: Clone, V: Clone> RcuStore<K, V> {
         let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
         let mut shards = cur.shards.clone();
         shards[index] = Arc::new(table);
-        let mut next = Frozen { shards, bits: cur.bits, len, capacity };
+        let mut next = Frozen {
+            shards,
+            bits: cur.bits,
+            len,
+            capacity,
+        };
         let bits = bits_for(len);
         if bits > next.bits {
             next = Frozen::from_entries(bits, len, next.iter().cloned());
@@ -88,12 +93,19 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
 
     fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self {
         let len = entries.len();
-        let frozen = Frozen::from_entries(bits_for(len.max(config.capacity)), len, entries.into_iter());
+        let frozen =
+            Frozen::from_entries(bits_for(len.max(config.capacity)), len, entries.into_iter());
         Self::from_frozen(config, Arc::new(frozen), rec)
     }
 
     #[inline]
-    fn get<Q, R>(&self, hash: u64, key: &Q, _rec: Recorder<'_>, f: impl FnOnce(&V) -> R) -> Option<R>
+    fn get<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        _rec: Recorder<'_>,
+        f: impl FnOnce(&V) -> R,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -140,7 +152,13 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Some((entry.key, entry.value))
     }
 
-    fn update<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    fn update<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -181,8 +199,18 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 f(&mut entry.into_mut().value)
             }
         };
-        self.publish(rec, watch, &cur, index, table, cur.len + usize::from(!exists));
-        Ok(Upserted { result, inserted: !exists })
+        self.publish(
+            rec,
+            watch,
+            &cur,
+            index,
+            table,
+            cur.len + usize::from(!exists),
+        );
+        Ok(Upserted {
+            result,
+            inserted: !exists,
+        })
     }
 
     fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
@@ -203,7 +231,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 Arc::new(table)
             })
             .collect();
-        let next = Frozen { shards, bits: cur.bits, len: cur.len - removed, capacity };
+        let next = Frozen {
+            shards,
+            bits: cur.bits,
+            len: cur.len - removed,
+            capacity,
+        };
         self.publish_all(rec, watch, next, cur.len);
         removed
     }

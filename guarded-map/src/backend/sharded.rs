@@ -65,7 +65,9 @@ impl<K, V> Drop for ShardWrite<'_, K, V> {
         let (len, capacity) = (self.guard.len(), self.guard.capacity());
         self.shard.len.store(len, Relaxed);
         if self.store.max_len.is_some() && len < self.len_before {
-            self.store.reserved.fetch_sub(self.len_before - len, Relaxed);
+            self.store
+                .reserved
+                .fetch_sub(self.len_before - len, Relaxed);
         }
         if capacity != self.capacity_before {
             self.shard.capacity.store(capacity, Relaxed);
@@ -129,11 +131,17 @@ impl<K, V> ShardedStore<K, V> {
     }
 
     fn total_len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.len.load(Relaxed)).sum()
+        self.shards
+            .iter()
+            .map(|shard| shard.len.load(Relaxed))
+            .sum()
     }
 
     fn total_capacity(&self) -> usize {
-        self.shards.iter().map(|shard| shard.capacity.load(Relaxed)).sum()
+        self.shards
+            .iter()
+            .map(|shard| shard.capacity.load(Relaxed))
+            .sum()
     }
 
     fn publish_gauges(&self, rec: Recorder<'_>) {
@@ -152,10 +160,16 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     }
 
     fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self {
-        let mut store = Self::empty(StoreConfig { capacity: config.capacity.max(entries.len()), ..config });
+        let mut store = Self::empty(StoreConfig {
+            capacity: config.capacity.max(entries.len()),
+            ..config
+        });
         for entry in entries {
             let shard = &mut store.shards[shard_index(entry.hash, store.bits)];
-            shard.table.get_mut().insert_unique(entry.hash, entry, stored_hash);
+            shard
+                .table
+                .get_mut()
+                .insert_unique(entry.hash, entry, stored_hash);
         }
         for shard in store.shards.iter_mut() {
             let table = shard.table.get_mut();
@@ -180,7 +194,9 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
         let mut table = self.write(self.shard(hash), rec);
         match table.entry(hash, key_eq(&key), stored_hash) {
-            hash_table::Entry::Occupied(mut entry) => Ok(Some(mem::replace(&mut entry.get_mut().value, value))),
+            hash_table::Entry::Occupied(mut entry) => {
+                Ok(Some(mem::replace(&mut entry.get_mut().value, value)))
+            }
             hash_table::Entry::Vacant(slot) => {
                 if !self.reserve() {
                     return Err((key, value));
@@ -201,7 +217,13 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Some((entry.key, entry.value))
     }
 
-    fn update<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&mut V) -> R) -> Option<R>
+    fn update<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -221,9 +243,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     ) -> Result<Upserted<R>, K> {
         let mut table = self.write(self.shard(hash), rec);
         match table.entry(hash, key_eq(&key), stored_hash) {
-            hash_table::Entry::Occupied(mut entry) => {
-                Ok(Upserted { result: f(&mut entry.get_mut().value), inserted: false })
-            }
+            hash_table::Entry::Occupied(mut entry) => Ok(Upserted {
+                result: f(&mut entry.get_mut().value),
+                inserted: false,
+            }),
             hash_table::Entry::Vacant(slot) => {
                 // The default is made before reserving, so a panicking default reserves nothing.
                 let value = default();
@@ -231,7 +254,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                     return Err(key);
                 }
                 let mut entry = slot.insert(Entry { hash, key, value });
-                Ok(Upserted { result: f(&mut entry.get_mut().value), inserted: true })
+                Ok(Upserted {
+                    result: f(&mut entry.get_mut().value),
+                    inserted: true,
+                })
             }
         }
     }
@@ -283,12 +309,24 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// Read-locks every shard (in index order, so two snapshots cannot deadlock), then copies them:
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
-        let guards: Vec<_> = self.shards.iter().map(|shard| read_timed(&shard.table, rec)).collect();
-        let shards: Box<[_]> = guards.iter().map(|table| Arc::new(Table::clone(table))).collect();
+        let guards: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| read_timed(&shard.table, rec))
+            .collect();
+        let shards: Box<[_]> = guards
+            .iter()
+            .map(|table| Arc::new(Table::clone(table)))
+            .collect();
         drop(guards);
         let len = shards.iter().map(|t| t.len()).sum();
         let capacity = shards.iter().map(|t| t.capacity()).sum();
-        Arc::new(Frozen { shards, bits: self.bits, len, capacity })
+        Arc::new(Frozen {
+            shards,
+            bits: self.bits,
+            len,
+            capacity,
+        })
     }
 
     fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {

@@ -89,7 +89,11 @@ impl MapStats {
     #[inline(always)]
     pub(crate) fn recorder(&self, enabled: bool) -> Recorder<'_> {
         Recorder {
-            slot: if enabled { Some(self.slots.get_or_default()) } else { None },
+            slot: if enabled {
+                Some(self.slots.get_or_default())
+            } else {
+                None
+            },
             stats: self,
         }
     }
