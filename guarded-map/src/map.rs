@@ -518,7 +518,7 @@ where
     }
 }
 
-impl<'a, K, V, S, H> Extend<(K, V)> for &'a GuardedMap<K, V, S, H>
+impl<K, V, S, H> Extend<(K, V)> for &GuardedMap<K, V, S, H>
 where
     K: Eq + Hash,
     S: MapSpec,

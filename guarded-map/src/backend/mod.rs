@@ -82,6 +82,7 @@ pub struct Upserted<R> {
     message = "`{Self}` cannot store these key and value types",
     note = "the rcu backend copies entries when it publishes: it needs `K: Clone` and `V: Clone`"
 )]
+#[allow(clippy::len_without_is_empty)]
 pub trait Storage<K, V>: Sized {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self;
     /// Builds a store from entries with distinct keys.
