@@ -61,3 +61,8 @@ pub mod __private {
     };
     pub use inventory;
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
