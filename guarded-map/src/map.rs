@@ -512,9 +512,8 @@ where
     ///
     /// Like [`insert`](GuardedMap::insert), when a new key would exceed `max_len`.
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
-        for (key, value) in iter {
-            self.insert(key, value);
-        }
+        let mut shared = &*self;
+        shared.extend(iter);
     }
 }
 
