@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::stats::Recorder;
-use crate::sync::{ArcCell, Mutex};
+use crate::sync::{ArcCell, Mutex, MutexGuard};
 use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
@@ -37,7 +37,24 @@ pub struct RcuStore<K, V> {
     max_len: Option<usize>,
 }
 
+/// An open write: the writer lock, the publish stopwatch and the version being replaced.
+struct Write<'a, K, V> {
+    _writer: MutexGuard<'a, ()>,
+    watch: Stopwatch,
+    cur: Arc<Frozen<K, V>>,
+}
+
 impl<K: Clone, V: Clone> RcuStore<K, V> {
+    /// Takes the writer lock and loads the version the write starts from.
+    fn begin(&self, rec: Recorder<'_>) -> Write<'_, K, V> {
+        let _writer = lock_timed(&self.writer, rec);
+        Write {
+            _writer,
+            watch: Stopwatch::start(rec),
+            cur: self.current.load_full(),
+        }
+    }
+
     /// Publishes `cur` with shard `index` replaced by `table`; re-shards if `len` outgrew the shards.
     fn publish(
         &self,
@@ -115,9 +132,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let cur = self.current.load_full();
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         let index = shard_index(hash, cur.bits);
         let exists = cur.shards[index].find(hash, key_eq(&key)).is_some();
         if !exists && self.is_full(cur.len) {
@@ -141,9 +160,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let cur = self.current.load_full();
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         let index = shard_index(hash, cur.bits);
         cur.shards[index].find(hash, key_eq(key))?;
         let mut table = Table::clone(&cur.shards[index]);
@@ -163,9 +184,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let cur = self.current.load_full();
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         let index = shard_index(hash, cur.bits);
         cur.shards[index].find(hash, key_eq(key))?;
         let mut table = Table::clone(&cur.shards[index]);
@@ -182,9 +205,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let cur = self.current.load_full();
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         let index = shard_index(hash, cur.bits);
         let exists = cur.shards[index].find(hash, key_eq(&key)).is_some();
         if !exists && self.is_full(cur.len) {
@@ -214,9 +239,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let cur = self.current.load_full();
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         let mut removed = 0;
         let mut capacity = 0;
         let shards: Box<[_]> = cur
@@ -242,11 +269,13 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn clear(&self, rec: Recorder<'_>) -> usize {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let removed = self.current.load().len;
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         self.publish_all(rec, watch, Frozen::with_capacity(0, 0), 0);
-        removed
+        cur.len
     }
 
     fn for_each(&self, _rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
@@ -263,9 +292,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn shrink_to_fit(&self, rec: Recorder<'_>) {
-        let _writer = lock_timed(&self.writer, rec);
-        let watch = Stopwatch::start(rec);
-        let cur = self.current.load_full();
+        let Write {
+            _writer,
+            watch,
+            cur,
+        } = self.begin(rec);
         let next = Frozen::from_entries(bits_for(cur.len), cur.len, cur.iter().cloned());
         self.publish_all(rec, watch, next, cur.len);
     }
