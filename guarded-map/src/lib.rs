@@ -39,6 +39,7 @@
 mod backend;
 mod error;
 mod map;
+mod per_thread;
 pub mod registry;
 mod snapshot;
 mod spec;

@@ -238,13 +238,8 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        let rec = self.rec();
-        let out = self.store.get(self.hash(key), key, rec, f);
-        rec.count(Counter::Get, 1);
-        if out.is_none() {
-            rec.count(Counter::Miss, 1);
-        }
-        out
+        self.store
+            .get(self.hash(key), key, &self.stats, Self::STATS, f)
     }
 
     /// A clone of the value of `key`.

@@ -13,6 +13,11 @@ mod imp {
 
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
     pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
+
+    /// One reader's cached copy of an [`ArcCell`]'s value: `load` is a pointer comparison while
+    /// nothing was published, instead of `ArcCell::load`'s two locked instructions.
+    pub(crate) type VersionCache<T> =
+        arc_swap::Cache<std::sync::Arc<ArcCell<T>>, std::sync::Arc<T>>;
 }
 
 #[cfg(guarded_map_loom)]
@@ -84,6 +89,22 @@ mod imp {
         }
         pub(crate) fn store(&self, value: Arc<T>) {
             *self.0.lock().unwrap() = value;
+        }
+    }
+
+    /// Model of `arc_swap::Cache`: every load goes to the cell, so models see every publish.
+    pub(crate) struct VersionCache<T> {
+        cell: Arc<ArcCell<T>>,
+        last: Arc<T>,
+    }
+    impl<T> VersionCache<T> {
+        pub(crate) fn new(cell: Arc<ArcCell<T>>) -> Self {
+            let last = cell.load();
+            VersionCache { cell, last }
+        }
+        pub(crate) fn load(&mut self) -> &Arc<T> {
+            self.last = self.cell.load();
+            &self.last
         }
     }
 }

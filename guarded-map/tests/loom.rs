@@ -116,8 +116,6 @@ fn sharded_snapshot_is_one_instant() {
     });
 }
 
-/// Two inserts of new keys into different shards race for the last free place: exactly one wins,
-/// for both backends.
 /// Two keys the 2-shard maps put in different shards (shard = bit 25 of the hash), so that only the
 /// `max_len` reservation, not a shard lock, stands between the racers.
 fn keys_in_different_shards() -> [u8; 2] {
@@ -129,13 +127,15 @@ fn keys_in_different_shards() -> [u8; 2] {
     [0, other]
 }
 
+/// Two inserts of new keys into different shards race for the last free place: exactly one wins,
+/// for both backends.
 fn race<S: guarded_map::MapSpec>(map: GuardedMap<u8, u32, S>)
 where
     GuardedMap<u8, u32, S>: Send + Sync,
     S::Backend: guarded_map::Backend<Store<u8, u32>: guarded_map::__private::Storage<u8, u32>>,
 {
     let map = Arc::new(map);
-    let racers: Vec<_> = [1u8, 2]
+    let racers: Vec<_> = keys_in_different_shards()
         .into_iter()
         .map(|k| {
             let map = map.clone();

@@ -1,7 +1,9 @@
 //! A small tour of every operation of both backends, sized for Miri: it runs the code paths that
-//! reach `unsafe` in our dependencies (hashbrown's tables, arc-swap's debt lists, thread_local's
-//! slots, parking_lot's locks) under Miri's checks of aliasing, provenance and data races.
-//! guarded-map itself has no `unsafe` code. Runs in the normal suite too.
+//! reach `unsafe` under Miri's checks of aliasing, provenance and data races. Ours: the per-thread
+//! fast path (`per_thread.rs`) and the `Rcu` reader slots (`backend/rcu/reader.rs`), including
+//! re-entrant reads and slots handed from exited threads to new ones. Our dependencies': hashbrown's
+//! tables, arc-swap's caches and debt lists, thread_local's slots, parking_lot's locks. Runs in the
+//! normal suite too.
 
 use std::thread;
 
@@ -48,6 +50,36 @@ macro_rules! tour {
         drop(clone);
         guarded_map::registry::reports();
     }};
+}
+
+/// A read inside a read's closure, a write between them, and readers on threads that come and go:
+/// the paths where a cached version could be replaced while still borrowed.
+#[test]
+fn rcu_reentrant_reads_and_thread_reuse() {
+    let map: GuardedMap<String, Vec<u32>, RcuSpec> = GuardedMap::new();
+    map.insert("a".into(), vec![1]);
+    let seen = map.with("a", |outer| {
+        map.insert("a".into(), vec![2]);
+        let inner = map.get_cloned("a");
+        (outer.clone(), inner)
+    });
+    assert_eq!(seen, Some((vec![1], Some(vec![2]))));
+    for round in 0..3u32 {
+        thread::scope(|s| {
+            s.spawn(|| {
+                assert!(map.with("a", |v| v[0] >= 2).unwrap());
+                map.insert("a".into(), vec![3 + round]);
+            });
+        });
+        assert_eq!(map.get_cloned("a"), Some(vec![3 + round]));
+    }
+    // A second map between reads of the first moves this thread's fast path back and forth.
+    let other: GuardedMap<String, Vec<u32>, RcuSpec> = GuardedMap::new();
+    other.insert("b".into(), vec![9]);
+    assert_eq!(map.get_cloned("b"), None);
+    assert_eq!(other.get_cloned("b"), Some(vec![9]));
+    assert_eq!(map.get_cloned("a"), Some(vec![5]));
+    assert_eq!(map.stats().gets, 10);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::spec::BackendKind;
-use crate::stats::Recorder;
+use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::table::{Entry, Frozen};
 
@@ -34,11 +34,31 @@ pub trait Backend: sealed::Sealed + 'static {
 
 /// Read-copy-update backend for read-mostly maps.
 ///
-/// Readers never lock and never wait: a read loads the current version through `arc-swap` and looks
-/// the key up in an immutable table. Writers serialize on a mutex, copy the one shard they change,
-/// and publish a new version. The table is split into about `sqrt(len / 8)` shards, so a write copies
-/// about `sqrt(8 * len)` entries plus as many shard pointers, never the whole map. `snapshot()` is O(1)
-/// and exactly the state after some write. Requires `K: Clone` and `V: Clone`.
+/// Readers never lock and never wait: each thread keeps a cached copy of the current version (an
+/// `arc_swap::Cache`), checks it with one pointer comparison, and looks the key up in an immutable
+/// table. Writers serialize on a mutex, copy the one shard they change, and publish a new version.
+/// The table is split into about `sqrt(len / 8)` shards, so a write copies about `sqrt(8 * len)`
+/// entries plus as many shard pointers, never the whole map. `snapshot()` is O(1) and exactly the
+/// state after some write. Requires `K: Clone` and `V: Clone`.
+///
+/// Memory: a thread that has read the map keeps the version it last saw alive until it reads the map
+/// again or the map is dropped, so replaced values may be dropped later than with a `HashMap` (never
+/// after the map itself). Versions share unchanged shards, so this is at most one old version per
+/// thread and usually a few shards.
+///
+/// A map of keys or values that are not `Send + Sync` stays on its thread, like any other type
+/// holding them:
+///
+/// ```compile_fail
+/// use std::rc::Rc;
+/// use guarded_map::{map_spec, GuardedMap};
+/// map_spec!(Local: HashMap<Rc<str>, u8>, rcu);
+///
+/// let map: GuardedMap<Rc<str>, u8, Local> = GuardedMap::new();
+/// std::thread::scope(|s| {
+///     s.spawn(|| map.get_cloned("a")); // error: `Rc<str>` cannot be shared between threads
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rcu;
 
@@ -87,11 +107,13 @@ pub trait Storage<K, V>: Sized {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self;
     /// Builds a store from entries with distinct keys.
     fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self;
+    /// Runs `f` on the value of `key` and counts the read (and the miss) when `counting`.
     fn get<Q, R>(
         &self,
         hash: u64,
         key: &Q,
-        rec: Recorder<'_>,
+        stats: &MapStats,
+        counting: bool,
         f: impl FnOnce(&V) -> R,
     ) -> Option<R>
     where

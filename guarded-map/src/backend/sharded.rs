@@ -14,7 +14,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_timed};
-use crate::stats::Recorder;
+use crate::stats::{MapStats, Recorder};
 use crate::sync::{AtomicUsize, RwLock, RwLockWriteGuard};
 use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
 
@@ -182,13 +182,25 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     }
 
     #[inline]
-    fn get<Q, R>(&self, hash: u64, key: &Q, rec: Recorder<'_>, f: impl FnOnce(&V) -> R) -> Option<R>
+    fn get<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        stats: &MapStats,
+        counting: bool,
+        f: impl FnOnce(&V) -> R,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let table = read_timed(&self.shard(hash).table, rec);
-        table.find(hash, key_eq(key)).map(|entry| f(&entry.value))
+        let rec = stats.recorder(counting);
+        let out = {
+            let table = read_timed(&self.shard(hash).table, rec);
+            table.find(hash, key_eq(key)).map(|entry| f(&entry.value))
+        };
+        rec.read(out.is_some());
+        out
     }
 
     fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {

@@ -1,17 +1,19 @@
 //! Per-thread counter slots: the only statistics code on the hot path.
 //!
-//! Each thread that touches a map gets its own cache-line-padded slot for that map (`thread_local`
-//! crate, which also reuses the slot of an exited thread so counts are never dropped). Only the owning
+//! Each thread that touches a map gets its own cache-line-padded slot for that map ([`PerThread`]
+//! over the `thread_local` crate, which reuses the slot of an exited thread so counts are never
+//! dropped). Only the owning
 //! thread writes a slot, with a relaxed load and store (no locked read-modify-write); readers sum
 //! all slots. Capacity changes, being rare, go to one shared gauge.
 
 use std::ops::Index;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use thread_local::ThreadLocal;
 
+use crate::per_thread::PerThread;
 use crate::spec::Descriptor;
 
 /// What a slot counts. The discriminant is the slot index.
@@ -38,10 +40,16 @@ pub(crate) enum Counter {
 const COUNTERS: usize = Counter::Copied as usize + 1;
 
 /// One thread's counters for one map.
+///
+/// Shared by `Arc` so that a backend's own per-thread state (the `Rcu` reader) can hold its thread's
+/// counters and reach both with one thread-local lookup.
 #[derive(Default)]
-struct Slot([AtomicU64; COUNTERS]);
+pub(crate) struct Counters([AtomicU64; COUNTERS]);
 
-impl Slot {
+/// A thread's counters as the registry and the backends hold them.
+pub(crate) type SharedCounters = Arc<CachePadded<Counters>>;
+
+impl Counters {
     #[inline]
     fn add(&self, counter: Counter, n: u64) {
         let cell = &self.0[counter as usize];
@@ -70,9 +78,10 @@ impl Index<Counter> for Counts {
 }
 
 /// The statistics of one live map instance, shared with the registry.
-pub(crate) struct MapStats {
+#[doc(hidden)]
+pub struct MapStats {
     pub(crate) descriptor: &'static Descriptor,
-    slots: ThreadLocal<CachePadded<Slot>>,
+    slots: PerThread<SharedCounters>,
     capacity: AtomicUsize,
 }
 
@@ -80,21 +89,29 @@ impl MapStats {
     pub(crate) fn new(descriptor: &'static Descriptor) -> Self {
         MapStats {
             descriptor,
-            slots: ThreadLocal::new(),
+            slots: PerThread::new(),
             capacity: AtomicUsize::new(0),
         }
+    }
+
+    /// The calling thread's counters, created on its first use.
+    #[inline(always)]
+    pub(crate) fn counters(&self) -> &SharedCounters {
+        self.slots.get()
     }
 
     /// A recorder for the calling thread; `enabled` is a compile-time constant of the map's spec.
     #[inline(always)]
     pub(crate) fn recorder(&self, enabled: bool) -> Recorder<'_> {
+        self.recorder_with(enabled.then(|| &***self.counters()))
+    }
+
+    /// A recorder counting into `counters` (the calling thread's, or none: statistics off).
+    #[inline(always)]
+    pub(crate) fn recorder_with<'a>(&'a self, counters: Option<&'a Counters>) -> Recorder<'a> {
         Recorder {
-            slot: if enabled {
-                Some(self.slots.get_or_default())
-            } else {
-                None
-            },
-            stats: self,
+            counters,
+            capacity: &self.capacity,
         }
     }
 
@@ -119,22 +136,31 @@ impl MapStats {
 #[derive(Clone, Copy)]
 #[doc(hidden)]
 pub struct Recorder<'a> {
-    slot: Option<&'a Slot>,
-    stats: &'a MapStats,
+    counters: Option<&'a Counters>,
+    capacity: &'a AtomicUsize,
 }
 
 impl Recorder<'_> {
     /// Whether this map collects statistics.
     #[inline(always)]
     pub(crate) fn enabled(&self) -> bool {
-        self.slot.is_some()
+        self.counters.is_some()
     }
 
     /// Counts `n` events.
     #[inline(always)]
     pub(crate) fn count(&self, counter: Counter, n: u64) {
-        if let Some(slot) = self.slot {
-            slot.add(counter, n);
+        if let Some(counters) = self.counters {
+            counters.add(counter, n);
+        }
+    }
+
+    /// Counts one keyed read, and a miss when it `found` nothing.
+    #[inline(always)]
+    pub(crate) fn read(&self, found: bool) {
+        self.count(Counter::Get, 1);
+        if !found {
+            self.count(Counter::Miss, 1);
         }
     }
 
@@ -156,16 +182,16 @@ impl Recorder<'_> {
     /// Sets the capacity gauge (writers that know the whole map's capacity).
     #[inline]
     pub(crate) fn set_capacity(&self, capacity: usize) {
-        self.stats.capacity.store(capacity, Relaxed);
+        self.capacity.store(capacity, Relaxed);
     }
 
     /// Moves the capacity gauge by the change of one shard (writers that see only their shard).
     #[inline]
     pub(crate) fn capacity_changed(&self, before: usize, after: usize) {
         if after > before {
-            self.stats.capacity.fetch_add(after - before, Relaxed);
+            self.capacity.fetch_add(after - before, Relaxed);
         } else if before > after {
-            self.stats.capacity.fetch_sub(before - after, Relaxed);
+            self.capacity.fetch_sub(before - after, Relaxed);
         }
     }
 }

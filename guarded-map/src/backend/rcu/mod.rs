@@ -13,8 +13,12 @@ use std::borrow::Borrow;
 use std::mem;
 use std::sync::Arc;
 
+mod reader;
+
+use reader::Readers;
+
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
-use crate::stats::Recorder;
+use crate::stats::{MapStats, Recorder};
 use crate::sync::{ArcCell, Mutex, MutexGuard};
 use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
 
@@ -32,7 +36,9 @@ fn bits_for(len: usize) -> u32 {
 
 /// Storage of the [`Rcu`](crate::Rcu) backend.
 pub struct RcuStore<K, V> {
-    current: ArcCell<Frozen<K, V>>,
+    /// Shared with every thread's reader cache.
+    current: Arc<ArcCell<Frozen<K, V>>>,
+    readers: Readers<K, V>,
     writer: Mutex<()>,
     max_len: Option<usize>,
 }
@@ -102,7 +108,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let frozen = Frozen::with_capacity(bits_for(config.capacity), config.capacity);
         rec.set_capacity(frozen.capacity);
         RcuStore {
-            current: ArcCell::from_pointee(frozen),
+            current: Arc::new(ArcCell::from_pointee(frozen)),
+            readers: Readers::new(),
             writer: Mutex::new(()),
             max_len: config.max_len,
         }
@@ -120,15 +127,20 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         &self,
         hash: u64,
         key: &Q,
-        _rec: Recorder<'_>,
+        stats: &MapStats,
+        counting: bool,
         f: impl FnOnce(&V) -> R,
     ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let version = self.current.load();
-        version.find(hash, key).map(|entry| f(&entry.value))
+        self.readers
+            .read(&self.current, stats, counting, |version, rec| {
+                let out = version.find(hash, key).map(|entry| f(&entry.value));
+                rec.read(out.is_some());
+                out
+            })
     }
 
     fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
@@ -311,7 +323,8 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for RcuStore<K, V> {
         // Versions are immutable, so a copy can start out sharing every shard of the original.
         rec.set_capacity(frozen.capacity);
         RcuStore {
-            current: ArcCell::from(frozen),
+            current: Arc::new(ArcCell::from(frozen)),
+            readers: Readers::new(),
             writer: Mutex::new(()),
             max_len: config.max_len,
         }
