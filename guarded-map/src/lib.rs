@@ -38,6 +38,7 @@
 
 mod backend;
 mod error;
+mod hasher_of;
 mod map;
 mod per_thread;
 pub mod registry;
@@ -49,6 +50,7 @@ mod table;
 
 pub use backend::{Backend, Rcu, Sharded};
 pub use error::CapacityError;
+pub use guarded_map_macros::guarded_map;
 pub use map::GuardedMap;
 pub use snapshot::{Iter, Snapshot};
 pub use spec::{BackendKind, ConfigError, Descriptor, MapSpec};
@@ -60,6 +62,7 @@ pub mod __private {
     pub use crate::backend::{
         RcuStore, ShardedStore, SnapshotStorage, Storage, StoreConfig, Upserted,
     };
+    pub use crate::hasher_of::HasherOf;
     pub use inventory;
 }
 
