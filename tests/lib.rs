@@ -12,3 +12,12 @@ map_spec!(
 pub fn foreign_label() -> &'static str {
     <ForeignSpec as guarded_map::MapSpec>::DESCRIPTOR.label()
 }
+
+/// State annotated with `#[guarded_map]` in a crate other than the tests that look for it.
+#[guarded_map::guarded_map]
+#[derive(Debug, Default)]
+pub struct ForeignState {
+    /// Names by id.
+    #[guarded(rcu)]
+    pub names: std::collections::HashMap<u32, String>,
+}

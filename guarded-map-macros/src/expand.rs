@@ -37,6 +37,10 @@ pub(crate) fn expand(model: Model) -> TokenStream {
             .collect();
         specs.extend(spec_items(&item.ident, &item.vis, &spec, map, &cfgs));
         field.ty = guarded_type(map, &spec);
+        // The rewritten type is longer than the one written; the user's lints judge their own code.
+        field
+            .attrs
+            .push(syn::parse_quote!(#[allow(clippy::type_complexity)]));
     }
     strip_field_attrs(&mut item);
     quote! {

@@ -103,10 +103,10 @@ pub(crate) fn validate(args: Vec<RawOption>, item: ItemStruct) -> syn::Result<Mo
         }
         let ty = map_type(&field.ty);
         if let Some(extra) = attrs.get(1) {
-            errors.at(
-                extra.pound_token.span,
+            errors.push(syn::Error::new_spanned(
+                extra,
                 "duplicate #[guarded] attribute: put every option in one",
-            );
+            ));
         }
         let Some(ty) = ty else {
             if !attrs.is_empty() {

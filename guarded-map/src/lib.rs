@@ -11,6 +11,29 @@
 //! RCU publishes and copied entries) in per-thread slots that cost about a nanosecond, readable with
 //! [`GuardedMap::stats`] or, aggregated per declared map, through [`registry`].
 //!
+//! Most code gets its maps from the [`guarded_map`] attribute, which rewrites a struct's `HashMap`
+//! fields and generates one spec per field:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use guarded_map::guarded_map;
+//!
+//! #[guarded_map]
+//! #[derive(Default)]
+//! struct State {
+//!     #[guarded(rcu)]
+//!     routes: HashMap<String, u16>,
+//!     #[guarded(sharded(shards = 16), max_len = 10_000)]
+//!     sessions: HashMap<u64, String>,
+//! }
+//!
+//! let state = State::default();
+//! state.sessions.insert(1, "alice".into());
+//! assert_eq!(state.sessions.len(), 1);
+//! ```
+//!
+//! Without the attribute, [`map_spec!`] declares a spec by hand:
+//!
 //! ```
 //! use guarded_map::{map_spec, GuardedMap};
 //!
