@@ -20,7 +20,7 @@ pub struct AppState {
 
 /// A second annotated struct in the same module, with a field of the same name.
 #[guarded_map(all)]
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Other {
     routes: HashMap<u8, u8>,
     #[guarded(rcu, stats = false)]
@@ -49,6 +49,18 @@ mod nested {
         #[cfg(any())]
         #[guarded]
         pub compiled_out: HashMap<u8, u8>,
+    }
+}
+
+/// The same struct name in another module, and a borrowed key type.
+mod twin {
+    use std::collections::HashMap;
+
+    #[guarded_map::guarded_map]
+    #[derive(Default)]
+    pub struct AppState<'a> {
+        #[guarded(rcu)]
+        pub routes: HashMap<&'a str, u16>,
     }
 }
 
@@ -106,6 +118,33 @@ fn fields_behave_as_guarded_maps() {
     other.flags.get_cloned("on");
     assert_eq!(other.flags.stats().gets, 0);
     assert_eq!(other.routes.get_cloned(&1), Some(2));
+}
+
+#[test]
+fn clone_lifetimes_and_twins() {
+    let other = Other::default();
+    other.routes.insert(1, 1);
+    let copy = other.clone();
+    copy.routes.insert(1, 2);
+    assert_eq!(
+        other.routes.get_cloned(&1),
+        Some(1),
+        "a clone is independent"
+    );
+
+    let path = String::from("/borrowed");
+    let twin = twin::AppState::default();
+    twin.routes.insert(&path, 7);
+    assert_eq!(twin.routes.get_cloned("/borrowed"), Some(7));
+    let module = module_path!();
+    assert_eq!(
+        descriptor(&format!("{module}::twin::AppState.routes")).key_type(),
+        "&'a str"
+    );
+    assert_eq!(
+        descriptor(&format!("{module}::AppState.routes")).key_type(),
+        "String"
+    );
 }
 
 #[test]
