@@ -1,28 +1,25 @@
 //! The project's main job, in its first form: a small service state with a read-mostly routing table
-//! (`Rcu`) and a write-heavy session map (`Sharded`), driven by a few threads, printing what each map
-//! did every second. (The full demo, with the `#[guarded_map]` attribute and a Prometheus endpoint,
+//! (`Rcu`) and a write-heavy session map (`Sharded`), declared with `#[guarded_map]`, driven by a few
+//! threads, printing what each map did every second. (The full demo, with a Prometheus endpoint,
 //! comes with the metrics pipeline.)
 //!
 //! `cargo run --release --example demo -- --duration 3 --threads 2`
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guarded_map::{GuardedMap, Stats, map_spec, registry};
+use guarded_map::{GuardedMap, Stats, guarded_map, registry};
 
-map_spec!(
-    /// Upstream port by path prefix: read on every request, changed by deploys.
-    Routes: HashMap<String, u16>, rcu, name = "demo.routes", help = "Routing table."
-);
-map_spec!(
-    /// Live sessions by id: created, touched and expired all the time.
-    Sessions: HashMap<u64, u32>, sharded, shards = 16, name = "demo.sessions", max_len = 50_000
-);
-
+#[guarded_map]
 struct State {
-    routes: GuardedMap<String, u16, Routes>,
-    sessions: GuardedMap<u64, u32, Sessions>,
+    /// Upstream port by path prefix: read on every request, changed by deploys.
+    #[guarded(rcu, name = "demo.routes")]
+    routes: HashMap<String, u16>,
+    /// Live sessions by id: created, touched and expired all the time.
+    #[guarded(sharded(shards = 16), name = "demo.sessions", max_len = 50_000)]
+    sessions: HashMap<u64, u32>,
 }
 
 fn arg(name: &str, default: u64) -> u64 {
