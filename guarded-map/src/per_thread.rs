@@ -27,7 +27,7 @@ pub(crate) struct PerThread<T: Send> {
     values: ThreadLocal<T>,
 }
 
-impl<T: Send + Default> PerThread<T> {
+impl<T: Send> PerThread<T> {
     pub(crate) fn new() -> Self {
         PerThread {
             id: NEXT_ID.fetch_add(1, Relaxed),
@@ -35,9 +35,9 @@ impl<T: Send + Default> PerThread<T> {
         }
     }
 
-    /// The calling thread's value, created on its first use.
+    /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
-    pub(crate) fn get(&self) -> &T {
+    pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
         let (id, value) = LAST.get();
         if id == self.id {
             // SAFETY: `LAST` is this thread's own, and it holds `self.id` only with a pointer that
@@ -47,15 +47,23 @@ impl<T: Send + Default> PerThread<T> {
             // this thread's, which `ThreadLocal::get` would have returned as `&T` too.
             return unsafe { &*value.cast::<T>() };
         }
-        self.get_slow()
+        self.get_slow(init)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_slow(&self) -> &T {
-        let value = self.values.get_or_default();
+    fn get_slow(&self, init: impl FnOnce() -> T) -> &T {
+        let value = self.values.get_or(init);
         LAST.set((self.id, ptr::from_ref(value).cast()));
         value
+    }
+}
+
+impl<T: Send + Default> PerThread<T> {
+    /// The calling thread's value, created by `T::default()` on its first use.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &T {
+        self.get_or(T::default)
     }
 }
 

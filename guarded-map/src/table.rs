@@ -97,7 +97,10 @@ impl<K, V> Frozen<K, V> {
     /// The shard `hash` belongs to.
     #[inline]
     pub(crate) fn shard(&self, hash: u64) -> &Arc<Table<K, V>> {
-        &self.shards[shard_index(hash, self.bits)]
+        // The same index as `shard_index(hash, self.bits)` (the count is `1 << bits`), masked by the
+        // slice's own length so that the compiler can drop the bounds check on the read path.
+        let mask = self.shards.len() - 1;
+        &self.shards[((hash >> 25) as usize) & mask]
     }
 
     /// The entry for `key`, whose hash is `hash`.

@@ -30,28 +30,22 @@ pub(crate) struct Readers<K, V> {
 /// One thread's reader, created on its first read. `RefCell` catches re-entrance: a read from inside
 /// another read's closure (or from a destructor run by a reload) finds it borrowed and takes the
 /// uncached path instead of replacing a version the outer read still uses.
-struct ReaderSlot<K, V>(RefCell<Option<Reader<K, V>>>);
+struct ReaderSlot<K, V>(RefCell<Reader<K, V>>);
 
 struct Reader<K, V> {
     version: VersionCache<Frozen<K, V>>,
     counters: SharedCounters,
 }
 
-// SAFETY: `PerThread` (over `ThreadLocal`) requires `Send` of its entries in its type, for every `K` and `V`, although a
-// slot only moves between threads in two ways: the slot of an exited thread is handed to a new thread,
-// and all slots are dropped by the thread that drops the map. Either way the map itself was shared
-// with (`Sync`) or moved to (`Send`) that thread, which requires `Arc<ArcCell<Frozen<K, V>>>` (the
-// map's own field) to be `Send + Sync`, that is `K` and `V` to be `Send + Sync`: exactly what the
-// `Arc`s inside a slot require. A map of non-`Send` keys or values never leaves its thread, so
-// neither do its slots. Within a thread the `RefCell` is never shared: `PerThread::get` only hands
-// a slot to its own thread.
+// SAFETY: `PerThread` (over `ThreadLocal`) requires `Send` of its entries in its type, for every `K`
+// and `V`, although a slot only moves between threads in two ways: the slot of an exited thread is
+// handed to a new thread, and all slots are dropped by the thread that drops the map. Either way the
+// map itself was shared with (`Sync`) or moved to (`Send`) that thread, which requires
+// `Arc<ArcCell<Frozen<K, V>>>` (the map's own field) to be `Send + Sync`, that is `K` and `V` to be
+// `Send + Sync`: exactly what the `Arc`s inside a slot require. A map of non-`Send` keys or values
+// never leaves its thread, so neither do its slots. Within a thread the `RefCell` is never shared:
+// `PerThread::get_or` only hands a slot to its own thread.
 unsafe impl<K, V> Send for ReaderSlot<K, V> {}
-
-impl<K, V> Default for ReaderSlot<K, V> {
-    fn default() -> Self {
-        ReaderSlot(RefCell::new(None))
-    }
-}
 
 impl<K, V> Readers<K, V> {
     pub(crate) fn new() -> Self {
@@ -70,14 +64,13 @@ impl<K, V> Readers<K, V> {
         counting: bool,
         f: impl FnOnce(&Frozen<K, V>, Recorder<'_>) -> R,
     ) -> R {
-        let slot = self.slots.get();
+        let slot = self
+            .slots
+            .get_or(|| CachePadded::new(ReaderSlot(RefCell::new(Reader::new(cell, stats)))));
         let Ok(mut reader) = slot.0.try_borrow_mut() else {
             return Self::read_uncached(cell, stats, counting, f);
         };
-        let Reader { version, counters } = match &mut *reader {
-            Some(reader) => reader,
-            None => reader.insert(Reader::new(cell, stats)),
-        };
+        let Reader { version, counters } = &mut *reader;
         let rec = stats.recorder_with(counting.then_some(&***counters));
         f(version.load(), rec)
     }
