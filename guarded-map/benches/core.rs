@@ -93,35 +93,73 @@ const CONTENDERS: [&str; 5] = [
     "Sharded, stats off",
 ];
 
+/// The maps of one round, built in a rotated order: where a large map lands in memory (huge pages or
+/// not) changes its lookups by tens of percent, so every round places them afresh and in turn.
+struct Maps {
+    limit: hashbrown::HashMap<u64, u64, Hasher>,
+    rcu_on: GuardedMap<u64, u64, RcuOn, Hasher>,
+    rcu_off: GuardedMap<u64, u64, RcuOff, Hasher>,
+    sh_on: GuardedMap<u64, u64, ShardedOn, Hasher>,
+    sh_off: GuardedMap<u64, u64, ShardedOff, Hasher>,
+}
+
+impl Maps {
+    fn build(size: u64, round: usize) -> Maps {
+        let entries = || (0..size).map(|k| (k, k));
+        let mut limit = None;
+        let mut rcu_on = None;
+        let mut rcu_off = None;
+        let mut sh_on = None;
+        let mut sh_off = None;
+        for i in 0..CONTENDERS.len() {
+            match (i + round) % CONTENDERS.len() {
+                0 => limit = Some(entries().collect()),
+                1 => rcu_on = Some(entries().collect()),
+                2 => rcu_off = Some(entries().collect()),
+                3 => sh_on = Some(entries().collect()),
+                _ => sh_off = Some(entries().collect()),
+            }
+        }
+        let all = "every contender is built";
+        Maps {
+            limit: limit.expect(all),
+            rcu_on: rcu_on.expect(all),
+            rcu_off: rcu_off.expect(all),
+            sh_on: sh_on.expect(all),
+            sh_off: sh_off.expect(all),
+        }
+    }
+}
+
 /// Read throughput of every contender on a map of `size` entries, at 1 and 2 threads.
 fn read_rows(size: u64, ops: usize, rounds: usize) -> Vec<Row> {
-    let entries = || (0..size).map(|k| (k, k));
-    let limit: hashbrown::HashMap<u64, u64, Hasher> = entries().collect();
-    let rcu_on: GuardedMap<u64, u64, RcuOn, Hasher> = entries().collect();
-    let rcu_off: GuardedMap<u64, u64, RcuOff, Hasher> = entries().collect();
-    let sh_on: GuardedMap<u64, u64, ShardedOn, Hasher> = entries().collect();
-    let sh_off: GuardedMap<u64, u64, ShardedOff, Hasher> = entries().collect();
-    let mut rows = Vec::new();
-    for threads in [1, 2] {
-        // Interleave contenders round by round so that noise hits all of them alike.
-        let mut samples = vec![Vec::new(); CONTENDERS.len()];
-        for _ in 0..rounds {
-            let t = threads;
-            samples[0].push(throughput(t, ops, size, &|k| *limit.get(&k).unwrap()));
-            samples[1].push(throughput(t, ops, size, &|k| {
-                rcu_on.with(&k, |v| *v).unwrap()
+    const THREADS: [usize; 2] = [1, 2];
+    let mut samples = vec![vec![Vec::new(); CONTENDERS.len()]; THREADS.len()];
+    for round in 0..rounds {
+        let m = Maps::build(size, round);
+        for (t, &threads) in THREADS.iter().enumerate() {
+            // Contenders alternate within the round so that noise hits all of them alike.
+            let s = &mut samples[t];
+            s[0].push(throughput(threads, ops, size, &|k| {
+                *m.limit.get(&k).unwrap()
             }));
-            samples[2].push(throughput(t, ops, size, &|k| {
-                rcu_off.with(&k, |v| *v).unwrap()
+            s[1].push(throughput(threads, ops, size, &|k| {
+                m.rcu_on.with(&k, |v| *v).unwrap()
             }));
-            samples[3].push(throughput(t, ops, size, &|k| {
-                sh_on.with(&k, |v| *v).unwrap()
+            s[2].push(throughput(threads, ops, size, &|k| {
+                m.rcu_off.with(&k, |v| *v).unwrap()
             }));
-            samples[4].push(throughput(t, ops, size, &|k| {
-                sh_off.with(&k, |v| *v).unwrap()
+            s[3].push(throughput(threads, ops, size, &|k| {
+                m.sh_on.with(&k, |v| *v).unwrap()
+            }));
+            s[4].push(throughput(threads, ops, size, &|k| {
+                m.sh_off.with(&k, |v| *v).unwrap()
             }));
         }
-        for (name, s) in CONTENDERS.into_iter().zip(samples) {
+    }
+    let mut rows = Vec::new();
+    for (t, &threads) in THREADS.iter().enumerate() {
+        for (name, s) in CONTENDERS.into_iter().zip(samples[t].drain(..)) {
             rows.push(Row {
                 name,
                 entries: size,
@@ -139,7 +177,7 @@ fn main() {
     }
     // `cargo test --all-targets` runs this unoptimized as a smoke test: keep that short.
     let quick = env::var_os("GUARDED_MAP_BENCH_QUICK").is_some() || cfg!(debug_assertions);
-    let (ops, rounds) = if quick { (100_000, 3) } else { (2_000_000, 15) };
+    let (ops, rounds) = if quick { (100_000, 3) } else { (2_000_000, 10) };
     let sizes: &[u64] = if cfg!(debug_assertions) {
         &SIZES[..1]
     } else {
