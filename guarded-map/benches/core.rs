@@ -244,19 +244,17 @@ fn main() {
     let mut w_on = Vec::new();
     let mut w_off = Vec::new();
     let keys = probes();
-    let sh_on: GuardedMap<u64, u64, ShardedOn, Hasher> = GuardedMap::default();
-    let sh_off: GuardedMap<u64, u64, ShardedOff, Hasher> = GuardedMap::default();
-    for _ in 0..rounds {
-        for (samples, map) in [
-            (&mut w_on, Writer::On(&sh_on)),
-            (&mut w_off, Writer::Off(&sh_off)),
-        ] {
-            let start = Instant::now();
-            for i in 0..write_ops {
-                map.bump(keys[i % PROBES]);
-            }
-            samples.push(start.elapsed().as_nanos() as f64 / write_ops as f64);
-        }
+    for round in 0..rounds {
+        // Fresh maps every round, built in alternating order (see `Maps`).
+        let (sh_on, sh_off) = if round % 2 == 0 {
+            let on: GuardedMap<u64, u64, ShardedOn, Hasher> = GuardedMap::default();
+            (on, GuardedMap::default())
+        } else {
+            let off: GuardedMap<u64, u64, ShardedOff, Hasher> = GuardedMap::default();
+            (GuardedMap::default(), off)
+        };
+        w_on.push(upserts(&sh_on, &keys, write_ops));
+        w_off.push(upserts(&sh_off, &keys, write_ops));
     }
     let (won, woff) = (best(w_on, false), best(w_off, false));
     println!(
@@ -320,17 +318,19 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-enum Writer<'a> {
-    On(&'a GuardedMap<u64, u64, ShardedOn, Hasher>),
-    Off(&'a GuardedMap<u64, u64, ShardedOff, Hasher>),
-}
-
-impl Writer<'_> {
-    #[inline]
-    fn bump(&self, key: u64) {
-        match self {
-            Writer::On(m) => m.upsert(key, || 0, |v| *v += 1),
-            Writer::Off(m) => m.upsert(key, || 0, |v| *v += 1),
-        }
+/// Nanoseconds per `upsert(+1)` over `keys`, cycled `ops` times; generic so that each spec's loop is
+/// compiled on its own.
+fn upserts<S: guarded_map::MapSpec>(
+    map: &GuardedMap<u64, u64, S, Hasher>,
+    keys: &[u64],
+    ops: usize,
+) -> f64
+where
+    S::Backend: guarded_map::Backend<Store<u64, u64>: guarded_map::__private::Storage<u64, u64>>,
+{
+    let start = Instant::now();
+    for i in 0..ops {
+        map.upsert(keys[i & (PROBES - 1)], || 0, |v| *v += 1);
     }
+    start.elapsed().as_nanos() as f64 / ops as f64
 }
