@@ -70,7 +70,7 @@ fn guarded_type(map: &MapField, spec: &syn::Ident) -> Type {
         (None, Family::Hashbrown) => quote!(::hashbrown::DefaultHashBuilder),
         (_, Family::Std) => quote!(<#written as ::guarded_map::__private::HasherOf>::Hasher),
     };
-    let span = map.ty.span;
+    let span = syn::spanned::Spanned::span(written);
     syn::parse_quote_spanned! {span=>
         ::guarded_map::GuardedMap<#key, #value, #spec, #hasher>
     }

@@ -1,7 +1,7 @@
 //! Syntax: the annotated item as a struct with named fields, the `#[guarded]` attributes on its fields,
 //! and the `HashMap` types they guard.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{Attribute, Field, GenericArgument, ItemStruct, PathArguments, Type};
 
@@ -52,7 +52,6 @@ pub(crate) struct MapType {
     pub(crate) hasher: Option<Type>,
     /// The type as written.
     pub(crate) written: Type,
-    pub(crate) span: Span,
 }
 
 /// The module paths a `HashMap` is accepted from (after an optional leading `::`).
@@ -105,6 +104,5 @@ pub(crate) fn map_type(ty: &Type) -> Option<MapType> {
         value,
         hasher,
         written: ty.clone(),
-        span: ty.span(),
     })
 }

@@ -42,7 +42,13 @@ where
 /// entries of one shard still differ in the bits hashbrown looks at.
 #[inline]
 pub(crate) fn shard_index(hash: u64, bits: u32) -> usize {
-    ((hash >> 25) as usize) & ((1usize << bits) - 1)
+    shard_among(hash, 1 << bits)
+}
+
+/// [`shard_index`] for a power-of-two `count` of shards.
+#[inline]
+fn shard_among(hash: u64, count: usize) -> usize {
+    ((hash >> 25) as usize) & (count - 1)
 }
 
 /// An immutable sharded table: one published RCU version, or one snapshot.
@@ -97,10 +103,8 @@ impl<K, V> Frozen<K, V> {
     /// The shard `hash` belongs to.
     #[inline]
     pub(crate) fn shard(&self, hash: u64) -> &Arc<Table<K, V>> {
-        // The same index as `shard_index(hash, self.bits)` (the count is `1 << bits`), masked by the
-        // slice's own length so that the compiler can drop the bounds check on the read path.
-        let mask = self.shards.len() - 1;
-        &self.shards[((hash >> 25) as usize) & mask]
+        // Masked by the slice's own length (`1 << bits`), so the read path has no bounds check.
+        &self.shards[shard_among(hash, self.shards.len())]
     }
 
     /// The entry for `key`, whose hash is `hash`.

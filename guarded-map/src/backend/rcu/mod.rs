@@ -43,8 +43,11 @@ pub struct RcuStore<K, V> {
     max_len: Option<usize>,
 }
 
-/// An open write: the writer lock, the publish stopwatch and the version being replaced.
+/// An open write: the writer lock, the publish stopwatch and the version being replaced. Consumed by
+/// one of its `publish` methods; dropped without publishing (a panic in user code), it changes nothing.
 struct Write<'a, K, V> {
+    store: &'a RcuStore<K, V>,
+    rec: Recorder<'a>,
     _writer: MutexGuard<'a, ()>,
     watch: Stopwatch,
     cur: Arc<Frozen<K, V>>,
@@ -52,25 +55,46 @@ struct Write<'a, K, V> {
 
 impl<K: Clone, V: Clone> RcuStore<K, V> {
     /// Takes the writer lock and loads the version the write starts from.
-    fn begin(&self, rec: Recorder<'_>) -> Write<'_, K, V> {
+    fn begin<'a>(&'a self, rec: Recorder<'a>) -> Write<'a, K, V> {
         let _writer = lock_timed(&self.writer, rec);
         Write {
+            store: self,
+            rec,
             _writer,
             watch: Stopwatch::start(rec),
             cur: self.current.load_full(),
         }
     }
+}
 
-    /// Publishes `cur` with shard `index` replaced by `table`; re-shards if `len` outgrew the shards.
-    fn publish(
-        &self,
-        rec: Recorder<'_>,
-        watch: Stopwatch,
-        cur: &Frozen<K, V>,
-        index: usize,
-        table: Table<K, V>,
-        len: usize,
-    ) {
+impl<K: Clone, V: Clone> Write<'_, K, V> {
+    /// The shard of `hash`, and whether it holds `key`.
+    fn locate<Q>(&self, hash: u64, key: &Q) -> (usize, bool)
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let index = shard_index(hash, self.cur.bits);
+        (
+            index,
+            self.cur.shards[index].find(hash, key_eq(key)).is_some(),
+        )
+    }
+
+    /// Whether adding a key would exceed `max_len`.
+    fn is_full(&self) -> bool {
+        self.store.max_len.is_some_and(|max| self.cur.len >= max)
+    }
+
+    /// A private copy of shard `index`, to change and publish.
+    fn copy(&self, index: usize) -> Table<K, V> {
+        Table::clone(&self.cur.shards[index])
+    }
+
+    /// Publishes the current version with shard `index` replaced by `table`; re-shards if `len`
+    /// outgrew the shards.
+    fn publish(self, index: usize, table: Table<K, V>, len: usize) {
+        let cur = &self.cur;
         let mut copied = table.len();
         let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
         let mut shards = cur.shards.clone();
@@ -86,20 +110,14 @@ impl<K: Clone, V: Clone> RcuStore<K, V> {
             next = Frozen::from_entries(bits, len, next.iter().cloned());
             copied += len;
         }
-        rec.set_capacity(next.capacity);
-        self.current.store(Arc::new(next));
-        rec.published(watch.elapsed(), copied);
+        self.publish_all(next, copied);
     }
 
     /// Publishes a whole new version.
-    fn publish_all(&self, rec: Recorder<'_>, watch: Stopwatch, next: Frozen<K, V>, copied: usize) {
-        rec.set_capacity(next.capacity);
-        self.current.store(Arc::new(next));
-        rec.published(watch.elapsed(), copied);
-    }
-
-    fn is_full(&self, len: usize) -> bool {
-        self.max_len.is_some_and(|max| len >= max)
+    fn publish_all(self, next: Frozen<K, V>, copied: usize) {
+        self.rec.set_capacity(next.capacity);
+        self.store.current.store(Arc::new(next));
+        self.rec.published(self.watch.elapsed(), copied);
     }
 }
 
@@ -144,17 +162,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
-        let index = shard_index(hash, cur.bits);
-        let exists = cur.shards[index].find(hash, key_eq(&key)).is_some();
-        if !exists && self.is_full(cur.len) {
+        let write = self.begin(rec);
+        let (index, exists) = write.locate(hash, &key);
+        if !exists && write.is_full() {
             return Err((key, value));
         }
-        let mut table = Table::clone(&cur.shards[index]);
+        let mut table = write.copy(index);
         let old = match table.find_mut(hash, key_eq(&key)) {
             Some(entry) => Some(mem::replace(&mut entry.value, value)),
             None => {
@@ -162,8 +175,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 None
             }
         };
-        let len = cur.len + usize::from(old.is_none());
-        self.publish(rec, watch, &cur, index, table, len);
+        let len = write.cur.len + usize::from(old.is_none());
+        write.publish(index, table, len);
         Ok(old)
     }
 
@@ -172,16 +185,15 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
-        let index = shard_index(hash, cur.bits);
-        cur.shards[index].find(hash, key_eq(key))?;
-        let mut table = Table::clone(&cur.shards[index]);
+        let write = self.begin(rec);
+        let (index, exists) = write.locate(hash, key);
+        if !exists {
+            return None;
+        }
+        let mut table = write.copy(index);
         let (entry, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
-        self.publish(rec, watch, &cur, index, table, cur.len - 1);
+        let len = write.cur.len - 1;
+        write.publish(index, table, len);
         Some((entry.key, entry.value))
     }
 
@@ -196,16 +208,15 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
-        let index = shard_index(hash, cur.bits);
-        cur.shards[index].find(hash, key_eq(key))?;
-        let mut table = Table::clone(&cur.shards[index]);
+        let write = self.begin(rec);
+        let (index, exists) = write.locate(hash, key);
+        if !exists {
+            return None;
+        }
+        let mut table = write.copy(index);
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
-        self.publish(rec, watch, &cur, index, table, cur.len);
+        let len = write.cur.len;
+        write.publish(index, table, len);
         Some(result)
     }
 
@@ -217,17 +228,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
-        let index = shard_index(hash, cur.bits);
-        let exists = cur.shards[index].find(hash, key_eq(&key)).is_some();
-        if !exists && self.is_full(cur.len) {
+        let write = self.begin(rec);
+        let (index, exists) = write.locate(hash, &key);
+        if !exists && write.is_full() {
             return Err(key);
         }
-        let mut table = Table::clone(&cur.shards[index]);
+        let mut table = write.copy(index);
         let result = match table.find_mut(hash, key_eq(&key)) {
             Some(entry) => f(&mut entry.value),
             None => {
@@ -236,14 +242,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 f(&mut entry.into_mut().value)
             }
         };
-        self.publish(
-            rec,
-            watch,
-            &cur,
-            index,
-            table,
-            cur.len + usize::from(!exists),
-        );
+        let len = write.cur.len + usize::from(!exists);
+        write.publish(index, table, len);
         Ok(Upserted {
             result,
             inserted: !exists,
@@ -251,11 +251,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
+        let write = self.begin(rec);
+        let cur = Arc::clone(&write.cur);
         let mut removed = 0;
         let mut capacity = 0;
         let shards: Box<[_]> = cur
@@ -276,18 +273,15 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             len: cur.len - removed,
             capacity,
         };
-        self.publish_all(rec, watch, next, cur.len);
+        write.publish_all(next, cur.len);
         removed
     }
 
     fn clear(&self, rec: Recorder<'_>) -> usize {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
-        self.publish_all(rec, watch, Frozen::with_capacity(0, 0), 0);
-        cur.len
+        let write = self.begin(rec);
+        let removed = write.cur.len;
+        write.publish_all(Frozen::with_capacity(0, 0), 0);
+        removed
     }
 
     fn for_each(&self, _rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
@@ -304,13 +298,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn shrink_to_fit(&self, rec: Recorder<'_>) {
-        let Write {
-            _writer,
-            watch,
-            cur,
-        } = self.begin(rec);
+        let write = self.begin(rec);
+        let cur = &write.cur;
         let next = Frozen::from_entries(bits_for(cur.len), cur.len, cur.iter().cloned());
-        self.publish_all(rec, watch, next, cur.len);
+        let copied = cur.len;
+        write.publish_all(next, copied);
     }
 }
 
