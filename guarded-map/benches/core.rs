@@ -2,7 +2,7 @@
 //!
 //! - read throughput of `Rcu` and `Sharded`, 1 and 2 threads, against an unsynchronized
 //!   `hashbrown::HashMap` lookup (the limit), all with the same fast hasher, on a map that fits in
-//!   the cache (10 000 entries) and one that does not (1 000 000);
+//!   the cache (10 000 entries), one at the L2/L3 boundary (100 000) and one far beyond (1 000 000);
 //! - the cost of the statistics: the same maps with `stats = false`;
 //! - write latency of `Rcu` at 1 000 and 100 000 entries.
 //!
@@ -23,9 +23,10 @@ map_spec!(RcuOff: HashMap<u64, u64>, rcu, stats = false);
 map_spec!(ShardedOn: HashMap<u64, u64>, sharded);
 map_spec!(ShardedOff: HashMap<u64, u64>, sharded, stats = false);
 
-/// Map sizes for the read figures: one that fits in the L2 cache, one that does not (where the
-/// unsynchronized lookup takes the ~8 ns DESIGN.md quotes for these machines).
-const SIZES: [u64; 2] = [10_000, 1_000_000];
+/// Map sizes for the read figures: one that fits in the L1/L2 caches (a lookup of ~3 ns here), one
+/// at the L2/L3 boundary (~6-8 ns, the limit DESIGN.md quotes for these machines), one far beyond
+/// the caches (~30 ns, memory-bound).
+const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
 /// Keys of the write-cost figures.
 const PROBES: usize = 4096;
 

@@ -38,6 +38,14 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
+        self.get_or_missed(init, |_| {})
+    }
+
+    /// The calling thread's value, created by `init` on its first use; `missed` runs on it whenever
+    /// the one-entry fast path missed (so at least once per thread, with the value in its final
+    /// place; `ThreadLocal` does not say whether it created the value).
+    #[inline(always)]
+    pub(crate) fn get_or_missed(&self, init: impl FnOnce() -> T, missed: impl FnOnce(&T)) -> &T {
         let (id, value) = LAST.get();
         if id == self.id {
             // SAFETY: `LAST` is this thread's own, and it holds `self.id` only with a pointer that
@@ -47,13 +55,21 @@ impl<T: Send> PerThread<T> {
             // this thread's, which `ThreadLocal::get` would have returned as `&T` too.
             return unsafe { &*value.cast::<T>() };
         }
-        self.get_slow(init)
+        self.get_slow(init, missed)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_slow(&self, init: impl FnOnce() -> T) -> &T {
-        let value = self.values.get_or(init);
+    fn get_slow(&self, init: impl FnOnce() -> T, missed: impl FnOnce(&T)) -> &T {
+        // The reference `get_or` returns when it creates the value is derived from a `&mut` (Miri
+        // sees it invalidated by the first write made through a later `get`); ours outlive this call
+        // (in `LAST`, attached counters), so always take the one `get` derives from the cell.
+        self.values.get_or(init);
+        let value = self
+            .values
+            .get()
+            .expect("created for this thread just above");
+        missed(value);
         LAST.set((self.id, ptr::from_ref(value).cast()));
         value
     }

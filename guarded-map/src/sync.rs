@@ -9,20 +9,15 @@
 #[cfg(not(guarded_map_loom))]
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-    pub(crate) use std::sync::atomic::AtomicUsize;
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
 
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
     pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
-
-    /// One reader's cached copy of an [`ArcCell`]'s value: `load` is a pointer comparison while
-    /// nothing was published, instead of `ArcCell::load`'s two locked instructions.
-    pub(crate) type VersionCache<T> =
-        arc_swap::Cache<std::sync::Arc<ArcCell<T>>, std::sync::Arc<T>>;
 }
 
 #[cfg(guarded_map_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::AtomicUsize;
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize};
     use std::sync::Arc;
 
     /// parking_lot-shaped wrapper over loom's mutex (loom poisons; a model never recovers from panics).
@@ -75,9 +70,6 @@ mod imp {
     #[derive(Debug)]
     pub(crate) struct ArcCell<T>(loom::sync::Mutex<Arc<T>>);
     impl<T> ArcCell<T> {
-        pub(crate) fn from_pointee(value: T) -> Self {
-            ArcCell(loom::sync::Mutex::new(Arc::new(value)))
-        }
         pub(crate) fn from(value: Arc<T>) -> Self {
             ArcCell(loom::sync::Mutex::new(value))
         }
@@ -89,22 +81,6 @@ mod imp {
         }
         pub(crate) fn store(&self, value: Arc<T>) {
             *self.0.lock().unwrap() = value;
-        }
-    }
-
-    /// Model of `arc_swap::Cache`: every load goes to the cell, so models see every publish.
-    pub(crate) struct VersionCache<T> {
-        cell: Arc<ArcCell<T>>,
-        last: Arc<T>,
-    }
-    impl<T> VersionCache<T> {
-        pub(crate) fn new(cell: Arc<ArcCell<T>>) -> Self {
-            let last = cell.load();
-            VersionCache { cell, last }
-        }
-        pub(crate) fn load(&mut self) -> &Arc<T> {
-            self.last = self.cell.load();
-            &self.last
         }
     }
 }

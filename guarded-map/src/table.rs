@@ -51,10 +51,29 @@ fn shard_among(hash: u64, count: usize) -> usize {
     ((hash >> 25) as usize) & (count - 1)
 }
 
+/// The shards of a [`Frozen`] table: shared by `Arc` so that `Rcu` readers can keep them without
+/// the rest of the version (one pointer less between a reader and a shard).
+pub(crate) type Shards<K, V> = Arc<[Arc<Table<K, V>>]>;
+
+/// The entry for `key`, whose hash is `hash`, among `shards` (a power-of-two count).
+#[inline]
+pub(crate) fn find_in<'a, K, V, Q>(
+    shards: &'a [Arc<Table<K, V>>],
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Entry<K, V>>
+where
+    K: Borrow<Q>,
+    Q: ?Sized + Eq,
+{
+    // Masked by the slice's own length, so there is no bounds check.
+    shards[shard_among(hash, shards.len())].find(hash, key_eq(key))
+}
+
 /// An immutable sharded table: one published RCU version, or one snapshot.
 #[doc(hidden)]
 pub struct Frozen<K, V> {
-    pub(crate) shards: Box<[Arc<Table<K, V>>]>,
+    pub(crate) shards: Shards<K, V>,
     pub(crate) bits: u32,
     pub(crate) len: usize,
     pub(crate) capacity: usize,
@@ -64,7 +83,7 @@ impl<K, V> Frozen<K, V> {
     /// An empty table of `1 << bits` shards, room for `capacity` entries in all.
     pub(crate) fn with_capacity(bits: u32, capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(1 << bits);
-        let shards: Box<[_]> = (0..1usize << bits)
+        let shards: Shards<K, V> = (0..1usize << bits)
             .map(|_| Arc::new(Table::with_capacity(per_shard)))
             .collect();
         let capacity = shards.iter().map(|t| t.capacity()).sum();
@@ -100,13 +119,6 @@ impl<K, V> Frozen<K, V> {
         }
     }
 
-    /// The shard `hash` belongs to.
-    #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> &Arc<Table<K, V>> {
-        // Masked by the slice's own length (`1 << bits`), so the read path has no bounds check.
-        &self.shards[shard_among(hash, self.shards.len())]
-    }
-
     /// The entry for `key`, whose hash is `hash`.
     #[inline]
     pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<&Entry<K, V>>
@@ -114,7 +126,7 @@ impl<K, V> Frozen<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.shard(hash).find(hash, key_eq(key))
+        find_in(&self.shards, hash, key)
     }
 
     /// Every entry, shard by shard.

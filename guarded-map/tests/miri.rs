@@ -1,10 +1,13 @@
 //! A small tour of every operation of both backends, sized for Miri: it runs the code paths that
 //! reach `unsafe` under Miri's checks of aliasing, provenance and data races. Ours: the per-thread
-//! fast path (`per_thread.rs`) and the `Rcu` reader slots (`backend/rcu/reader.rs`), including
-//! re-entrant reads and slots handed from exited threads to new ones. Our dependencies': hashbrown's
-//! tables, arc-swap's caches and debt lists, thread_local's slots, parking_lot's locks. Runs in the
+//! fast path (`per_thread.rs`), the `Rcu` readers (`backend/rcu/reader.rs`: cached shards replaced
+//! under nested reads, from closures and from destructors, readers handed from exited threads to
+//! new ones) and their attached read counters (`stats/slots.rs`). Our dependencies': hashbrown's
+//! tables, arc-swap's debt lists, thread_local's slots, parking_lot's locks. Runs in the
 //! normal suite too.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread;
 
 use guarded_map::{GuardedMap, map_spec};
@@ -80,6 +83,52 @@ fn rcu_reentrant_reads_and_thread_reuse() {
     assert_eq!(other.get_cloned("b"), Some(vec![9]));
     assert_eq!(map.get_cloned("a"), Some(vec![5]));
     assert_eq!(map.stats().gets, 10);
+}
+
+/// A value whose destructor reads and writes the map it was stored in.
+#[derive(Clone)]
+struct Reentrant(u32);
+
+map_spec!(DropSpec: HashMap<u32, Reentrant>, rcu);
+
+static DROP_MAP: OnceLock<GuardedMap<u32, Reentrant, DropSpec>> = OnceLock::new();
+/// Reads made by destructors.
+static DROP_READS: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        if let Some(map) = DROP_MAP.get()
+            && self.0 == 1
+        {
+            // Publishes while this thread's reader may be reloading, then reads: a nested reload.
+            map.insert(100 + self.0, Reentrant(0));
+            assert!(map.contains_key(&0));
+            DROP_READS.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Reloads that drop the last reference to a version run the user's destructors, which here read
+/// and write the same map: every nested reload must keep the shards an outer read still uses.
+#[test]
+fn rcu_destructor_reads_during_reload() {
+    let map = DROP_MAP.get_or_init(GuardedMap::new);
+    map.insert(0, Reentrant(0));
+    map.insert(1, Reentrant(1));
+    // This thread's reader now caches the version holding `Reentrant(1)`.
+    assert!(map.contains_key(&1));
+    // Replacing it leaves the reader holding the last copy of the old shard.
+    map.insert(1, Reentrant(2));
+    // The reload drops the old shard: `Reentrant(1)`'s destructor reads and writes the map.
+    let seen = map.with(&0, |_| {
+        // Nested in a read: a publish and a nested reload keep the outer read's shards.
+        map.insert(2, Reentrant(2));
+        map.with(&2, |v| v.0)
+    });
+    assert_eq!(seen, Some(Some(2)));
+    assert!(map.contains_key(&101));
+    // Every read was counted once, nested ones included: 4 here, one per destructor that ran.
+    assert_eq!(map.stats().gets, 4 + DROP_READS.load(Relaxed));
 }
 
 #[test]

@@ -34,17 +34,18 @@ pub trait Backend: sealed::Sealed + 'static {
 
 /// Read-copy-update backend for read-mostly maps.
 ///
-/// Readers never lock and never wait: each thread keeps a cached copy of the current version (an
-/// `arc_swap::Cache`), checks it with one pointer comparison, and looks the key up in an immutable
-/// table. Writers serialize on a mutex, copy the one shard they change, and publish a new version.
+/// Readers never lock and never wait: each thread keeps its own reference to the current version's
+/// shards, checks it against the published generation with one plain load, and looks the key up in
+/// an immutable table. Writers serialize on a mutex, copy the one shard they change, and publish a new version.
 /// The table is split into about `sqrt(len / 8)` shards, so a write copies about `sqrt(8 * len)`
 /// entries plus as many shard pointers, never the whole map. `snapshot()` is O(1) and exactly the
 /// state after some write. Requires `K: Clone` and `V: Clone`.
 ///
 /// Memory: a thread that has read the map keeps the version it last saw alive until it reads the map
 /// again or the map is dropped, so replaced values may be dropped later than with a `HashMap` (never
-/// after the map itself). Versions share unchanged shards, so this is at most one old version per
-/// thread and usually a few shards.
+/// after the map itself). Versions share unchanged shards, so this is usually a few shards per
+/// thread, at most one old version (plus those replaced while one of its read closures read the
+/// map again).
 ///
 /// A map of keys or values that are not `Send + Sync` stays on its thread, like any other type
 /// holding them:

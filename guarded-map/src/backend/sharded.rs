@@ -16,7 +16,7 @@ use hashbrown::hash_table;
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_timed};
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{AtomicUsize, RwLock, RwLockWriteGuard};
-use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
+use crate::table::{Entry, Frozen, Shards, Table, key_eq, shard_index, stored_hash};
 
 /// One shard: its table and gauges readable without the lock.
 struct Shard<K, V> {
@@ -326,7 +326,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
             .iter()
             .map(|shard| read_timed(&shard.table, rec))
             .collect();
-        let shards: Box<[_]> = guards
+        let shards: Shards<K, V> = guards
             .iter()
             .map(|table| Arc::new(Table::clone(table)))
             .collect();

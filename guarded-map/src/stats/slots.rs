@@ -2,16 +2,19 @@
 //!
 //! Each thread that touches a map gets its own cache-line-padded slot for that map ([`PerThread`]
 //! over the `thread_local` crate, which reuses the slot of an exited thread so counts are never
-//! dropped). Only the owning
-//! thread writes a slot, with a relaxed load and store (no locked read-modify-write); readers sum
-//! all slots. Capacity changes, being rare, go to one shared gauge.
+//! dropped). Only the owning thread writes a slot, with a relaxed load and store (no locked
+//! read-modify-write); readers sum all slots. Capacity changes, being rare, go to one shared gauge.
+//!
+//! A backend with per-thread state of its own (the `Rcu` reader) keeps its thread's read counts
+//! ([`ReadCounters`]) inside that state, on the cache line the read touches anyway, and attaches them
+//! here so that they are summed with the rest.
 
 use std::ops::Index;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
 
 use crate::per_thread::PerThread;
 use crate::spec::Descriptor;
@@ -40,23 +43,51 @@ pub(crate) enum Counter {
 const COUNTERS: usize = Counter::Copied as usize + 1;
 
 /// One thread's counters for one map.
-///
-/// Shared by `Arc` so that a backend's own per-thread state (the `Rcu` reader) can hold its thread's
-/// counters and reach both with one thread-local lookup.
 #[derive(Default)]
 pub(crate) struct Counters([AtomicU64; COUNTERS]);
-
-/// A thread's counters as the registry and the backends hold them.
-pub(crate) type SharedCounters = Arc<CachePadded<Counters>>;
 
 impl Counters {
     #[inline]
     fn add(&self, counter: Counter, n: u64) {
-        let cell = &self.0[counter as usize];
-        // Single writer: load + store is exact and avoids a locked instruction.
-        cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
+        bump(&self.0[counter as usize], n);
     }
 }
+
+/// Adds `n` to a counter that only the calling thread writes: a relaxed load and store is exact and
+/// avoids a locked instruction.
+#[inline(always)]
+fn bump(cell: &AtomicU64, n: u64) {
+    cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// One thread's keyed-read counts, kept by a backend in its own per-thread state and attached to
+/// the map's [`MapStats`] with [`MapStats::attach_reads`].
+#[derive(Default)]
+pub(crate) struct ReadCounters {
+    gets: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ReadCounters {
+    /// Counts one keyed read, and a miss when it `found` nothing.
+    #[inline(always)]
+    pub(crate) fn read(&self, found: bool) {
+        bump(&self.gets, 1);
+        if !found {
+            bump(&self.misses, 1);
+        }
+    }
+}
+
+/// A pointer to attached [`ReadCounters`].
+struct Attached(*const ReadCounters);
+
+// SAFETY: the pointee is made of atomics (`Sync`), and `MapStats::attach_reads`' contract keeps it
+// alive for as long as the pointer can be read; sending or sharing the pointer is then like sending
+// or sharing `&ReadCounters`.
+unsafe impl Send for Attached {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Attached {}
 
 /// Summed counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,8 +112,9 @@ impl Index<Counter> for Counts {
 #[doc(hidden)]
 pub struct MapStats {
     pub(crate) descriptor: &'static Descriptor,
-    slots: PerThread<SharedCounters>,
+    slots: PerThread<CachePadded<Counters>>,
     capacity: AtomicUsize,
+    attached: Mutex<Vec<Attached>>,
 }
 
 impl MapStats {
@@ -91,26 +123,33 @@ impl MapStats {
             descriptor,
             slots: PerThread::new(),
             capacity: AtomicUsize::new(0),
+            attached: Mutex::new(Vec::new()),
         }
     }
 
     /// The calling thread's counters, created on its first use.
     #[inline(always)]
-    pub(crate) fn counters(&self) -> &SharedCounters {
+    pub(crate) fn counters(&self) -> &Counters {
         self.slots.get()
+    }
+
+    /// Sums `reads` into this map's counts from now on.
+    ///
+    /// # Safety
+    ///
+    /// `reads` must stay where it is until the map owning these statistics is dropped. Counts are
+    /// summed only while the map lives: by `GuardedMap::stats`, and by the registry until
+    /// `GuardedMap`'s `Drop` unregisters the map, before its fields (the store holding `reads`)
+    /// are dropped.
+    pub(crate) unsafe fn attach_reads(&self, reads: &ReadCounters) {
+        self.attached.lock().push(Attached(reads));
     }
 
     /// A recorder for the calling thread; `enabled` is a compile-time constant of the map's spec.
     #[inline(always)]
     pub(crate) fn recorder(&self, enabled: bool) -> Recorder<'_> {
-        self.recorder_with(enabled.then(|| &***self.counters()))
-    }
-
-    /// A recorder counting into `counters` (the calling thread's, or none: statistics off).
-    #[inline(always)]
-    pub(crate) fn recorder_with<'a>(&'a self, counters: Option<&'a Counters>) -> Recorder<'a> {
         Recorder {
-            counters,
+            counters: enabled.then(|| self.counters()),
             capacity: &self.capacity,
         }
     }
@@ -120,6 +159,15 @@ impl MapStats {
         let mut total = Counts::default();
         for slot in self.slots.iter() {
             for (sum, cell) in total.0.iter_mut().zip(slot.0.iter()) {
+                *sum = sum.wrapping_add(cell.load(Relaxed));
+            }
+        }
+        for &Attached(reads) in self.attached.lock().iter() {
+            // SAFETY: `attach_reads`' contract: the map, and so the attached counters, are alive
+            // whenever counts are summed.
+            let reads = unsafe { &*reads };
+            for (counter, cell) in [(Counter::Get, &reads.gets), (Counter::Miss, &reads.misses)] {
+                let sum = &mut total.0[counter as usize];
                 *sum = sum.wrapping_add(cell.load(Relaxed));
             }
         }

@@ -13,14 +13,16 @@ use std::borrow::Borrow;
 use std::mem;
 use std::sync::Arc;
 
+mod published;
 mod reader;
 
+use published::Published;
 use reader::Readers;
 
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::stats::{MapStats, Recorder};
-use crate::sync::{ArcCell, Mutex, MutexGuard};
-use crate::table::{Entry, Frozen, Table, key_eq, shard_index, stored_hash};
+use crate::sync::{Mutex, MutexGuard};
+use crate::table::{Entry, Frozen, Shards, Table, find_in, key_eq, shard_index, stored_hash};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
 const MAX_BITS: u32 = 14;
@@ -36,8 +38,7 @@ fn bits_for(len: usize) -> u32 {
 
 /// Storage of the [`Rcu`](crate::Rcu) backend.
 pub struct RcuStore<K, V> {
-    /// Shared with every thread's reader cache.
-    current: Arc<ArcCell<Frozen<K, V>>>,
+    current: Published<K, V>,
     readers: Readers<K, V>,
     writer: Mutex<()>,
     max_len: Option<usize>,
@@ -62,7 +63,7 @@ impl<K: Clone, V: Clone> RcuStore<K, V> {
             rec,
             _writer,
             watch: Stopwatch::start(rec),
-            cur: self.current.load_full(),
+            cur: self.current.load(),
         }
     }
 }
@@ -97,10 +98,10 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
         let cur = &self.cur;
         let mut copied = table.len();
         let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
-        let mut shards = cur.shards.clone();
+        let mut shards = cur.shards.to_vec();
         shards[index] = Arc::new(table);
         let mut next = Frozen {
-            shards,
+            shards: shards.into(),
             bits: cur.bits,
             len,
             capacity,
@@ -126,7 +127,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let frozen = Frozen::with_capacity(bits_for(config.capacity), config.capacity);
         rec.set_capacity(frozen.capacity);
         RcuStore {
-            current: Arc::new(ArcCell::from_pointee(frozen)),
+            current: Published::new(Arc::new(frozen)),
             readers: Readers::new(),
             writer: Mutex::new(()),
             max_len: config.max_len,
@@ -154,9 +155,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         self.readers
-            .read(&self.current, stats, counting, |version, rec| {
-                let out = version.find(hash, key).map(|entry| f(&entry.value));
-                rec.read(out.is_some());
+            .read(&self.current, stats, counting, |shards, reads| {
+                let out = find_in(shards, hash, key).map(|entry| f(&entry.value));
+                if let Some(reads) = reads {
+                    reads.read(out.is_some());
+                }
                 out
             })
     }
@@ -255,7 +258,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let cur = Arc::clone(&write.cur);
         let mut removed = 0;
         let mut capacity = 0;
-        let shards: Box<[_]> = cur
+        let shards: Shards<K, V> = cur
             .shards
             .iter()
             .map(|shard| {
@@ -285,16 +288,16 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     }
 
     fn for_each(&self, _rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
-        let version = self.current.load_full();
+        let version = self.current.load();
         version.iter().for_each(|entry| f(&entry.key, &entry.value));
     }
 
     fn len(&self) -> usize {
-        self.current.load().len
+        self.current.peek(|version| version.len)
     }
 
     fn capacity(&self) -> usize {
-        self.current.load().capacity
+        self.current.peek(|version| version.capacity)
     }
 
     fn shrink_to_fit(&self, rec: Recorder<'_>) {
@@ -308,14 +311,14 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
 
 impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for RcuStore<K, V> {
     fn snapshot(&self, _rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
-        self.current.load_full()
+        self.current.load()
     }
 
     fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {
         // Versions are immutable, so a copy can start out sharing every shard of the original.
         rec.set_capacity(frozen.capacity);
         RcuStore {
-            current: Arc::new(ArcCell::from(frozen)),
+            current: Published::new(frozen),
             readers: Readers::new(),
             writer: Mutex::new(()),
             max_len: config.max_len,
