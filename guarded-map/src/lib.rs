@@ -64,7 +64,10 @@ mod error;
 mod hasher_of;
 mod map;
 mod per_thread;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod registry;
+pub mod report;
 mod snapshot;
 mod spec;
 mod stats;
@@ -75,6 +78,7 @@ pub use backend::{Backend, Rcu, Sharded};
 pub use error::CapacityError;
 pub use guarded_map_macros::guarded_map;
 pub use map::GuardedMap;
+pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
 pub use spec::{BackendKind, ConfigError, Descriptor, MapSpec};
 pub use stats::Stats;

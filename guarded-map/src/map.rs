@@ -5,6 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::mem;
 use std::sync::Arc;
 
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
@@ -100,7 +101,9 @@ where
 
     /// Builds and registers an instance around the store `make` returns.
     fn build(hasher: H, make: impl FnOnce(Recorder<'_>) -> StoreOf<S, K, V>) -> Self {
-        let stats = Arc::new(MapStats::new(S::DESCRIPTOR));
+        // hashbrown keeps one control byte per bucket and fills at most 7/8 of its buckets.
+        let entry_bytes = (mem::size_of::<Entry<K, V>>() + 1) * 8 / 7;
+        let stats = Arc::new(MapStats::new(S::DESCRIPTOR, entry_bytes));
         let store = make(stats.recorder(Self::STATS));
         registry::register(&stats);
         GuardedMap {
@@ -188,6 +191,7 @@ where
         let mut stats = Stats::from_counts(&self.stats.counts());
         stats.len = self.len() as u64;
         stats.capacity = self.capacity() as u64;
+        stats.memory_bytes = self.stats.memory_bytes() as u64;
         stats
     }
 

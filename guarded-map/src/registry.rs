@@ -103,17 +103,19 @@ pub(crate) fn unregister(stats: &Arc<MapStats>) {
 
 fn report_group(group: &Group) -> MapReport {
     let mut counts = group.retired;
-    let (mut instances, mut len, mut capacity) = (0usize, 0i128, 0u64);
+    let (mut instances, mut len, mut capacity, mut memory) = (0usize, 0i128, 0u64, 0u64);
     for stats in group.live.iter().filter_map(Weak::upgrade) {
         let c = stats.counts();
         counts.add(&c);
         instances += 1;
         len += i128::from(c[Counter::Added]) - i128::from(c[Counter::Removed]);
         capacity += stats.capacity() as u64;
+        memory += stats.memory_bytes() as u64;
     }
     let mut stats = Stats::from_counts(&counts);
     stats.len = u64::try_from(len.max(0)).unwrap_or(u64::MAX);
     stats.capacity = capacity;
+    stats.memory_bytes = memory;
     MapReport {
         descriptor: group.descriptor,
         instances,

@@ -41,6 +41,10 @@ pub struct Stats {
     pub len: u64,
     /// Entries the map can hold without allocating.
     pub capacity: u64,
+    /// Estimated bytes of the map's tables: `capacity` times the bytes hashbrown spends per entry
+    /// (the key, the value, their stored hash, a control byte, at a 7/8 load factor). Memory that
+    /// keys and values own on the heap (a `String`'s text) is not included.
+    pub memory_bytes: u64,
     /// Lock acquisitions that had to wait (the uncontended path is not timed).
     pub lock_contended: u64,
     /// Total time spent waiting for contended locks, in nanoseconds.
@@ -79,6 +83,7 @@ impl Stats {
             entries_removed: counts[Counter::Removed],
             len: 0,
             capacity: 0,
+            memory_bytes: 0,
             lock_contended: counts[Counter::Contended],
             lock_wait_nanos: counts[Counter::WaitNanos],
             rcu_publishes: counts[Counter::Publishes],
@@ -105,6 +110,7 @@ impl std::ops::AddAssign for Stats {
             (&mut self.entries_removed, o.entries_removed),
             (&mut self.len, o.len),
             (&mut self.capacity, o.capacity),
+            (&mut self.memory_bytes, o.memory_bytes),
             (&mut self.lock_contended, o.lock_contended),
             (&mut self.lock_wait_nanos, o.lock_wait_nanos),
             (&mut self.rcu_publishes, o.rcu_publishes),

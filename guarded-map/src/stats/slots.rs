@@ -115,15 +115,18 @@ pub struct MapStats {
     slots: PerThread<CachePadded<Counters>>,
     capacity: AtomicUsize,
     attached: Mutex<Vec<Attached>>,
+    /// Bytes of table memory per entry of capacity (see [`Stats::memory_bytes`](crate::Stats)).
+    entry_bytes: usize,
 }
 
 impl MapStats {
-    pub(crate) fn new(descriptor: &'static Descriptor) -> Self {
+    pub(crate) fn new(descriptor: &'static Descriptor, entry_bytes: usize) -> Self {
         MapStats {
             descriptor,
             slots: PerThread::new(),
             capacity: AtomicUsize::new(0),
             attached: Mutex::new(Vec::new()),
+            entry_bytes,
         }
     }
 
@@ -150,7 +153,7 @@ impl MapStats {
     pub(crate) fn recorder(&self, enabled: bool) -> Recorder<'_> {
         Recorder {
             counters: enabled.then(|| self.counters()),
-            capacity: &self.capacity,
+            stats: self,
         }
     }
 
@@ -178,6 +181,11 @@ impl MapStats {
     pub(crate) fn capacity(&self) -> usize {
         self.capacity.load(Relaxed)
     }
+
+    /// The estimated table memory of the map, in bytes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.capacity().saturating_mul(self.entry_bytes)
+    }
 }
 
 /// The calling thread's view of a map's statistics, made once per operation.
@@ -185,7 +193,7 @@ impl MapStats {
 #[doc(hidden)]
 pub struct Recorder<'a> {
     counters: Option<&'a Counters>,
-    capacity: &'a AtomicUsize,
+    stats: &'a MapStats,
 }
 
 impl Recorder<'_> {
@@ -215,31 +223,39 @@ impl Recorder<'_> {
     /// Counts one contended lock acquisition that waited `wait`.
     #[inline]
     pub(crate) fn contended(&self, wait: Duration) {
-        self.count(Counter::Contended, 1);
-        self.count(Counter::WaitNanos, duration_nanos(wait));
+        if self.enabled() {
+            self.count(Counter::Contended, 1);
+            self.count(Counter::WaitNanos, duration_nanos(wait));
+            // A rare event, already slow: recorded straight into the facade's histogram.
+            crate::report::observe_lock_wait(self.stats.descriptor, wait);
+        }
     }
 
     /// Counts one RCU publish that took `took` and copied `copied` entries.
     #[inline]
     pub(crate) fn published(&self, took: Duration, copied: usize) {
-        self.count(Counter::Publishes, 1);
-        self.count(Counter::PublishNanos, duration_nanos(took));
-        self.count(Counter::Copied, copied as u64);
+        if self.enabled() {
+            self.count(Counter::Publishes, 1);
+            self.count(Counter::PublishNanos, duration_nanos(took));
+            self.count(Counter::Copied, copied as u64);
+            // A write that copied a shard: the facade's histogram costs little beside it.
+            crate::report::observe_publish(self.stats.descriptor, took);
+        }
     }
 
     /// Sets the capacity gauge (writers that know the whole map's capacity).
     #[inline]
     pub(crate) fn set_capacity(&self, capacity: usize) {
-        self.capacity.store(capacity, Relaxed);
+        self.stats.capacity.store(capacity, Relaxed);
     }
 
     /// Moves the capacity gauge by the change of one shard (writers that see only their shard).
     #[inline]
     pub(crate) fn capacity_changed(&self, before: usize, after: usize) {
         if after > before {
-            self.capacity.fetch_add(after - before, Relaxed);
+            self.stats.capacity.fetch_add(after - before, Relaxed);
         } else if before > after {
-            self.capacity.fetch_sub(before - after, Relaxed);
+            self.stats.capacity.fetch_sub(before - after, Relaxed);
         }
     }
 }
