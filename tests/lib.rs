@@ -3,6 +3,8 @@
 
 use guarded_map::map_spec;
 
+pub mod scrape;
+
 map_spec!(
     /// A map declared in another crate than the tests that look for it.
     pub ForeignSpec: HashMap<u32, String>, sharded, name = "tests::foreign"

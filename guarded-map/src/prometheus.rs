@@ -145,9 +145,8 @@ fn serve(server: &Server, handle: &PrometheusHandle) {
 fn respond(request: Request, handle: &PrometheusHandle) {
     let path = request.url().split('?').next().unwrap_or("");
     let response = match (request.method(), path) {
-        (Method::Get, "/metrics") => Response::from_string(render(handle)).with_header(
-            Header::from_bytes("Content-Type", CONTENT_TYPE).expect("a valid header"),
-        ),
+        (Method::Get, "/metrics") => Response::from_string(render(handle))
+            .with_header(Header::from_bytes("Content-Type", CONTENT_TYPE).expect("a valid header")),
         (Method::Get, "/") => Response::from_string("guarded-map: metrics at /metrics\n"),
         (Method::Get, _) => Response::from_string("not found\n").with_status_code(404),
         _ => Response::from_string("method not allowed\n").with_status_code(405),

@@ -43,7 +43,9 @@ pub use reporter::{Reporter, ReporterError};
 pub fn describe() {
     for metric in names::ALL {
         match metric.kind {
-            MetricKind::Counter => metrics::describe_counter!(metric.name, metric.unit, metric.help),
+            MetricKind::Counter => {
+                metrics::describe_counter!(metric.name, metric.unit, metric.help)
+            }
             MetricKind::Gauge => metrics::describe_gauge!(metric.name, metric.unit, metric.help),
             MetricKind::Histogram => {
                 metrics::describe_histogram!(metric.name, metric.unit, metric.help)
