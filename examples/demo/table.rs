@@ -1,0 +1,70 @@
+//! The live table: one line per map each second, from the registry's statistics.
+
+use std::time::Duration;
+
+use guarded_map::{Stats, registry};
+
+/// The maps the table shows, by label.
+pub const MAPS: [&str; 3] = ["demo.routes", "demo.sessions", "demo.status_counts"];
+
+/// Prints one line per map of what happened since the previous call.
+pub struct Table {
+    last: [Stats; MAPS.len()],
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table {
+            last: [Stats::default(); MAPS.len()],
+        }
+    }
+
+    pub fn header() -> String {
+        format!(
+            "{:<20} {:>11} {:>11} {:>8} {:>10} {:>12}",
+            "map", "ops/s", "read:write", "entries", "contended", "wait/op"
+        )
+    }
+
+    /// The lines for the `elapsed` since the previous call.
+    pub fn lines(&mut self, elapsed: Duration) -> Vec<String> {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        MAPS.iter()
+            .zip(self.last.iter_mut())
+            .map(|(label, last)| {
+                let now = registry::report(label).map(|r| r.stats).unwrap_or_default();
+                let reads = now.gets - last.gets;
+                let writes = now.writes() - last.writes();
+                let contended = now.lock_contended - last.lock_contended;
+                let waited = now.lock_wait_nanos - last.lock_wait_nanos;
+                *last = now;
+                format!(
+                    "{:<20} {:>11.0} {:>11} {:>8} {:>10} {:>12}",
+                    label,
+                    (reads + writes) as f64 / secs,
+                    ratio(reads, writes),
+                    now.len,
+                    contended,
+                    wait_per(waited, contended),
+                )
+            })
+            .collect()
+    }
+}
+
+fn ratio(reads: u64, writes: u64) -> String {
+    match (reads, writes) {
+        (0, 0) => "-".into(),
+        (_, 0) => "reads only".into(),
+        (0, _) => "writes only".into(),
+        (r, w) if r >= w => format!("{:.0}:1", r as f64 / w as f64),
+        (r, w) => format!("1:{:.0}", w as f64 / r as f64),
+    }
+}
+
+fn wait_per(nanos: u64, waits: u64) -> String {
+    if waits == 0 {
+        return "-".into();
+    }
+    format!("{:.1} us", nanos as f64 / waits as f64 / 1e3)
+}
