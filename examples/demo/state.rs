@@ -66,10 +66,12 @@ impl State {
             None => 404,
             Some(_port) if r.login => self.login(r),
             // Most requests only check the session; one in eight records the activity.
-            Some(_port) if r.tick % 8 != 0 => match self.sessions.contains_key(&r.session) {
-                true => 200,
-                false => 401,
-            },
+            Some(_port) if !r.tick.is_multiple_of(8) => {
+                match self.sessions.contains_key(&r.session) {
+                    true => 200,
+                    false => 401,
+                }
+            }
             Some(_port) => {
                 let known = self.sessions.update(&r.session, |s| {
                     s.requests += 1;
