@@ -9,7 +9,9 @@
 //!
 //! Every map counts what happens to it (reads, misses, writes by kind, lock contention and wait time,
 //! RCU publishes and copied entries) in per-thread slots that cost about a nanosecond, readable with
-//! [`GuardedMap::stats`] or, aggregated per declared map, through [`registry`].
+//! [`GuardedMap::stats`] or, aggregated per declared map, through [`registry`]. The [`report`]
+//! module publishes those statistics through the `metrics` facade ([`describe`], [`report_now`],
+//! [`Reporter`]); with the feature `prometheus`, `prometheus::install` serves them at `/metrics`.
 //!
 //! Most code gets its maps from the [`guarded_map`] attribute, which rewrites a struct's `HashMap`
 //! fields and generates one spec per field:
