@@ -7,10 +7,10 @@
 //!
 //! Reads nest: a closure may read the same map again, and a destructor run by a reload may too. A
 //! nested read may find a newer version and reload, but it must not free the shards an outer read
-//! on the same thread is still looking at. So each read marks the reader active (saving and
-//! restoring the previous mark, which costs two stores and a load that nothing waits for; a flag
-//! that is tested and branched on costs a fifth of a lookup), and a reload under an active outer
-//! read keeps the replaced shards in `retired` until the next reload made outside any read.
+//! on the same thread is still looking at. So the outermost read marks the reader active (a plain
+//! flag: no borrow counter, whose read-modify-write cost a third of a lookup), a read that finds
+//! the mark set takes the nested path, and a nested reload keeps the replaced shards in `retired`
+//! until the next reload made outside any read.
 //!
 //! The price: every thread that has read the map keeps the shards of the version it last saw alive
 //! until its next read of the map, or until the map is dropped. Versions share their unchanged
@@ -94,19 +94,12 @@ impl<K, V> Readers<K, V> {
         }
         reader.active.set(true);
         let _active = Active(&reader.active);
-        let generation = published.generation();
-        if generation != reader.generation.get() {
-            reader.reload(published, generation, false);
-        }
-        // SAFETY: `shards` is only written by `reload`, which holds no reference into it while user
-        // code runs; the slice points into the `Arc`'s allocation, not into the cell, and a nested
-        // reload keeps that allocation alive in `retired` while this read is active (`active`).
-        let shards: &[Arc<Table<K, V>>] = unsafe { &*reader.shards.get() };
-        f(shards, counting.then_some(&reader.reads))
+        reader.read_current(published, false, counting, f)
     }
 }
 
 impl<K, V> Reader<K, V> {
+    /// A read from inside another read of this map on this thread.
     #[cold]
     #[inline(never)]
     fn read_nested<R>(
@@ -115,11 +108,25 @@ impl<K, V> Reader<K, V> {
         counting: bool,
         f: impl FnOnce(&[Arc<Table<K, V>>], Option<&ReadCounters>) -> R,
     ) -> R {
+        self.read_current(published, true, counting, f)
+    }
+
+    /// Brings the cached shards up to date (`nested`: under an outer read) and runs `f` on them.
+    #[inline(always)]
+    fn read_current<R>(
+        &self,
+        published: &Published<K, V>,
+        nested: bool,
+        counting: bool,
+        f: impl FnOnce(&[Arc<Table<K, V>>], Option<&ReadCounters>) -> R,
+    ) -> R {
         let generation = published.generation();
         if generation != self.generation.get() {
-            self.reload(published, generation, true);
+            self.reload(published, generation, nested);
         }
-        // SAFETY: as in `Readers::read`.
+        // SAFETY: `shards` is only written by `reload`, which holds no reference into it while user
+        // code runs; the slice points into the `Arc`'s allocation, not into the cell, and a nested
+        // reload keeps that allocation alive in `retired` while an outer read is active.
         let shards: &[Arc<Table<K, V>>] = unsafe { &*self.shards.get() };
         f(shards, counting.then_some(&self.reads))
     }
