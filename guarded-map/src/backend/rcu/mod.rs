@@ -82,6 +82,16 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
         )
     }
 
+    /// The shard holding `key` and a private copy of it, or `None` when the key is absent.
+    fn copy_holding<Q>(&self, hash: u64, key: &Q) -> Option<(usize, Table<K, V>)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let (index, exists) = self.locate(hash, key);
+        exists.then(|| (index, self.copy(index)))
+    }
+
     /// Whether adding a key would exceed `max_len`.
     fn is_full(&self) -> bool {
         self.store.max_len.is_some_and(|max| self.cur.len >= max)
@@ -189,11 +199,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         let write = self.begin(rec);
-        let (index, exists) = write.locate(hash, key);
-        if !exists {
-            return None;
-        }
-        let mut table = write.copy(index);
+        let (index, mut table) = write.copy_holding(hash, key)?;
         let (entry, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
         let len = write.cur.len - 1;
         write.publish(index, table, len);
@@ -212,11 +218,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         let write = self.begin(rec);
-        let (index, exists) = write.locate(hash, key);
-        if !exists {
-            return None;
-        }
-        let mut table = write.copy(index);
+        let (index, mut table) = write.copy_holding(hash, key)?;
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
         let len = write.cur.len;
         write.publish(index, table, len);
