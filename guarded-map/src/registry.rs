@@ -140,16 +140,27 @@ pub fn reports() -> Vec<MapReport> {
     out
 }
 
+/// One report per label: descriptors that share a label (labels may be shared) are summed, in the
+/// order their labels first appear in [`reports`].
+pub fn reports_by_label() -> Vec<MapReport> {
+    let mut merged: Vec<MapReport> = Vec::new();
+    for report in reports() {
+        let label = report.descriptor.label();
+        match merged.iter_mut().find(|m| m.descriptor.label() == label) {
+            Some(m) => {
+                m.instances += report.instances;
+                m.stats += report.stats;
+            }
+            None => merged.push(report),
+        }
+    }
+    merged
+}
+
 /// The aggregated report of the descriptors labelled `label` (labels may be shared: their
 /// descriptors are summed).
 pub fn report(label: &str) -> Option<MapReport> {
-    let mut matching = reports()
+    reports_by_label()
         .into_iter()
-        .filter(|r| r.descriptor.label() == label);
-    let mut first = matching.next()?;
-    for other in matching {
-        first.instances += other.instances;
-        first.stats += other.stats;
-    }
-    Some(first)
+        .find(|r| r.descriptor.label() == label)
 }

@@ -11,25 +11,9 @@ use crate::spec::{BackendKind, Descriptor};
 /// Publishes every registered map's statistics to the installed recorder: counters as absolute
 /// values, gauges as current values. Descriptors sharing one label are summed into one series.
 pub(crate) fn publish_all() {
-    for report in merged_by_label(registry::reports()) {
+    for report in registry::reports_by_label() {
         publish(&report);
     }
-}
-
-/// Sums reports whose descriptors carry the same label (the label is the series' identity).
-fn merged_by_label(reports: Vec<MapReport>) -> Vec<MapReport> {
-    let mut merged: Vec<MapReport> = Vec::with_capacity(reports.len());
-    for report in reports {
-        let label = report.descriptor.label();
-        match merged.iter_mut().find(|m| m.descriptor.label() == label) {
-            Some(m) => {
-                m.instances += report.instances;
-                m.stats += report.stats;
-            }
-            None => merged.push(report),
-        }
-    }
-    merged
 }
 
 fn map_label(d: &'static Descriptor) -> Label {
