@@ -1,0 +1,92 @@
+//! The one interface every contender implements, and its bridge to the `bustle` harness.
+//!
+//! Keys and values are `u64`. A contender is a cheap-to-clone owner of its map (an `Arc` inside):
+//! `bustle` hands each worker thread its own handle, and a handle must own its way to the map.
+
+use std::sync::Arc;
+
+/// A map under test, as the workloads see it.
+pub trait Map: Send + Sync + 'static {
+    /// What one worker thread operates through (papaya pins per operation, the others clone an
+    /// `Arc`).
+    type Handle: Read;
+
+    /// A map filled with `keys`, each mapped to itself. The default inserts one by one through a
+    /// handle; a contender whose single insert costs a whole-map copy builds its map at once.
+    fn load(keys: &[u64]) -> Self;
+
+    /// A handle for one worker thread.
+    fn handle(&self) -> Self::Handle;
+}
+
+/// Lookups: all a read-only workload needs, and all the unsynchronized limit can do.
+pub trait Read {
+    /// The value of `key`, if present.
+    fn get(&mut self, key: u64) -> Option<u64>;
+}
+
+/// Writes, for the mixed workloads.
+pub trait Write: Read {
+    /// Inserts `key -> value`; `true` when the key was not present before.
+    fn insert(&mut self, key: u64, value: u64) -> bool;
+    /// Removes `key`; `true` when it was present.
+    fn remove(&mut self, key: u64) -> bool;
+    /// Adds one to the value of `key` in place, atomically with respect to other writers; `true`
+    /// when the key was present (a missing key is left missing).
+    fn increment(&mut self, key: u64) -> bool;
+}
+
+/// A concurrent map that starts empty with a capacity hint: what `bustle` builds and prefills.
+pub trait Concurrent: Map<Handle: Write> {
+    /// An empty map with room for `capacity` entries.
+    fn with_capacity(capacity: usize) -> Self;
+}
+
+/// Fills a concurrent map through one handle, checking that every key is new.
+pub fn load_by_inserts<M: Concurrent>(keys: &[u64]) -> M {
+    let map = M::with_capacity(keys.len());
+    let mut handle = map.handle();
+    for &key in keys {
+        assert!(handle.insert(key, key), "load: key {key} inserted twice");
+    }
+    map
+}
+
+/// Runs a [`Concurrent`] map under `bustle`: its `Collection` and `CollectionHandle` traits ask
+/// exactly for the operations of [`Write`].
+pub struct Bustled<M>(Arc<M>);
+
+/// A worker thread's handle of a [`Bustled`] map.
+pub struct BustledHandle<H>(H);
+
+impl<M: Concurrent> bustle::Collection for Bustled<M> {
+    type Handle = BustledHandle<M::Handle>;
+
+    fn with_capacity(capacity: usize) -> Self {
+        Self(Arc::new(M::with_capacity(capacity)))
+    }
+
+    fn pin(&self) -> Self::Handle {
+        BustledHandle(self.0.handle())
+    }
+}
+
+impl<H: Write> bustle::CollectionHandle for BustledHandle<H> {
+    type Key = u64;
+
+    fn get(&mut self, key: &u64) -> bool {
+        self.0.get(*key).is_some()
+    }
+
+    fn insert(&mut self, key: &u64) -> bool {
+        self.0.insert(*key, *key)
+    }
+
+    fn remove(&mut self, key: &u64) -> bool {
+        self.0.remove(*key)
+    }
+
+    fn update(&mut self, key: &u64) -> bool {
+        self.0.increment(*key)
+    }
+}

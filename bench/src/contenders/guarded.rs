@@ -1,0 +1,76 @@
+//! `GuardedMap` with either backend, used as an application uses it: through `&GuardedMap` shared
+//! by an `Arc`, closures for in-place updates.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use guarded_map::{GuardedMap, MapSpec, map_spec};
+
+use crate::adapter::{Concurrent, Map, Read, Write, load_by_inserts};
+
+map_spec!(
+    /// `Rcu`, statistics on (as users run it).
+    pub RcuStats: HashMap<u64, u64>, rcu
+);
+map_spec!(
+    /// `Rcu`, statistics compiled out.
+    pub RcuBare: HashMap<u64, u64>, rcu, stats = false
+);
+map_spec!(
+    /// `Sharded` with the default shard count (four per core, as dashmap), statistics on.
+    pub ShardedStats: HashMap<u64, u64>, sharded
+);
+map_spec!(
+    /// `Sharded`, statistics compiled out.
+    pub ShardedBare: HashMap<u64, u64>, sharded, stats = false
+);
+
+/// A `GuardedMap<u64, u64, S, H>` shared by the worker threads.
+pub struct Guarded<S: MapSpec, H>(Arc<GuardedMap<u64, u64, S, H>>);
+
+/// The adapter for one spec. Written per spec, not generic over `S`: which key and value types a
+/// backend can store is a bound of the crate's private storage trait, not a public one.
+macro_rules! adapter {
+    ($($spec:ty),*) => {$(
+        impl<H: BuildHasher + Default + Send + Sync + 'static> Map for Guarded<$spec, H> {
+            type Handle = Self;
+
+            fn load(keys: &[u64]) -> Self {
+                load_by_inserts(keys)
+            }
+
+            fn handle(&self) -> Self {
+                Self(Arc::clone(&self.0))
+            }
+        }
+
+        impl<H: BuildHasher + Default + Send + Sync + 'static> Concurrent for Guarded<$spec, H> {
+            fn with_capacity(capacity: usize) -> Self {
+                Self(Arc::new(GuardedMap::with_capacity_and_hasher(capacity, H::default())))
+            }
+        }
+
+        impl<H: BuildHasher> Read for Guarded<$spec, H> {
+            #[inline]
+            fn get(&mut self, key: u64) -> Option<u64> {
+                self.0.get_cloned(&key)
+            }
+        }
+
+        impl<H: BuildHasher> Write for Guarded<$spec, H> {
+            fn insert(&mut self, key: u64, value: u64) -> bool {
+                self.0.insert(key, value).is_none()
+            }
+
+            fn remove(&mut self, key: u64) -> bool {
+                self.0.remove(&key).is_some()
+            }
+
+            fn increment(&mut self, key: u64) -> bool {
+                self.0.update(&key, |value| *value += 1).is_some()
+            }
+        }
+    )*};
+}
+
+adapter!(RcuStats, RcuBare, ShardedStats, ShardedBare);
