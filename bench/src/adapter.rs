@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use crate::clock::{MixClock, Stamp};
+
 /// A map under test, as the workloads see it.
 pub trait Map: Send + Sync + 'static {
     /// What one worker thread operates through (papaya pins per operation, the others clone an
@@ -53,21 +55,47 @@ pub fn load_by_inserts<M: Concurrent>(keys: &[u64]) -> M {
 }
 
 /// Runs a [`Concurrent`] map under `bustle`: its `Collection` and `CollectionHandle` traits ask
-/// exactly for the operations of [`Write`].
-pub struct Bustled<M>(Arc<M>);
+/// exactly for the operations of [`Write`]. The handles also keep the run's clock (see
+/// [`crate::clock`]).
+pub struct Bustled<M> {
+    map: Arc<M>,
+    clock: Option<Arc<MixClock>>,
+}
 
 /// A worker thread's handle of a [`Bustled`] map.
-pub struct BustledHandle<H>(H);
+pub struct BustledHandle<H> {
+    handle: H,
+    stamp: Stamp,
+}
 
 impl<M: Concurrent> bustle::Collection for Bustled<M> {
     type Handle = BustledHandle<M::Handle>;
 
     fn with_capacity(capacity: usize) -> Self {
-        Self(Arc::new(M::with_capacity(capacity)))
+        Bustled {
+            map: Arc::new(M::with_capacity(capacity)),
+            clock: MixClock::current(),
+        }
     }
 
     fn pin(&self) -> Self::Handle {
-        BustledHandle(self.0.handle())
+        BustledHandle {
+            handle: self.map.handle(),
+            stamp: self
+                .clock
+                .as_ref()
+                .map_or_else(Stamp::none, MixClock::stamp),
+        }
+    }
+}
+
+impl<H: Write> BustledHandle<H> {
+    #[inline(always)]
+    fn timed<R>(&mut self, op: impl FnOnce(&mut H) -> R) -> R {
+        self.stamp.before();
+        let out = op(&mut self.handle);
+        self.stamp.after();
+        out
     }
 }
 
@@ -75,18 +103,18 @@ impl<H: Write> bustle::CollectionHandle for BustledHandle<H> {
     type Key = u64;
 
     fn get(&mut self, key: &u64) -> bool {
-        self.0.get(*key).is_some()
+        self.timed(|h| h.get(*key).is_some())
     }
 
     fn insert(&mut self, key: &u64) -> bool {
-        self.0.insert(*key, *key)
+        self.timed(|h| h.insert(*key, *key))
     }
 
     fn remove(&mut self, key: &u64) -> bool {
-        self.0.remove(*key)
+        self.timed(|h| h.remove(*key))
     }
 
     fn update(&mut self, key: &u64) -> bool {
-        self.0.increment(*key)
+        self.timed(|h| h.increment(*key))
     }
 }

@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 
 use crate::adapter::{Bustled, Concurrent, Map, Read, Write};
+use crate::clock::MixClock;
 use crate::workload::{Job, Workload};
 
 /// What one run measured.
@@ -49,10 +50,13 @@ pub fn concurrent<M: Concurrent>(job: &Job) -> Measurement {
                 .prefill_fraction(job.workload.prefill())
                 .operations(job.workload.operations())
                 .seed(seed_bytes(job.seed));
-            let m = workload.run_silently::<Bustled<M>>();
+            let per_thread = (job.operations() / job.threads) as u64;
+            let (m, mixed) = MixClock::time(job.threads, per_thread, || {
+                workload.run_silently::<Bustled<M>>()
+            });
             Measurement {
                 operations: m.total_ops,
-                elapsed: m.spent,
+                elapsed: mixed.expect("every mixed-phase worker of bustle completed its share"),
                 violation: None,
             }
         }

@@ -3,7 +3,7 @@
 //! the latest figures, and `scripts/bench` for the command.
 //!
 //! The pieces: [`adapter`] (the interface every contender implements, and its bridge to the
-//! `bustle` harness), [`contenders`] (the maps and which workloads each may run), [`workload`]
+//! `bustle` harness), [`clock`] (timing bustle's mixed phase from the workers), [`contenders`] (the maps and which workloads each may run), [`workload`]
 //! (the five workloads), [`drive`] (measuring one job), [`run`] (the plan, interleaved rounds),
 //! [`results`] (ratios, statistics cost, goals, the JSON file), [`table`] (the terminal table),
 //! [`machine`] (what it ran on).
@@ -13,6 +13,7 @@
 //! the run instead of posting a figure; `tests/adapters.rs` runs that check on a tiny capacity.
 
 pub mod adapter;
+pub mod clock;
 pub mod contenders;
 pub mod drive;
 pub mod machine;
