@@ -116,10 +116,10 @@ impl Stamp {
     #[inline(always)]
     pub fn after(&mut self) {
         self.ops += 1;
-        if let Some(clock) = &self.clock {
-            if self.ops == clock.per_thread {
-                self.last = Some(Instant::now());
-            }
+        if let Some(clock) = &self.clock
+            && self.ops == clock.per_thread
+        {
+            self.last = Some(Instant::now());
         }
     }
 }
