@@ -20,11 +20,9 @@ fn main() {
     let text = fs::read_to_string(&lock).unwrap_or_default();
     let versions: Vec<String> = CRATES
         .iter()
-        .map(|name| {
-            format!(
-                "{name}={}",
-                locked_version(&text, name).unwrap_or("unknown")
-            )
+        .map(|name| match locked_versions(&text, name) {
+            v if v.is_empty() => format!("{name}=unknown"),
+            v => format!("{name}={}", v.join("/")),
         })
         .collect();
     println!(
@@ -42,10 +40,14 @@ fn main() {
     println!("cargo:rustc-env=BENCH_RUSTC_VERSION={version}");
 }
 
-/// The version of the first `[[package]]` named `name` (a workspace resolves each of these once).
-fn locked_version<'a>(lock: &'a str, name: &str) -> Option<&'a str> {
+/// Every locked version of `name` (hashbrown appears twice: ours, and the one dashmap pins).
+fn locked_versions<'a>(lock: &'a str, name: &str) -> Vec<&'a str> {
     let needle = format!("name = \"{name}\"\nversion = \"");
-    let start = lock.find(&needle)? + needle.len();
-    let len = lock[start..].find('"')?;
-    Some(&lock[start..start + len])
+    lock.match_indices(&needle)
+        .filter_map(|(at, _)| {
+            let start = at + needle.len();
+            let len = lock[start..].find('"')?;
+            Some(&lock[start..start + len])
+        })
+        .collect()
 }

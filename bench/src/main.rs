@@ -19,7 +19,7 @@ usage: guarded-map-bench [options]
   --hashers H         same | default | both (default both)
   --only LIST         only contenders whose name contains one of these, e.g. guarded-map,dashmap
   --quick             capacity 2^14 and one round: a check that everything runs, in seconds
-  --out FILE          results file (default target/bench/compare.json)";
+  --out FILE          results file (default target/bench/compare.json; Markdown tables beside it, .md)";
 
 struct Args {
     plan: Plan,
@@ -115,9 +115,17 @@ fn main() -> ExitCode {
     let cells = run::execute(&args.plan, |step| eprintln!("  {step}"));
     let report = Report::new(machine, &args.plan, &cells);
     print!("{}", table::render(&report));
-    match report.write(&args.out) {
+    let markdown = args.out.with_extension("md");
+    match report
+        .write(&args.out)
+        .and_then(|()| std::fs::write(&markdown, table::markdown(&report)))
+    {
         Ok(()) => {
-            println!("\nresults: {}", args.out.display());
+            println!(
+                "\nresults: {} (tables for BENCHMARKS.md: {})",
+                args.out.display(),
+                markdown.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -119,3 +119,60 @@ fn cell(row: &Row) -> String {
         ratio(row.vs_limit)
     )
 }
+
+/// Renders the figures as Markdown tables (one per hasher setting: workloads and threads down,
+/// contenders across would be too wide, so contenders down and one column per workload and thread
+/// count), for BENCHMARKS.md.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let mut settings: Vec<_> = report.rows.iter().map(|r| r.hashers).collect();
+    settings.dedup();
+    for hashers in settings {
+        let rows: Vec<&Row> = report
+            .rows
+            .iter()
+            .filter(|r| r.hashers == hashers)
+            .collect();
+        let mut columns: Vec<(crate::workload::Workload, usize)> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for r in &rows {
+            if !columns.contains(&(r.workload, r.threads)) {
+                columns.push((r.workload, r.threads));
+            }
+            if !names.contains(&r.contender) {
+                names.push(r.contender);
+            }
+        }
+        let _ = writeln!(out, "\n**{}** — Mops/s (× dashmap)\n", hashers.name());
+        out.push_str("| contender |");
+        for (w, t) in &columns {
+            let _ = write!(out, " {w} {t}T |");
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(columns.len()));
+        out.push('\n');
+        for name in names {
+            // `<` would open an HTML tag in Markdown (`RwLock<hashbrown>`).
+            let _ = write!(out, "| {} |", name.replace('<', "\\<"));
+            for (w, t) in &columns {
+                let row = rows
+                    .iter()
+                    .find(|r| r.contender == name && r.workload == *w && r.threads == *t);
+                let text = match row {
+                    Some(r) => match (r.mops, r.vs_dashmap) {
+                        (Some(m), Some(x)) => {
+                            let flag = if r.violation.is_some() { " ⚠" } else { "" };
+                            format!("{m:.1} ({x:.2}){flag}")
+                        }
+                        (Some(m), None) => format!("{m:.1}"),
+                        _ => "–".into(),
+                    },
+                    None => String::new(),
+                };
+                let _ = write!(out, " {text} |");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -68,12 +68,16 @@ impl Workload {
         }
     }
 
-    /// Operations per run as a multiple of the capacity: the read-dominated workloads run more
-    /// operations, so that every run lasts long enough to measure (tenths of a second here).
+    /// Operations per run as a multiple of the capacity. Each run must last long enough (tenths of
+    /// a second at the default capacity) for the clock and the scheduler not to matter; the cheaper
+    /// the operations, the more of them. (At one multiple, a pure-read run lasted ~10 ms here and
+    /// its figures varied twofold between identical maps.)
     pub fn operations(self) -> f64 {
         match self {
-            Workload::ReadHeavy | Workload::PureRead | Workload::HotKey => 4.0,
-            Workload::Exchange | Workload::RapidGrow => 1.0,
+            Workload::PureRead => 32.0,
+            Workload::ReadHeavy | Workload::HotKey => 8.0,
+            Workload::Exchange => 4.0,
+            Workload::RapidGrow => 2.0,
         }
     }
 
