@@ -54,6 +54,41 @@ pub fn load_by_inserts<M: Concurrent>(keys: &[u64]) -> M {
     map
 }
 
+/// A map every thread shares through one `Arc`: its handle is a clone of the `Arc`, and it is
+/// filled by inserts. Most contenders are one; each of them only says how its map starts empty
+/// ([`Empty`]) and implements [`Read`] and [`Write`] for `Shared<ItsMap>`.
+pub struct Shared<T>(pub Arc<T>);
+
+/// How the map of a [`Shared`] contender starts empty.
+pub trait Empty: Send + Sync + 'static {
+    /// An empty map with room for `capacity` entries.
+    fn with_capacity(capacity: usize) -> Self;
+}
+
+impl<T: Empty> Map for Shared<T>
+where
+    Self: Write,
+{
+    type Handle = Self;
+
+    fn load(keys: &[u64]) -> Self {
+        load_by_inserts(keys)
+    }
+
+    fn handle(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Empty> Concurrent for Shared<T>
+where
+    Self: Write,
+{
+    fn with_capacity(capacity: usize) -> Self {
+        Shared(Arc::new(T::with_capacity(capacity)))
+    }
+}
+
 /// Runs a [`Concurrent`] map under `bustle`: its `Collection` and `CollectionHandle` traits ask
 /// exactly for the operations of [`Write`]. The handles also keep the run's clock (see
 /// [`crate::clock`]).

@@ -2,31 +2,23 @@
 //! file they are written to.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::Path;
 use std::{fs, io};
 
 use serde::Serialize;
 
-use crate::contenders::{DASHMAP, Hashers, Kind, LIMIT, RCU, RCU_BARE, SHARDED, SHARDED_BARE};
+use crate::contenders::{DASHMAP, Hashers, LIMIT, RCU, RCU_BARE, SHARDED, SHARDED_BARE};
 use crate::machine::Machine;
 use crate::run::{Cell, Plan};
 use crate::workload::Workload;
 
-/// One contender on one job.
+/// One contender on one job: the cell of the run with its figures and ratios.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// The workload.
-    pub workload: Workload,
-    /// The hasher setting of the run.
-    pub hashers: Hashers,
-    /// Worker threads.
-    pub threads: usize,
-    /// The contender.
-    pub contender: &'static str,
-    /// Its hasher.
-    pub hasher: &'static str,
-    /// Its kind.
-    pub kind: Kind,
+    /// What ran, and any wrong results it gave.
+    #[serde(flatten)]
+    pub cell: Cell,
     /// Best Mops/s over the rounds (absent when not run).
     pub mops: Option<f64>,
     /// Mops/s of every round.
@@ -37,8 +29,14 @@ pub struct Row {
     pub vs_limit: Option<f64>,
     /// Why it was not run, or how it failed.
     pub not_run: Option<String>,
-    /// A result check that failed: the map answered wrongly under this workload.
-    pub violation: Option<String>,
+}
+
+impl Deref for Row {
+    type Target = Cell;
+
+    fn deref(&self) -> &Cell {
+        &self.cell
+    }
 }
 
 /// What the statistics cost one of guarded-map's backends on one job.
@@ -105,18 +103,12 @@ impl Report {
                 let job = &by_job.get(&index(cell));
                 let ratio = |to: &str| Some(cell.best()? / *job.as_ref()?.get(to)?);
                 Row {
-                    workload: cell.workload,
-                    hashers: cell.hashers,
-                    threads: cell.threads,
-                    contender: cell.contender,
-                    hasher: cell.hasher,
-                    kind: cell.kind,
+                    cell: cell.clone(),
                     mops: cell.best(),
                     rounds: cell.outcome.clone().unwrap_or_default(),
                     vs_dashmap: ratio(DASHMAP),
                     vs_limit: ratio(LIMIT),
                     not_run: cell.outcome.clone().err(),
-                    violation: cell.violation.clone(),
                 }
             })
             .collect::<Vec<_>>();

@@ -1,6 +1,8 @@
 //! The run plan and its execution: every contender on every job, interleaved round by round so
 //! that a slow patch of the shared machine hits all contenders of a job alike.
 
+use serde::Serialize;
+
 use crate::contenders::{self, Contender, Hashers, Kind};
 use crate::workload::{Job, Workload};
 
@@ -44,7 +46,7 @@ impl Plan {
 }
 
 /// The outcome of one contender on one job.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Cell {
     /// The workload.
     pub workload: Workload,
@@ -58,7 +60,8 @@ pub struct Cell {
     pub hasher: &'static str,
     /// The contender's kind.
     pub kind: Kind,
-    /// Mops/s of each round, or why it was not run or failed.
+    /// Mops/s of each round, or why it was not run or failed (written out by [`crate::results`]).
+    #[serde(skip)]
     pub outcome: Result<Vec<f64>, String>,
     /// A result check that failed in some round, with the figures of that round.
     pub violation: Option<String>,

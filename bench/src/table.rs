@@ -36,7 +36,6 @@ pub fn render(report: &Report) -> String {
             .filter(|r| r.hashers == hashers && r.workload == workload)
             .collect();
         let mut threads: Vec<usize> = rows.iter().map(|r| r.threads).collect();
-        threads.dedup();
         threads.sort_unstable();
         threads.dedup();
         let _ = writeln!(out, "\n{workload} · {}", hashers.name());

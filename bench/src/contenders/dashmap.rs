@@ -1,33 +1,17 @@
 //! dashmap 6: sharded `RwLock`s over hashbrown tables, the usual choice for a concurrent map.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::adapter::{Concurrent, Map, Read, Write, load_by_inserts};
+use crate::adapter::{Empty, Read, Shared, Write};
 
 /// A `DashMap<u64, u64, H>` shared by the worker threads.
-pub struct Dash<H>(Arc<DashMap<u64, u64, H>>);
+pub type Dash<H> = Shared<DashMap<u64, u64, H>>;
 
-impl<H: BuildHasher + Default + Clone + Send + Sync + 'static> Map for Dash<H> {
-    type Handle = Self;
-
-    fn load(keys: &[u64]) -> Self {
-        load_by_inserts(keys)
-    }
-
-    fn handle(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<H: BuildHasher + Default + Clone + Send + Sync + 'static> Concurrent for Dash<H> {
+impl<H: BuildHasher + Default + Clone + Send + Sync + 'static> Empty for DashMap<u64, u64, H> {
     fn with_capacity(capacity: usize) -> Self {
-        Self(Arc::new(DashMap::with_capacity_and_hasher(
-            capacity,
-            H::default(),
-        )))
+        DashMap::with_capacity_and_hasher(capacity, H::default())
     }
 }
 

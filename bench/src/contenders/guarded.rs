@@ -2,11 +2,10 @@
 //! by an `Arc`, closures for in-place updates.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
-use guarded_map::{GuardedMap, MapSpec, map_spec};
+use guarded_map::{GuardedMap, map_spec};
 
-use crate::adapter::{Concurrent, Map, Read, Write, load_by_inserts};
+use crate::adapter::{Empty, Read, Shared, Write};
 
 map_spec!(
     /// `Rcu`, statistics on (as users run it).
@@ -26,27 +25,15 @@ map_spec!(
 );
 
 /// A `GuardedMap<u64, u64, S, H>` shared by the worker threads.
-pub struct Guarded<S: MapSpec, H>(Arc<GuardedMap<u64, u64, S, H>>);
+pub type Guarded<S, H> = Shared<GuardedMap<u64, u64, S, H>>;
 
 /// The adapter for one spec. Written per spec, not generic over `S`: which key and value types a
 /// backend can store is a bound of the crate's private storage trait, not a public one.
 macro_rules! adapter {
     ($($spec:ty),*) => {$(
-        impl<H: BuildHasher + Default + Send + Sync + 'static> Map for Guarded<$spec, H> {
-            type Handle = Self;
-
-            fn load(keys: &[u64]) -> Self {
-                load_by_inserts(keys)
-            }
-
-            fn handle(&self) -> Self {
-                Self(Arc::clone(&self.0))
-            }
-        }
-
-        impl<H: BuildHasher + Default + Send + Sync + 'static> Concurrent for Guarded<$spec, H> {
+        impl<H: BuildHasher + Default + Send + Sync + 'static> Empty for GuardedMap<u64, u64, $spec, H> {
             fn with_capacity(capacity: usize) -> Self {
-                Self(Arc::new(GuardedMap::with_capacity_and_hasher(capacity, H::default())))
+                GuardedMap::with_capacity_and_hasher(capacity, H::default())
             }
         }
 

@@ -8,7 +8,7 @@ mod papaya;
 mod rwlock;
 mod scc;
 
-use std::hash::RandomState;
+use std::hash::{BuildHasher, RandomState};
 use std::panic::{self, AssertUnwindSafe};
 
 use serde::Serialize;
@@ -77,31 +77,30 @@ pub struct Contender {
 }
 
 impl Contender {
-    fn concurrent<M: Concurrent>(name: &'static str, hasher: &'static str) -> Self {
+    fn new(
+        name: &'static str,
+        hasher: &'static str,
+        kind: Kind,
+        run: fn(&Job) -> Measurement,
+    ) -> Self {
         Contender {
             name,
             hasher,
-            kind: Kind::Concurrent,
-            run: drive::concurrent::<M>,
+            kind,
+            run,
         }
+    }
+
+    fn concurrent<M: Concurrent>(name: &'static str, hasher: &'static str) -> Self {
+        Self::new(name, hasher, Kind::Concurrent, drive::concurrent::<M>)
     }
 
     fn copy_on_write<M: Concurrent>(name: &'static str, hasher: &'static str) -> Self {
-        Contender {
-            name,
-            hasher,
-            kind: Kind::CopyOnWrite,
-            run: drive::concurrent::<M>,
-        }
+        Self::new(name, hasher, Kind::CopyOnWrite, drive::concurrent::<M>)
     }
 
     fn unsynchronized<M: Map>(name: &'static str, hasher: &'static str) -> Self {
-        Contender {
-            name,
-            hasher,
-            kind: Kind::Unsynchronized,
-            run: drive::pure_read::<M>,
-        }
+        Self::new(name, hasher, Kind::Unsynchronized, drive::pure_read::<M>)
     }
 
     /// `Ok` when the contender can take the job, else why not.
@@ -136,11 +135,6 @@ impl Contender {
             format!("panicked: {message}")
         })
     }
-
-    /// Whether this is one of guarded-map's maps.
-    pub fn is_guarded_map(&self) -> bool {
-        self.name.starts_with("guarded-map")
-    }
 }
 
 /// Entries a copy-on-write map copies in a job: one whole map per write, plus, for the `bustle`
@@ -173,40 +167,31 @@ pub const LIMIT: &str = "hashbrown, unsynchronized (limit)";
 /// Every contender with the given hashers, in the order of the report.
 pub fn all(hashers: Hashers) -> Vec<Contender> {
     match hashers {
-        Hashers::Same => {
-            let h = "foldhash";
-            vec![
-                Contender::concurrent::<Guarded<RcuStats, Fast>>(RCU, h),
-                Contender::concurrent::<Guarded<RcuBare, Fast>>(RCU_BARE, h),
-                Contender::concurrent::<Guarded<ShardedStats, Fast>>(SHARDED, h),
-                Contender::concurrent::<Guarded<ShardedBare, Fast>>(SHARDED_BARE, h),
-                Contender::concurrent::<Dash<Fast>>(DASHMAP, h),
-                Contender::concurrent::<Papaya<Fast>>("papaya", h),
-                Contender::concurrent::<SccMap<Fast>>("scc HashMap", h),
-                Contender::concurrent::<SccIndex<Fast>>("scc HashIndex", h),
-                Contender::concurrent::<Locked<Fast>>("RwLock<hashbrown>", h),
-                Contender::copy_on_write::<CopyOnWrite<Fast>>("arc-swap copy-on-write", h),
-                Contender::unsynchronized::<Unsynchronized<Fast>>(LIMIT, h),
-            ]
-        }
+        Hashers::Same => with::<Fast, Fast>("foldhash", "foldhash"),
         Hashers::Default => {
-            let (std, hb) = ("std SipHash", "foldhash (hashbrown's default)");
-            vec![
-                Contender::concurrent::<Guarded<RcuStats, RandomState>>(RCU, std),
-                Contender::concurrent::<Guarded<RcuBare, RandomState>>(RCU_BARE, std),
-                Contender::concurrent::<Guarded<ShardedStats, RandomState>>(SHARDED, std),
-                Contender::concurrent::<Guarded<ShardedBare, RandomState>>(SHARDED_BARE, std),
-                Contender::concurrent::<Dash<RandomState>>(DASHMAP, std),
-                Contender::concurrent::<Papaya<RandomState>>("papaya", std),
-                Contender::concurrent::<SccMap<RandomState>>("scc HashMap", std),
-                Contender::concurrent::<SccIndex<RandomState>>("scc HashIndex", std),
-                Contender::concurrent::<Locked<HashbrownDefault>>("RwLock<hashbrown>", hb),
-                Contender::copy_on_write::<CopyOnWrite<HashbrownDefault>>(
-                    "arc-swap copy-on-write",
-                    hb,
-                ),
-                Contender::unsynchronized::<Unsynchronized<HashbrownDefault>>(LIMIT, hb),
-            ]
+            with::<RandomState, HashbrownDefault>("std SipHash", "foldhash (hashbrown's default)")
         }
     }
+}
+
+/// Every contender, with `S` for the maps whose default is std's hasher and `B` for those built
+/// on hashbrown (named `s` and `b`).
+fn with<S, B>(s: &'static str, b: &'static str) -> Vec<Contender>
+where
+    S: BuildHasher + Default + Clone + Send + Sync + 'static,
+    B: BuildHasher + Default + Clone + Send + Sync + 'static,
+{
+    vec![
+        Contender::concurrent::<Guarded<RcuStats, S>>(RCU, s),
+        Contender::concurrent::<Guarded<RcuBare, S>>(RCU_BARE, s),
+        Contender::concurrent::<Guarded<ShardedStats, S>>(SHARDED, s),
+        Contender::concurrent::<Guarded<ShardedBare, S>>(SHARDED_BARE, s),
+        Contender::concurrent::<Dash<S>>(DASHMAP, s),
+        Contender::concurrent::<Papaya<S>>("papaya", s),
+        Contender::concurrent::<SccMap<S>>("scc HashMap", s),
+        Contender::concurrent::<SccIndex<S>>("scc HashIndex", s),
+        Contender::concurrent::<Locked<B>>("RwLock<hashbrown>", b),
+        Contender::copy_on_write::<CopyOnWrite<B>>("arc-swap copy-on-write", b),
+        Contender::unsynchronized::<Unsynchronized<B>>(LIMIT, b),
+    ]
 }

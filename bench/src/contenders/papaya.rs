@@ -2,31 +2,15 @@
 //! conc-map-bench does and as most callers do (a handle cannot hold a pin: it borrows the map).
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
-use crate::adapter::{Concurrent, Map, Read, Write, load_by_inserts};
+use crate::adapter::{Empty, Read, Shared, Write};
 
 /// A `papaya::HashMap<u64, u64, H>` shared by the worker threads.
-pub struct Papaya<H>(Arc<papaya::HashMap<u64, u64, H>>);
+pub type Papaya<H> = Shared<papaya::HashMap<u64, u64, H>>;
 
-impl<H: BuildHasher + Default + Send + Sync + 'static> Map for Papaya<H> {
-    type Handle = Self;
-
-    fn load(keys: &[u64]) -> Self {
-        load_by_inserts(keys)
-    }
-
-    fn handle(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<H: BuildHasher + Default + Send + Sync + 'static> Concurrent for Papaya<H> {
+impl<H: BuildHasher + Default + Send + Sync + 'static> Empty for papaya::HashMap<u64, u64, H> {
     fn with_capacity(capacity: usize) -> Self {
-        Self(Arc::new(papaya::HashMap::with_capacity_and_hasher(
-            capacity,
-            H::default(),
-        )))
+        papaya::HashMap::with_capacity_and_hasher(capacity, H::default())
     }
 }
 

@@ -1,31 +1,19 @@
 //! `parking_lot::RwLock<hashbrown::HashMap>`: the map most services start with.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::adapter::{Concurrent, Map, Read, Write, load_by_inserts};
+use crate::adapter::{Empty, Read, Shared, Write};
+
+type Table<H> = hashbrown::HashMap<u64, u64, H>;
 
 /// One `RwLock` around one `hashbrown::HashMap<u64, u64, H>`.
-pub struct Locked<H>(Arc<RwLock<hashbrown::HashMap<u64, u64, H>>>);
+pub type Locked<H> = Shared<RwLock<Table<H>>>;
 
-impl<H: BuildHasher + Default + Send + Sync + 'static> Map for Locked<H> {
-    type Handle = Self;
-
-    fn load(keys: &[u64]) -> Self {
-        load_by_inserts(keys)
-    }
-
-    fn handle(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<H: BuildHasher + Default + Send + Sync + 'static> Concurrent for Locked<H> {
+impl<H: BuildHasher + Default + Send + Sync + 'static> Empty for RwLock<Table<H>> {
     fn with_capacity(capacity: usize) -> Self {
-        let map = hashbrown::HashMap::with_capacity_and_hasher(capacity, H::default());
-        Self(Arc::new(RwLock::new(map)))
+        RwLock::new(Table::with_capacity_and_hasher(capacity, H::default()))
     }
 }
 

@@ -2,34 +2,24 @@
 //! reads, an update replaces the entry).
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
-use crate::adapter::{Concurrent, Map, Read, Write, load_by_inserts};
+use crate::adapter::{Empty, Read, Shared, Write};
 
 /// A `scc::HashMap<u64, u64, H>` shared by the worker threads.
-pub struct SccMap<H: BuildHasher>(Arc<scc::HashMap<u64, u64, H>>);
+pub type SccMap<H> = Shared<scc::HashMap<u64, u64, H>>;
 
 /// A `scc::HashIndex<u64, u64, H>` shared by the worker threads.
-pub struct SccIndex<H: BuildHasher>(Arc<scc::HashIndex<u64, u64, H>>);
+pub type SccIndex<H> = Shared<scc::HashIndex<u64, u64, H>>;
 
-impl<H: BuildHasher + Default + Send + Sync + 'static> Map for SccMap<H> {
-    type Handle = Self;
-
-    fn load(keys: &[u64]) -> Self {
-        load_by_inserts(keys)
-    }
-
-    fn handle(&self) -> Self {
-        Self(Arc::clone(&self.0))
+impl<H: BuildHasher + Default + Send + Sync + 'static> Empty for scc::HashMap<u64, u64, H> {
+    fn with_capacity(capacity: usize) -> Self {
+        scc::HashMap::with_capacity_and_hasher(capacity, H::default())
     }
 }
 
-impl<H: BuildHasher + Default + Send + Sync + 'static> Concurrent for SccMap<H> {
+impl<H: BuildHasher + Default + Send + Sync + 'static> Empty for scc::HashIndex<u64, u64, H> {
     fn with_capacity(capacity: usize) -> Self {
-        Self(Arc::new(scc::HashMap::with_capacity_and_hasher(
-            capacity,
-            H::default(),
-        )))
+        scc::HashIndex::with_capacity_and_hasher(capacity, H::default())
     }
 }
 
@@ -51,27 +41,6 @@ impl<H: BuildHasher> Write for SccMap<H> {
 
     fn increment(&mut self, key: u64) -> bool {
         self.0.update_sync(&key, |_, value| *value += 1).is_some()
-    }
-}
-
-impl<H: BuildHasher + Default + Send + Sync + 'static> Map for SccIndex<H> {
-    type Handle = Self;
-
-    fn load(keys: &[u64]) -> Self {
-        load_by_inserts(keys)
-    }
-
-    fn handle(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-impl<H: BuildHasher + Default + Send + Sync + 'static> Concurrent for SccIndex<H> {
-    fn with_capacity(capacity: usize) -> Self {
-        Self(Arc::new(scc::HashIndex::with_capacity_and_hasher(
-            capacity,
-            H::default(),
-        )))
     }
 }
 
