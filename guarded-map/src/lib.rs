@@ -70,6 +70,7 @@ mod per_thread;
 pub mod prometheus;
 pub mod registry;
 pub mod report;
+mod shared_table;
 mod snapshot;
 mod spec;
 mod stats;

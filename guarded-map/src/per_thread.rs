@@ -15,10 +15,25 @@ use thread_local::ThreadLocal;
 /// Ids of live and dropped [`PerThread`] objects; never reused (a `u64` counter does not wrap).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Two words a [`PerThread`] user keeps beside its value in the fast path, so that a hot read needs
+/// no load through the value (the `Rcu` reader keeps its shard slice there).
+pub(crate) type Hot = (*const (), usize);
+
+/// The fast-path entry: the last [`PerThread`] this thread looked up.
+#[derive(Clone, Copy)]
+struct Last {
+    /// Its id; 0 is never issued, so the initial entry matches nothing.
+    id: u64,
+    /// Its value for this thread.
+    value: *const (),
+    /// What its user keeps beside the value (see [`PerThread::set_hot`]).
+    hot: Hot,
+}
+
 std::thread_local! {
-    /// The id of the last [`PerThread`] this thread looked up, and its value for this thread.
-    /// Id 0 is never issued, so the initial entry matches nothing.
-    static LAST: Cell<(u64, *const ())> = const { Cell::new((0, ptr::null())) };
+    static LAST: Cell<Last> = const {
+        Cell::new(Last { id: 0, value: ptr::null(), hot: (ptr::null(), 0) })
+    };
 }
 
 /// One `T` per thread that uses this object.
@@ -38,29 +53,34 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
-        self.get_or_missed(init, |_| {})
+        self.get_or_missed(init, |_| (ptr::null(), 0)).0
     }
 
-    /// The calling thread's value, created by `init` on its first use; `missed` runs on it whenever
-    /// the one-entry fast path missed (so at least once per thread, with the value in its final
-    /// place; `ThreadLocal` does not say whether it created the value).
+    /// The calling thread's value, created by `init` on its first use, and the words kept beside
+    /// it. `missed` runs on the value whenever the one-entry fast path missed (so at least once per
+    /// thread, with the value in its final place; `ThreadLocal` does not say whether it created the
+    /// value) and returns the words to keep.
     #[inline(always)]
-    pub(crate) fn get_or_missed(&self, init: impl FnOnce() -> T, missed: impl FnOnce(&T)) -> &T {
-        let (id, value) = LAST.get();
-        if id == self.id {
+    pub(crate) fn get_or_missed(
+        &self,
+        init: impl FnOnce() -> T,
+        missed: impl FnOnce(&T) -> Hot,
+    ) -> (&T, Hot) {
+        let last = LAST.get();
+        if last.id == self.id {
             // SAFETY: `LAST` is this thread's own, and it holds `self.id` only with a pointer that
             // `get_slow` took from `self.values` on this thread. Ids are unique for the life of the
             // process, so the entry is this object's, which is alive (we are in `&self`), and
             // `ThreadLocal` neither moves nor frees a value before it is dropped itself. The value is
             // this thread's, which `ThreadLocal::get` would have returned as `&T` too.
-            return unsafe { &*value.cast::<T>() };
+            return (unsafe { &*last.value.cast::<T>() }, last.hot);
         }
         self.get_slow(init, missed)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_slow(&self, init: impl FnOnce() -> T, missed: impl FnOnce(&T)) -> &T {
+    fn get_slow(&self, init: impl FnOnce() -> T, missed: impl FnOnce(&T) -> Hot) -> (&T, Hot) {
         // The reference `get_or` returns when it creates the value is derived from a `&mut` (Miri
         // sees it invalidated by the first write made through a later `get`); ours outlive this call
         // (in `LAST`, attached counters), so always take the one `get` derives from the cell.
@@ -69,9 +89,24 @@ impl<T: Send> PerThread<T> {
             .values
             .get()
             .expect("created for this thread just above");
-        missed(value);
-        LAST.set((self.id, ptr::from_ref(value).cast()));
-        value
+        let hot = missed(value);
+        LAST.set(Last {
+            id: self.id,
+            value: ptr::from_ref(value).cast(),
+            hot,
+        });
+        (value, hot)
+    }
+
+    /// Replaces the words kept beside the calling thread's value, if it is in the fast path (if
+    /// not, the next lookup misses and takes them from `missed`).
+    #[inline]
+    pub(crate) fn set_hot(&self, hot: Hot) {
+        let mut last = LAST.get();
+        if last.id == self.id {
+            last.hot = hot;
+            LAST.set(last);
+        }
     }
 }
 

@@ -6,7 +6,8 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
-use crate::table::{Entry, Frozen, Table};
+use crate::shared_table::SharedTable;
+use crate::table::{Entry, Frozen};
 
 /// An immutable view of a map at one instant, from [`GuardedMap::snapshot`](crate::GuardedMap::snapshot).
 ///
@@ -128,7 +129,7 @@ impl<'a, K, V, H> IntoIterator for &'a Snapshot<K, V, H> {
 
 /// Iterator over the entries of a [`Snapshot`].
 pub struct Iter<'a, K, V> {
-    shards: std::slice::Iter<'a, Arc<Table<K, V>>>,
+    shards: std::slice::Iter<'a, SharedTable<K, V>>,
     current: Option<hashbrown::hash_table::Iter<'a, Entry<K, V>>>,
     remaining: usize,
 }

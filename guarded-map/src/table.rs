@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use crate::shared_table::SharedTable;
+
 /// One key-value pair with the hash of its key.
 ///
 /// Keeping the hash means a table never calls the user's `Hash` again: growing, rehashing and
@@ -47,18 +49,18 @@ pub(crate) fn shard_index(hash: u64, bits: u32) -> usize {
 
 /// [`shard_index`] for a power-of-two `count` of shards.
 #[inline]
-fn shard_among(hash: u64, count: usize) -> usize {
+pub(crate) fn shard_among(hash: u64, count: usize) -> usize {
     ((hash >> 25) as usize) & (count - 1)
 }
 
 /// The shards of a [`Frozen`] table: shared by `Arc` so that `Rcu` readers can keep them without
 /// the rest of the version (one pointer less between a reader and a shard).
-pub(crate) type Shards<K, V> = Arc<[Arc<Table<K, V>>]>;
+pub(crate) type Shards<K, V> = Arc<[SharedTable<K, V>]>;
 
 /// The entry for `key`, whose hash is `hash`, among `shards` (a power-of-two count).
 #[inline]
 pub(crate) fn find_in<'a, K, V, Q>(
-    shards: &'a [Arc<Table<K, V>>],
+    shards: &'a [SharedTable<K, V>],
     hash: u64,
     key: &Q,
 ) -> Option<&'a Entry<K, V>>
@@ -66,8 +68,13 @@ where
     K: Borrow<Q>,
     Q: ?Sized + Eq,
 {
-    // Masked by the slice's own length, so there is no bounds check.
-    shards[shard_among(hash, shards.len())].find(hash, key_eq(key))
+    debug_assert!(shards.len().is_power_of_two());
+    let index = shard_among(hash, shards.len());
+    // SAFETY: every `Shards` holds `1 << bits` tables (`Frozen`'s constructors; an RCU write
+    // replaces one shard of a copy of the current slice; a snapshot copies the sharded backend's
+    // power-of-two shards), so masking by `len - 1` lands inside. Indexing would add a check for
+    // the empty slice to every read.
+    unsafe { shards.get_unchecked(index) }.find(hash, key_eq(key))
 }
 
 /// An immutable sharded table: one published RCU version, or one snapshot.
@@ -84,7 +91,7 @@ impl<K, V> Frozen<K, V> {
     pub(crate) fn with_capacity(bits: u32, capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(1 << bits);
         let shards: Shards<K, V> = (0..1usize << bits)
-            .map(|_| Arc::new(Table::with_capacity(per_shard)))
+            .map(|_| SharedTable::new(Table::with_capacity(per_shard)))
             .collect();
         let capacity = shards.iter().map(|t| t.capacity()).sum();
         Frozen {
@@ -112,7 +119,7 @@ impl<K, V> Frozen<K, V> {
         }
         let capacity = tables.iter().map(|t| t.capacity()).sum();
         Frozen {
-            shards: tables.into_iter().map(Arc::new).collect(),
+            shards: tables.into_iter().map(SharedTable::new).collect(),
             bits,
             len: count,
             capacity,

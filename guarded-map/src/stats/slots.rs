@@ -211,15 +211,6 @@ impl Recorder<'_> {
         }
     }
 
-    /// Counts one keyed read, and a miss when it `found` nothing.
-    #[inline(always)]
-    pub(crate) fn read(&self, found: bool) {
-        self.count(Counter::Get, 1);
-        if !found {
-            self.count(Counter::Miss, 1);
-        }
-    }
-
     /// Counts one contended lock acquisition that waited `wait`.
     #[inline]
     pub(crate) fn contended(&self, wait: Duration) {

@@ -20,6 +20,7 @@ use published::Published;
 use reader::Readers;
 
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
+use crate::shared_table::SharedTable;
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Frozen, Shards, Table, find_in, key_eq, shard_index, stored_hash};
@@ -109,7 +110,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
         let mut copied = table.len();
         let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
         let mut shards = cur.shards.to_vec();
-        shards[index] = Arc::new(table);
+        shards[index] = SharedTable::new(table);
         let mut next = Frozen {
             shards: shards.into(),
             bits: cur.bits,
@@ -269,7 +270,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 table.retain(|entry| f(&entry.key, &mut entry.value));
                 removed += before - table.len();
                 capacity += table.capacity();
-                Arc::new(table)
+                SharedTable::new(table)
             })
             .collect();
         let next = Frozen {

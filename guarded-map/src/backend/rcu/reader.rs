@@ -2,15 +2,17 @@
 //!
 //! A read looks up the calling thread's [`Reader`] for this map and compares the generation it
 //! cached with the published one (see [`Published`]): while nothing was published, that is one
-//! plain load, and the lookup goes straight from the thread's reader to the shard table. The same
-//! reader holds the thread's read counts, on the cache line the read touches anyway.
+//! plain load, and the lookup goes straight to the cached shards, whose address and length the
+//! thread keeps in its fast-path entry (see [`PerThread`]) so that the read loads nothing through the
+//! reader first. The same reader holds the thread's read counts.
 //!
 //! Reads nest: a closure may read the same map again, and a destructor run by a reload may too. A
 //! nested read may find a newer version and reload, but it must not free the shards an outer read
-//! on the same thread is still looking at. So the outermost read marks the reader active (a plain
-//! flag: no borrow counter, whose read-modify-write cost a third of a lookup), a read that finds
-//! the mark set takes the nested path, and a nested reload keeps the replaced shards in `retired`
-//! until the next reload made outside any read.
+//! on the same thread is still looking at. So each read sets the reader's `reading` mark and puts
+//! back the mark it found when it ends; a read that found it set is nested, and its reload keeps the
+//! replaced shards in `retired` until the next reload made outside any other read. The hot path
+//! never branches on the mark (testing a flag on every read cost a tenth of the lookup): only a
+//! reload looks at it.
 //!
 //! The price: every thread that has read the map keeps the shards of the version it last saw alive
 //! until its next read of the map, or until the map is dropped. Versions share their unchanged
@@ -19,14 +21,16 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem;
+use std::slice;
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
 use super::published::Published;
-use crate::per_thread::PerThread;
+use crate::per_thread::{Hot, PerThread};
+use crate::shared_table::SharedTable;
 use crate::stats::{MapStats, ReadCounters};
-use crate::table::{Shards, Table};
+use crate::table::Shards;
 
 /// The per-thread readers of one `Rcu` map.
 pub(crate) struct Readers<K, V> {
@@ -40,7 +44,7 @@ pub(crate) struct Readers<K, V> {
 #[repr(C)]
 struct Reader<K, V> {
     /// Whether a read of this map is running on this thread.
-    active: Cell<bool>,
+    reading: Cell<bool>,
     /// The generation `shards` belong to (or an older one: see [`Published::generation`]).
     generation: Cell<u64>,
     /// Replaced only by [`Reader::reload`], which never holds a reference into it across user code.
@@ -77,9 +81,9 @@ impl<K, V> Readers<K, V> {
         published: &Published<K, V>,
         stats: &MapStats,
         counting: bool,
-        f: impl FnOnce(&[Arc<Table<K, V>>], Option<&ReadCounters>) -> R,
+        f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
     ) -> R {
-        let reader = self.slots.get_or_missed(
+        let (reader, mut hot) = self.slots.get_or_missed(
             || CachePadded::new(Reader::new(published)),
             |reader| {
                 if !reader.attached.replace(true) {
@@ -87,55 +91,63 @@ impl<K, V> Readers<K, V> {
                     // values) until the store, and so the map owning `stats`, is dropped.
                     unsafe { stats.attach_reads(&reader.reads) };
                 }
+                reader.hot()
             },
         );
-        if reader.active.get() {
-            return reader.read_nested(published, counting, f);
+        let running = Running::enter(&reader.reading);
+        let generation = published.generation();
+        if generation != reader.generation.get() {
+            hot = self.reload(reader, published, generation, running.nested());
         }
-        reader.active.set(true);
-        let _active = Active(&reader.active);
-        reader.read_current(published, false, counting, f)
+        // SAFETY: `hot` is `reader.hot()` of the reader's current shards: from the fast path
+        // (`get_or_missed` returns the words `missed` or `set_hot` last kept, and every reload
+        // keeps its new ones before any user code can run) or from the reload just above. The
+        // shards stay alive until the next reload, and a reload under this read (a nested one)
+        // keeps them in `retired`.
+        let shards = unsafe { Reader::shards_of(hot) };
+        f(shards, counting.then_some(&reader.reads))
+    }
+
+    /// Reloads `reader` (see [`Reader::reload`]), keeping its new shards in the fast path.
+    #[cold]
+    #[inline(never)]
+    fn reload(
+        &self,
+        reader: &Reader<K, V>,
+        published: &Published<K, V>,
+        generation: u64,
+        nested: bool,
+    ) -> Hot {
+        reader.reload(published, generation, nested, |hot| self.slots.set_hot(hot));
+        reader.hot()
     }
 }
 
 impl<K, V> Reader<K, V> {
-    /// A read from inside another read of this map on this thread.
-    #[cold]
-    #[inline(never)]
-    fn read_nested<R>(
-        &self,
-        published: &Published<K, V>,
-        counting: bool,
-        f: impl FnOnce(&[Arc<Table<K, V>>], Option<&ReadCounters>) -> R,
-    ) -> R {
-        self.read_current(published, true, counting, f)
+    /// The fast-path words of the cached shards: their slice's address and length.
+    fn hot(&self) -> Hot {
+        // SAFETY: this thread's reader (see `Send`); the reference ends here.
+        let shards: &[SharedTable<K, V>] = unsafe { &*self.shards.get() };
+        (shards.as_ptr().cast(), shards.len())
     }
 
-    /// Brings the cached shards up to date (`nested`: under an outer read) and runs `f` on them.
+    /// The slice [`Reader::hot`] described.
+    ///
+    /// # Safety
+    ///
+    /// `hot` must come from `hot()` of a reader whose shards have not been dropped since.
     #[inline(always)]
-    fn read_current<R>(
-        &self,
-        published: &Published<K, V>,
-        nested: bool,
-        counting: bool,
-        f: impl FnOnce(&[Arc<Table<K, V>>], Option<&ReadCounters>) -> R,
-    ) -> R {
-        let generation = published.generation();
-        if generation != self.generation.get() {
-            self.reload(published, generation, nested);
-        }
-        // SAFETY: `shards` is only written by `reload`, which holds no reference into it while user
-        // code runs; the slice points into the `Arc`'s allocation, not into the cell, and a nested
-        // reload keeps that allocation alive in `retired` while an outer read is active.
-        let shards: &[Arc<Table<K, V>>] = unsafe { &*self.shards.get() };
-        f(shards, counting.then_some(&self.reads))
+    unsafe fn shards_of<'a>(hot: Hot) -> &'a [SharedTable<K, V>] {
+        // SAFETY: the caller's contract: a live slice of `SharedTable`s, never written (versions
+        // are immutable).
+        unsafe { slice::from_raw_parts(hot.0.cast(), hot.1) }
     }
 
     #[cold]
     fn new(published: &Published<K, V>) -> Self {
         let generation = published.generation();
         Reader {
-            active: Cell::new(false),
+            reading: Cell::new(false),
             generation: Cell::new(generation),
             shards: UnsafeCell::new(Arc::clone(&published.load().shards)),
             retired: UnsafeCell::new(Vec::new()),
@@ -144,18 +156,27 @@ impl<K, V> Reader<K, V> {
         }
     }
 
-    /// Replaces the cached shards with those of the current version, `generation`. Under an outer
-    /// read (`nested`) the old shards are kept; otherwise they and any kept ones are dropped, last,
-    /// because dropping may run the user's destructors, which may read this map again.
+    /// Replaces the cached shards with those of the current version, `generation`, and hands their
+    /// fast-path words to `keep_hot`. Under an outer read (`nested`) the old shards are kept;
+    /// otherwise they and any kept ones are dropped, last, because dropping may run the user's
+    /// destructors, which may read this map again.
     #[cold]
     #[inline(never)]
-    fn reload(&self, published: &Published<K, V>, generation: u64, nested: bool) {
+    fn reload(
+        &self,
+        published: &Published<K, V>,
+        generation: u64,
+        nested: bool,
+        keep_hot: impl FnOnce(Hot),
+    ) {
         let next = Arc::clone(&published.load().shards);
         // SAFETY: this thread's reader (see `Send`); no reference into either cell is alive: reads
         // hold only slices into the shards' allocation (see `Readers::read`), and the references
         // made here end before any user code (a destructor) can run.
         let old = unsafe { mem::replace(&mut *self.shards.get(), next) };
         self.generation.set(generation);
+        // Before any destructor runs: one that reads this map must find the new shards.
+        keep_hot(self.hot());
         if nested {
             // SAFETY: as above.
             unsafe { (*self.retired.get()).push(old) };
@@ -168,12 +189,31 @@ impl<K, V> Reader<K, V> {
     }
 }
 
-/// Clears a reader's active mark when the outermost read ends, also when its closure panics.
-struct Active<'a>(&'a Cell<bool>);
+/// One running read: marks the reader as reading, and puts the mark back as it found it when the
+/// read ends, also when its closure panics. The mark it found tells whether the read is nested.
+struct Running<'a> {
+    reading: &'a Cell<bool>,
+    nested: bool,
+}
 
-impl Drop for Active<'_> {
+impl<'a> Running<'a> {
+    #[inline(always)]
+    fn enter(reading: &'a Cell<bool>) -> Self {
+        Running {
+            nested: reading.replace(true),
+            reading,
+        }
+    }
+
+    /// Whether another read of the map was running on this thread when this one began.
+    fn nested(&self) -> bool {
+        self.nested
+    }
+}
+
+impl Drop for Running<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.0.set(false);
+        self.reading.set(self.nested);
     }
 }
