@@ -202,13 +202,19 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
+        // Counted before the lock: a locked instruction waits for every older store to land, so
+        // the count's store is best issued early.
+        // SAFETY: `reads` lives in this store, which the map owning `stats` owns.
+        let reads = counting.then(|| unsafe { self.reads.get(stats) });
+        if let Some(reads) = reads {
+            reads.get();
+        }
         let out = {
             let table = read_timed(&self.shard(hash).table, || stats.recorder(counting));
             table.find(hash, key_eq(key)).map(|entry| f(&entry.value))
         };
-        if counting {
-            // SAFETY: `reads` lives in this store, which the map owning `stats` owns.
-            unsafe { self.reads.get(stats) }.read(out.is_some());
+        if let (Some(reads), None) = (reads, &out) {
+            reads.miss();
         }
         out
     }

@@ -72,10 +72,22 @@ impl ReadCounters {
     /// Counts one keyed read, and a miss when it `found` nothing.
     #[inline(always)]
     pub(crate) fn read(&self, found: bool) {
-        bump(&self.gets, 1);
+        self.get();
         if !found {
-            bump(&self.misses, 1);
+            self.miss();
         }
+    }
+
+    /// Counts one keyed read.
+    #[inline(always)]
+    pub(crate) fn get(&self) {
+        bump(&self.gets, 1);
+    }
+
+    /// Counts one keyed read that found nothing (counted by [`get`](Self::get) too).
+    #[inline(always)]
+    pub(crate) fn miss(&self) {
+        bump(&self.misses, 1);
     }
 }
 
