@@ -1,6 +1,7 @@
 //! A small tour of every operation of both backends, sized for Miri: it runs the code paths that
 //! reach `unsafe` under Miri's checks of aliasing, provenance and data races. Ours: the per-thread
-//! fast path (`per_thread.rs`), the `Rcu` readers (`backend/rcu/reader.rs`: cached shards replaced
+//! fast path (`per_thread.rs`, both entries), shard tables shared between versions
+//! (`shared_table.rs`), the `Rcu` readers (`backend/rcu/reader.rs`: cached shards replaced
 //! under nested reads, from closures and from destructors, readers handed from exited threads to
 //! new ones) and their attached read counters (`stats/slots.rs`). Our dependencies': hashbrown's
 //! tables, arc-swap's debt lists, thread_local's slots, parking_lot's locks. Runs in the
@@ -83,6 +84,37 @@ fn rcu_reentrant_reads_and_thread_reuse() {
     assert_eq!(other.get_cloned("b"), Some(vec![9]));
     assert_eq!(map.get_cloned("a"), Some(vec![5]));
     assert_eq!(map.stats().gets, 10);
+}
+
+/// Three maps read in turn, written while out of the fast path's two entries, and read from each
+/// other's closures: every read must find its own map's current shards, never those kept for another
+/// map or for an older version.
+#[test]
+fn rcu_fast_path_entries_follow_their_maps() {
+    let maps: [GuardedMap<String, Vec<u32>, RcuSpec>; 3] = Default::default();
+    for round in 0..4u32 {
+        for (i, map) in maps.iter().enumerate() {
+            map.insert("k".into(), vec![round, i as u32]);
+        }
+        for (i, map) in maps.iter().enumerate() {
+            let next = &maps[(i + 1) % 3];
+            let seen = map.with("k", |v| {
+                // Publishes to `map` while its read is open, then reads `next` and `map` again.
+                map.insert("k".into(), vec![round, i as u32, 1]);
+                (v.clone(), next.get_cloned("k"), map.get_cloned("k"))
+            });
+            let (outer, other, inner) = seen.expect("present");
+            assert_eq!(outer, vec![round, i as u32]);
+            assert_eq!(
+                other.map(|v| v[..2].to_vec()),
+                Some(vec![round, ((i + 1) % 3) as u32])
+            );
+            assert_eq!(inner, Some(vec![round, i as u32, 1]));
+        }
+    }
+    for map in &maps {
+        assert_eq!(map.stats().gets, 4 * 3);
+    }
 }
 
 /// A value whose destructor reads and writes the map it was stored in.

@@ -175,16 +175,12 @@ pub(crate) fn lock_timed<'a, T>(lock: &'a Mutex<T>, rec: Recorder<'_>) -> MutexG
     guard
 }
 
-/// Read-locks `lock`, timing the wait only when the lock was not free. `rec` is only called then:
-/// the read path does not look its recorder up otherwise.
+/// Read-locks `lock`, timing the wait only when the lock was not free.
 #[inline]
-pub(crate) fn read_timed<'a, 'r, T>(
-    lock: &'a RwLock<T>,
-    rec: impl FnOnce() -> Recorder<'r>,
-) -> RwLockReadGuard<'a, T> {
+pub(crate) fn read_timed<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockReadGuard<'a, T> {
     match lock.try_read() {
         Some(guard) => guard,
-        None => read_slow(lock, rec()),
+        None => read_slow(lock, rec),
     }
 }
 

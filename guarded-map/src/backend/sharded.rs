@@ -15,7 +15,7 @@ use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_timed};
 use crate::shared_table::SharedTable;
-use crate::stats::{MapStats, Recorder, ThreadReads};
+use crate::stats::{Counter, MapStats, Recorder};
 use crate::sync::{AtomicUsize, RwLock, RwLockWriteGuard};
 use crate::table::{Entry, Frozen, Shards, Table, key_eq, shard_among, shard_index, stored_hash};
 
@@ -30,9 +30,6 @@ struct Shard<K, V> {
 pub struct ShardedStore<K, V> {
     shards: Box<[CachePadded<Shard<K, V>>]>,
     bits: u32,
-    /// Each thread's read counts, here rather than behind the map's `Arc<MapStats>`: one dependent
-    /// load less on every read.
-    reads: ThreadReads,
     max_len: Option<usize>,
     /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
     /// is inserted (so concurrent inserts into different shards can never overshoot), released when
@@ -101,7 +98,6 @@ impl<K, V> ShardedStore<K, V> {
         ShardedStore {
             shards,
             bits: config.shards.trailing_zeros(),
-            reads: ThreadReads::new(),
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
         }
@@ -202,19 +198,16 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
+        let rec = stats.recorder(counting);
         // Counted before the lock: a locked instruction waits for every older store to land, so
         // the count's store is best issued early.
-        // SAFETY: `reads` lives in this store, which the map owning `stats` owns.
-        let reads = counting.then(|| unsafe { self.reads.get(stats) });
-        if let Some(reads) = reads {
-            reads.get();
-        }
+        rec.count(Counter::Get, 1);
         let out = {
-            let table = read_timed(&self.shard(hash).table, || stats.recorder(counting));
+            let table = read_timed(&self.shard(hash).table, rec);
             table.find(hash, key_eq(key)).map(|entry| f(&entry.value))
         };
-        if let (Some(reads), None) = (reads, &out) {
-            reads.miss();
+        if out.is_none() {
+            rec.count(Counter::Miss, 1);
         }
         out
     }
@@ -313,7 +306,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 
     fn for_each(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
         for shard in self.shards.iter() {
-            let table = read_timed(&shard.table, || rec);
+            let table = read_timed(&shard.table, rec);
             table.iter().for_each(|entry| f(&entry.key, &entry.value));
         }
     }
@@ -340,7 +333,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         let guards: Vec<_> = self
             .shards
             .iter()
-            .map(|shard| read_timed(&shard.table, || rec))
+            .map(|shard| read_timed(&shard.table, rec))
             .collect();
         let shards: Shards<K, V> = guards
             .iter()

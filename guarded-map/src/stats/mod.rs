@@ -4,10 +4,8 @@
 //! plain-data view of those counts.
 
 pub(crate) mod slots;
-mod thread_reads;
 
 pub(crate) use slots::{Counter, Counts, MapStats, ReadCounters, Recorder};
-pub(crate) use thread_reads::ThreadReads;
 
 /// A plain snapshot of one map's (or one descriptor's) statistics.
 ///
