@@ -72,22 +72,10 @@ impl ReadCounters {
     /// Counts one keyed read, and a miss when it `found` nothing.
     #[inline(always)]
     pub(crate) fn read(&self, found: bool) {
-        self.get();
-        if !found {
-            self.miss();
-        }
-    }
-
-    /// Counts one keyed read.
-    #[inline(always)]
-    pub(crate) fn get(&self) {
         bump(&self.gets, 1);
-    }
-
-    /// Counts one keyed read that found nothing (counted by [`get`](Self::get) too).
-    #[inline(always)]
-    pub(crate) fn miss(&self) {
-        bump(&self.misses, 1);
+        if !found {
+            bump(&self.misses, 1);
+        }
     }
 }
 
