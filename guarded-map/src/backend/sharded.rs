@@ -17,7 +17,7 @@ use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_t
 use crate::shared_table::SharedTable;
 use crate::stats::{Counter, MapStats, Recorder};
 use crate::sync::{AtomicUsize, RwLock, RwLockWriteGuard};
-use crate::table::{Entry, Frozen, Shards, Table, key_eq, shard_among, shard_index, stored_hash};
+use crate::table::{Entry, Frozen, Shards, Table, key_eq, shard_among, stored_hash};
 
 /// One shard: its table and gauges readable without the lock.
 struct Shard<K, V> {
@@ -29,7 +29,6 @@ struct Shard<K, V> {
 /// Storage of the [`Sharded`](crate::Sharded) backend.
 pub struct ShardedStore<K, V> {
     shards: Box<[CachePadded<Shard<K, V>>]>,
-    bits: u32,
     max_len: Option<usize>,
     /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
     /// is inserted (so concurrent inserts into different shards can never overshoot), released when
@@ -97,7 +96,6 @@ impl<K, V> ShardedStore<K, V> {
             .collect();
         ShardedStore {
             shards,
-            bits: config.shards.trailing_zeros(),
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
         }
@@ -169,7 +167,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             ..config
         });
         for entry in entries {
-            let shard = &mut store.shards[shard_index(entry.hash, store.bits)];
+            let shard = &mut store.shards[shard_among(entry.hash, store.shards.len())];
             shard
                 .table
                 .get_mut()
@@ -344,7 +342,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         let capacity = shards.iter().map(|t| t.capacity()).sum();
         Arc::new(Frozen {
             shards,
-            bits: self.bits,
+            bits: self.shards.len().trailing_zeros(),
             len,
             capacity,
         })

@@ -119,6 +119,8 @@ impl<K, V> Readers<K, V> {
         nested: bool,
     ) -> Hot {
         reader.reload(published, generation, nested, |hot| self.slots.set_hot(hot));
+        // Read again, not the words kept before the drops: a destructor run by the reload may
+        // have read this map and reloaded it once more.
         reader.hot()
     }
 }
