@@ -1,5 +1,362 @@
-//! Kernel-side eBPF programs of guarded-map's probe, and the `#[repr(C)]` records they share with user
-//! space.
+//! The records guarded-map's probe moves from a target process to the probe, shared by the three
+//! parties that handle them: the target's runtime (which fills [`Summary`] and [`OpSample`] and hands
+//! them to its hook functions), the kernel-side programs of this crate (which copy them, and write
+//! [`Syscall`] records of their own, into one ring buffer), and the probe in user space (which reads
+//! that ring buffer).
 //!
-//! The programs are not written yet; this crate holds the place so the workspace has its final shape.
+//! Every record is `#[repr(C)]` with explicit padding, starts with a `u32` [`RecordKind`], and is read
+//! back by kind and size. `no_std` and dependency-free, so the target's runtime can use it at no cost.
 #![no_std]
+
+/// Symbol of the `u16` semaphore the kernel raises while a probe is attached.
+pub const SEMAPHORE_SYMBOL: &str = "guarded_map_probe_semaphore";
+/// Symbol of the target's [`ProbeConfig`], which the probe writes before it attaches.
+pub const CONFIG_SYMBOL: &str = "guarded_map_probe_config";
+/// Symbol of the hook that receives a `*const Summary`.
+pub const SUMMARY_HOOK_SYMBOL: &str = "guarded_map_probe_summary";
+/// Symbol of the hook that receives a `*const OpSample`.
+pub const OP_HOOK_SYMBOL: &str = "guarded_map_probe_op";
+
+/// Bytes of a map label in a [`Summary`] (longer labels are cut, ending in `~`).
+pub const LABEL_LEN: usize = 96;
+/// Bytes of a kernel BPF map name (the kernel's `BPF_OBJ_NAME_LEN`).
+pub const BPF_NAME_LEN: usize = 16;
+
+/// The first field of every record.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A [`Summary`].
+    Summary = 1,
+    /// An [`OpSample`].
+    Op = 2,
+    /// A [`Syscall`].
+    Syscall = 3,
+}
+
+impl RecordKind {
+    /// The kind a record's first word names, if any.
+    pub fn from_u32(word: u32) -> Option<RecordKind> {
+        match word {
+            1 => Some(RecordKind::Summary),
+            2 => Some(RecordKind::Op),
+            3 => Some(RecordKind::Syscall),
+            _ => None,
+        }
+    }
+}
+
+/// What the probe asks of the target: the target's runtime reads it (relaxed) whenever the
+/// semaphore is raised. Two `u32`s, native endian, at [`CONFIG_SYMBOL`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    /// Hand one operation in this many, per thread, to the operation hook (0: none).
+    pub sample_every: u32,
+    /// Hand every map's summary to the summary hook this often, in milliseconds.
+    pub interval_ms: u32,
+}
+
+impl ProbeConfig {
+    /// What a probe asks for unless told otherwise: one operation in 1024, a summary a second.
+    pub const DEFAULT: ProbeConfig = ProbeConfig {
+        sample_every: 1024,
+        interval_ms: 1000,
+    };
+
+    /// The config as the bytes the target keeps.
+    pub fn to_bytes(self) -> [u8; 8] {
+        let mut out = [0; 8];
+        out[..4].copy_from_slice(&self.sample_every.to_ne_bytes());
+        out[4..].copy_from_slice(&self.interval_ms.to_ne_bytes());
+        out
+    }
+
+    /// The config from the bytes the target keeps.
+    pub fn from_bytes(bytes: [u8; 8]) -> ProbeConfig {
+        let word = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        ProbeConfig {
+            sample_every: word(0),
+            interval_ms: word(4),
+        }
+    }
+}
+
+/// A map operation, as counted in a [`Summary`] and named in an [`OpSample`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// A keyed read.
+    Get = 0,
+    /// An insert of a new entry.
+    Insert = 1,
+    /// A change of an existing entry.
+    Update = 2,
+    /// A `remove`.
+    Remove = 3,
+    /// A `retain`.
+    Retain = 4,
+    /// A `clear`.
+    Clear = 5,
+    /// A `snapshot`.
+    Snapshot = 6,
+}
+
+impl Op {
+    /// Every operation, in index order.
+    pub const ALL: [Op; OPS] = [
+        Op::Get,
+        Op::Insert,
+        Op::Update,
+        Op::Remove,
+        Op::Retain,
+        Op::Clear,
+        Op::Snapshot,
+    ];
+
+    /// The operation an index names, if any.
+    pub fn from_u32(index: u32) -> Option<Op> {
+        Op::ALL.get(index as usize).copied()
+    }
+
+    /// Its name, as the probe prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Get => "get",
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Remove => "remove",
+            Op::Retain => "retain",
+            Op::Clear => "clear",
+            Op::Snapshot => "snapshot",
+        }
+    }
+
+    /// Whether it writes.
+    pub fn is_write(self) -> bool {
+        !matches!(self, Op::Get | Op::Snapshot)
+    }
+}
+
+/// Number of [`Op`]s.
+pub const OPS: usize = 7;
+
+/// One guarded map's totals (every instance of one descriptor, dropped ones included), handed to
+/// the summary hook every interval while a probe is attached.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// [`RecordKind::Summary`].
+    pub kind: u32,
+    /// 0: `Rcu`, 1: `Sharded`.
+    pub backend: u32,
+    /// Identifies the map within the target (its descriptor's address).
+    pub map_id: u64,
+    /// When the kernel copied the record (`CLOCK_MONOTONIC`, ns); 0 in the target.
+    pub time_ns: u64,
+    /// Live instances.
+    pub instances: u64,
+    /// Operation counts since the target started, indexed by [`Op`].
+    pub ops: [u64; OPS],
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// Inserts refused at `max_len`.
+    pub rejected: u64,
+    /// Entries now.
+    pub len: u64,
+    /// Capacity now.
+    pub capacity: u64,
+    /// Lock acquisitions that waited.
+    pub lock_contended: u64,
+    /// Total wait of those, in ns.
+    pub lock_wait_nanos: u64,
+    /// `Rcu` versions published.
+    pub rcu_publishes: u64,
+    /// Entries copied by those publishes.
+    pub rcu_copied_entries: u64,
+    /// The map's label, NUL-padded.
+    pub label: [u8; LABEL_LEN],
+    /// The kernel BPF map the map mirrors (`#[guarded(bpf_map = "...")]`), NUL-padded; empty if none.
+    pub bpf_map: [u8; BPF_NAME_LEN],
+}
+
+impl Summary {
+    /// An empty summary of kind [`RecordKind::Summary`].
+    pub const EMPTY: Summary = Summary {
+        kind: RecordKind::Summary as u32,
+        backend: 0,
+        map_id: 0,
+        time_ns: 0,
+        instances: 0,
+        ops: [0; OPS],
+        misses: 0,
+        rejected: 0,
+        len: 0,
+        capacity: 0,
+        lock_contended: 0,
+        lock_wait_nanos: 0,
+        rcu_publishes: 0,
+        rcu_copied_entries: 0,
+        label: [0; LABEL_LEN],
+        bpf_map: [0; BPF_NAME_LEN],
+    };
+}
+
+/// One sampled operation: one in [`ProbeConfig::sample_every`] per thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct OpSample {
+    /// [`RecordKind::Op`].
+    pub kind: u32,
+    /// The [`Op`].
+    pub op: u32,
+    /// The map (see [`Summary::map_id`]).
+    pub map_id: u64,
+    /// A keyed fingerprint of the key: its hash mixed with a secret drawn when the target started,
+    /// so equal keys match within one run and the key itself never leaves the process.
+    pub fingerprint: u64,
+    /// How long the operation waited for a contended lock, in ns (0 when it did not wait).
+    pub lock_wait_nanos: u64,
+    /// When the kernel copied the record (`CLOCK_MONOTONIC`, ns); 0 in the target.
+    pub time_ns: u64,
+    /// The thread that performed it (filled in by the kernel side).
+    pub tid: u32,
+    /// Padding; 0.
+    pub reserved: u32,
+}
+
+/// One `bpf()` map command of the target, recorded by the syscall tracepoints.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Syscall {
+    /// [`RecordKind::Syscall`].
+    pub kind: u32,
+    /// The `bpf()` command.
+    pub cmd: u32,
+    /// The calling thread.
+    pub tid: u32,
+    /// The map's file descriptor (for `BPF_MAP_CREATE`, the one it returned; -1 if it failed).
+    pub map_fd: i32,
+    /// The syscall's return value.
+    pub result: i64,
+    /// Elements a batch command processed (its `count` on return); 1 for other commands.
+    pub count: u32,
+    /// Padding; 0.
+    pub reserved: u32,
+    /// When the call entered the kernel (`CLOCK_MONOTONIC`, ns).
+    pub start_ns: u64,
+    /// How long it took, in ns.
+    pub latency_ns: u64,
+}
+
+/// The `bpf()` commands on maps that the probe follows, with their kernel numbers.
+pub mod cmd {
+    /// `BPF_MAP_CREATE`.
+    pub const MAP_CREATE: u32 = 0;
+    /// `BPF_MAP_LOOKUP_ELEM`.
+    pub const MAP_LOOKUP_ELEM: u32 = 1;
+    /// `BPF_MAP_UPDATE_ELEM`.
+    pub const MAP_UPDATE_ELEM: u32 = 2;
+    /// `BPF_MAP_DELETE_ELEM`.
+    pub const MAP_DELETE_ELEM: u32 = 3;
+    /// `BPF_MAP_GET_NEXT_KEY`.
+    pub const MAP_GET_NEXT_KEY: u32 = 4;
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`.
+    pub const MAP_LOOKUP_AND_DELETE_ELEM: u32 = 21;
+    /// `BPF_MAP_FREEZE`.
+    pub const MAP_FREEZE: u32 = 22;
+    /// `BPF_MAP_LOOKUP_BATCH`.
+    pub const MAP_LOOKUP_BATCH: u32 = 24;
+    /// `BPF_MAP_LOOKUP_AND_DELETE_BATCH`.
+    pub const MAP_LOOKUP_AND_DELETE_BATCH: u32 = 25;
+    /// `BPF_MAP_UPDATE_BATCH`.
+    pub const MAP_UPDATE_BATCH: u32 = 26;
+    /// `BPF_MAP_DELETE_BATCH`.
+    pub const MAP_DELETE_BATCH: u32 = 27;
+
+    /// Where a command's `union bpf_attr` holds the map's fd: `None` for commands the probe does not
+    /// follow and for `BPF_MAP_CREATE` (whose fd is its result).
+    pub fn map_fd_offset(cmd: u32) -> Option<usize> {
+        match cmd {
+            MAP_LOOKUP_ELEM | MAP_UPDATE_ELEM | MAP_DELETE_ELEM | MAP_GET_NEXT_KEY
+            | MAP_LOOKUP_AND_DELETE_ELEM | MAP_FREEZE => Some(0),
+            // `in_batch`, `out_batch`, `keys`, `values` (8 bytes each), `count` (4), `map_fd`.
+            MAP_LOOKUP_BATCH | MAP_LOOKUP_AND_DELETE_BATCH | MAP_UPDATE_BATCH | MAP_DELETE_BATCH => {
+                Some(36)
+            }
+            _ => None,
+        }
+    }
+
+    /// Where a batch command's `count` is in its `union bpf_attr`, or `None` for other commands.
+    pub fn batch_count_offset(cmd: u32) -> Option<usize> {
+        match cmd {
+            MAP_LOOKUP_BATCH | MAP_LOOKUP_AND_DELETE_BATCH | MAP_UPDATE_BATCH | MAP_DELETE_BATCH => {
+                Some(32)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the probe follows the command.
+    pub fn is_followed(cmd: u32) -> bool {
+        cmd == MAP_CREATE || map_fd_offset(cmd).is_some()
+    }
+
+    /// The command's name, as the probe prints it.
+    pub fn name(cmd: u32) -> &'static str {
+        match cmd {
+            MAP_CREATE => "create",
+            MAP_LOOKUP_ELEM => "lookup",
+            MAP_UPDATE_ELEM => "update",
+            MAP_DELETE_ELEM => "delete",
+            MAP_GET_NEXT_KEY => "get_next_key",
+            MAP_LOOKUP_AND_DELETE_ELEM => "lookup_and_delete",
+            MAP_FREEZE => "freeze",
+            MAP_LOOKUP_BATCH => "lookup_batch",
+            MAP_LOOKUP_AND_DELETE_BATCH => "lookup_and_delete_batch",
+            MAP_UPDATE_BATCH => "update_batch",
+            MAP_DELETE_BATCH => "delete_batch",
+            _ => "other",
+        }
+    }
+}
+
+/// The text of a NUL-padded name field (up to its first NUL).
+pub fn name_bytes(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_have_no_hidden_padding() {
+        // Every byte of a record is a named field, so the kernel copies no uninitialized memory
+        // and the user side may read any byte.
+        assert_eq!(
+            size_of::<Summary>(),
+            4 * 2 + 8 * 3 + 8 * OPS + 8 * 8 + LABEL_LEN + BPF_NAME_LEN
+        );
+        assert_eq!(size_of::<OpSample>(), 4 * 2 + 8 * 4 + 4 * 2);
+        assert_eq!(size_of::<Syscall>(), 4 * 4 + 8 + 4 * 2 + 8 * 2);
+    }
+
+    #[test]
+    fn config_round_trips_and_ops_index() {
+        let config = ProbeConfig {
+            sample_every: 7,
+            interval_ms: 250,
+        };
+        assert_eq!(ProbeConfig::from_bytes(config.to_bytes()), config);
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(Op::from_u32(i as u32), Some(*op));
+        }
+        assert_eq!(Op::from_u32(OPS as u32), None);
+        assert_eq!(cmd::map_fd_offset(cmd::MAP_UPDATE_BATCH), Some(36));
+        assert!(cmd::is_followed(cmd::MAP_CREATE) && !cmd::is_followed(5));
+        assert_eq!(name_bytes(b"flows\0\0\0"), b"flows");
+    }
+}

@@ -64,8 +64,11 @@
 mod backend;
 mod error;
 mod hasher_of;
+mod hooks;
 mod map;
 mod per_thread;
+#[cfg(feature = "probe")]
+pub mod probe;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod registry;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
 use crate::error::CapacityError;
+use crate::hooks::{self, Op};
 use crate::registry;
 use crate::snapshot::Snapshot;
 use crate::spec::{BackendKind, MapSpec};
@@ -78,6 +79,14 @@ where
     #[inline(always)]
     fn rec(&self) -> Recorder<'_> {
         self.stats.recorder(Self::STATS)
+    }
+
+    /// Tells an attached probe about an operation (see [`hooks`]): one relaxed load while none is.
+    #[inline(always)]
+    fn probe(&self, op: Op, hash: u64) {
+        if hooks::armed() {
+            hooks::after_op(S::DESCRIPTOR.label(), op, hash);
+        }
     }
 
     fn config(capacity: usize) -> StoreConfig {
@@ -163,6 +172,7 @@ where
         let removed = self.store.clear(rec);
         rec.count(Counter::Clear, 1);
         rec.count(Counter::Removed, removed as u64);
+        self.probe(Op::Clear, 0);
     }
 
     /// Keeps only the entries for which `keep` returns true; `keep` may change the values it keeps.
@@ -173,6 +183,7 @@ where
         let removed = self.store.retain(rec, keep);
         rec.count(Counter::Retain, 1);
         rec.count(Counter::Removed, removed as u64);
+        self.probe(Op::Retain, 0);
     }
 
     /// Calls `f` on every entry, without copying. `Rcu`: over one consistent version. `Sharded`:
@@ -242,8 +253,10 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.store
-            .get(self.hash(key), key, &self.stats, Self::STATS, f)
+        let hash = self.hash(key);
+        let out = self.store.get(hash, key, &self.stats, Self::STATS, f);
+        self.probe(Op::Get, hash);
+        out
     }
 
     /// A clone of the value of `key`.
@@ -284,12 +297,14 @@ where
     /// `key` is new and the map already holds its `max_len` entries.
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, CapacityError<(K, V)>> {
         let rec = self.rec();
-        match self.store.insert(self.hash(&key), key, value, rec) {
+        let hash = self.hash(&key);
+        match self.store.insert(hash, key, value, rec) {
             Ok(old) => {
                 rec.count(Counter::Insert, 1);
                 if old.is_none() {
                     rec.count(Counter::Added, 1);
                 }
+                self.probe(Op::Insert, hash);
                 Ok(old)
             }
             Err(pair) => Err(self.full(rec, pair)),
@@ -319,11 +334,13 @@ where
         Q: ?Sized + Hash + Eq,
     {
         let rec = self.rec();
-        let out = self.store.remove(self.hash(key), key, rec);
+        let hash = self.hash(key);
+        let out = self.store.remove(hash, key, rec);
         rec.count(Counter::Remove, 1);
         if out.is_some() {
             rec.count(Counter::Removed, 1);
         }
+        self.probe(Op::Remove, hash);
         out
     }
 
@@ -334,10 +351,12 @@ where
         Q: ?Sized + Hash + Eq,
     {
         let rec = self.rec();
-        let out = self.store.update(self.hash(key), key, rec, f);
+        let hash = self.hash(key);
+        let out = self.store.update(hash, key, rec, f);
         if out.is_some() {
             rec.count(Counter::Update, 1);
         }
+        self.probe(Op::Update, hash);
         out
     }
 
@@ -372,13 +391,16 @@ where
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<R, CapacityError<K>> {
         let rec = self.rec();
-        match self.store.upsert(self.hash(&key), key, rec, default, f) {
+        let hash = self.hash(&key);
+        match self.store.upsert(hash, key, rec, default, f) {
             Ok(done) => {
                 if done.inserted {
                     rec.count(Counter::Insert, 1);
                     rec.count(Counter::Added, 1);
+                    self.probe(Op::Insert, hash);
                 } else {
                     rec.count(Counter::Update, 1);
+                    self.probe(Op::Update, hash);
                 }
                 Ok(done.result)
             }
@@ -401,6 +423,7 @@ where
         let rec = self.rec();
         let frozen = self.store.snapshot(rec);
         rec.count(Counter::Snapshot, 1);
+        self.probe(Op::Snapshot, 0);
         Snapshot::new(frozen, self.hasher.clone())
     }
 }

@@ -214,6 +214,7 @@ impl Recorder<'_> {
     /// Counts one contended lock acquisition that waited `wait`.
     #[inline]
     pub(crate) fn contended(&self, wait: Duration) {
+        crate::hooks::waited(wait);
         if self.enabled() {
             self.count(Counter::Contended, 1);
             self.count(Counter::WaitNanos, duration_nanos(wait));

@@ -1,0 +1,33 @@
+//! With the feature `probe`, builds the kernel-side programs of `guarded-map-ebpf` for the BPF target
+//! (aya-build: nightly cargo with `-Z build-std=core`, linked by `bpf-linker`) into `OUT_DIR`, where
+//! `guarded_map::probe` embeds them. Without it, does nothing: applications that only use the maps
+//! never need the eBPF toolchain.
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    #[cfg(feature = "probe")]
+    probe::build();
+}
+
+#[cfg(feature = "probe")]
+mod probe {
+    use std::path::Path;
+
+    pub fn build() {
+        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        let root = Path::new(&manifest_dir).join("../guarded-map-ebpf");
+        let root = root.to_str().expect("the workspace path is UTF-8");
+        let package = aya_build::Package {
+            name: "guarded-map-ebpf",
+            root_dir: root,
+            ..Default::default()
+        };
+        if let Err(err) = aya_build::build_ebpf([package], aya_build::Toolchain::default()) {
+            panic!(
+                "guarded-map (feature `probe`): building the eBPF programs failed: {err:#}\n\
+                 They need the nightly toolchain with `rust-src` and `bpf-linker` built for LLVM 22; \
+                 `./scripts/test` installs both (see the README)."
+            );
+        }
+    }
+}

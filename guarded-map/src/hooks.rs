@@ -1,0 +1,281 @@
+//! The probe hooks: what lets `guarded-map-probe` watch a running process from outside.
+//!
+//! Always compiled, and nearly free while no probe is attached: every map operation loads the `u16`
+//! semaphore (relaxed) and does nothing more while it is 0. A probe raises it through the kernel's
+//! uprobe reference counter (`ref_ctr_offset`), which the kernel lowers again when the probe goes
+//! away, even if the probe is killed. While it is raised:
+//!
+//! - one operation in `sample_every` per thread hands an [`OpSample`] to the operation hook;
+//! - a thread (started by the first operation that sees the semaphore raised, ending when it drops)
+//!   hands each declared map's [`Summary`] to the summary hook every `interval_ms`.
+//!
+//! The hooks are naked functions made of a 5-byte `nop` and a `ret`, so an attached uprobe takes the
+//! kernel's fast path (an ordinary function entry costs several times more per hit). The probe finds
+//! all four items by their symbols (see `guarded_map_ebpf`'s `*_SYMBOL` constants), which a stripped
+//! binary no longer has.
+//!
+//! The semaphore sits in `.data`, not `.bss`: the kernel raises it through its offset in the
+//! executable's file, and `.bss` has none.
+
+use std::cell::Cell;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering::Relaxed};
+use std::thread;
+use std::time::Duration;
+
+pub(crate) use guarded_map_ebpf::Op;
+use guarded_map_ebpf::{BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Summary};
+
+use crate::registry::{self, MapReport};
+use crate::spec::BackendKind;
+
+/// Raised by the kernel while a probe is attached (see the module documentation).
+#[unsafe(export_name = "guarded_map_probe_semaphore")]
+#[unsafe(link_section = ".data.guarded_map_probe_semaphore")]
+#[used]
+static SEMAPHORE: AtomicU16 = AtomicU16::new(0);
+
+/// [`ProbeConfig`]'s two words, written by the probe (through the process's memory) before it
+/// raises the semaphore; all zero until a probe has attached once.
+#[unsafe(export_name = "guarded_map_probe_config")]
+#[unsafe(link_section = ".data.guarded_map_probe_config")]
+#[used]
+static CONFIG: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+/// The hook a summary goes to; a uprobe reads its argument.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(export_name = "guarded_map_probe_summary")]
+#[unsafe(naked)]
+extern "C" fn summary_hook(_record: *const Summary) {
+    // `nopl 0(%rax,%rax,1)`, the 5-byte nop the kernel's optimized uprobes replace, then return.
+    core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "ret")
+}
+
+/// The hook a sampled operation goes to; a uprobe reads its argument.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(export_name = "guarded_map_probe_op")]
+#[unsafe(naked)]
+extern "C" fn op_hook(_record: *const OpSample) {
+    core::arch::naked_asm!(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00", "ret")
+}
+
+/// Elsewhere an ordinary function the compiler keeps (uprobes still attach, on the slow path).
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(export_name = "guarded_map_probe_summary")]
+#[inline(never)]
+extern "C" fn summary_hook(record: *const Summary) {
+    std::hint::black_box(record);
+}
+
+/// See the x86_64 version.
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(export_name = "guarded_map_probe_op")]
+#[inline(never)]
+extern "C" fn op_hook(record: *const OpSample) {
+    std::hint::black_box(record);
+}
+
+/// Keeps both hooks in every binary, also one that never calls them (a probe still finds them).
+#[used]
+static KEEP_HOOKS: (extern "C" fn(*const Summary), extern "C" fn(*const OpSample)) =
+    (summary_hook, op_hook);
+
+/// Whether a probe is attached: the one load every operation pays.
+#[inline(always)]
+pub(crate) fn armed() -> bool {
+    SEMAPHORE.load(Relaxed) != 0
+}
+
+/// The probe's config as last written (defaults for words it left at 0).
+fn config() -> ProbeConfig {
+    let interval_ms = CONFIG[1].load(Relaxed);
+    ProbeConfig {
+        sample_every: CONFIG[0].load(Relaxed),
+        interval_ms: if interval_ms == 0 {
+            ProbeConfig::DEFAULT.interval_ms
+        } else {
+            interval_ms
+        },
+    }
+}
+
+std::thread_local! {
+    /// Operations of this thread left before the next sample.
+    static COUNTDOWN: Cell<u32> = const { Cell::new(0) };
+    /// The lock wait of this thread's current operation, in ns (0 if it did not wait).
+    static WAIT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Notes the contended wait of the calling thread's current operation (while armed).
+#[cold]
+pub(crate) fn waited(wait: Duration) {
+    if armed() {
+        WAIT.set(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+    }
+}
+
+/// Called after every operation while [`armed`]: counts it toward the next sample, hands the sample
+/// to the hook when it is due, and makes sure summaries are being sent.
+#[cold]
+#[inline(never)]
+pub(crate) fn after_op(label: &'static str, op: Op, hash: u64) {
+    ensure_summaries();
+    let wait = WAIT.replace(0);
+    let every = config().sample_every;
+    if every == 0 {
+        return;
+    }
+    let left = COUNTDOWN.get();
+    if left > 1 && left <= every {
+        COUNTDOWN.set(left - 1);
+        return;
+    }
+    COUNTDOWN.set(every);
+    let sample = OpSample {
+        kind: RecordKind::Op as u32,
+        op: op as u32,
+        map_id: map_id(label),
+        fingerprint: fingerprint(hash),
+        lock_wait_nanos: wait,
+        time_ns: 0,
+        tid: 0,
+        reserved: 0,
+    };
+    op_hook(&sample);
+}
+
+/// The id under which a label's summaries and samples travel: a hash of the label (FNV-1a), so that
+/// descriptors sharing a label, as the registry merges them, share it too.
+pub fn map_id(label: &str) -> u64 {
+    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A key's fingerprint: its hash, mixed with a secret drawn once per process, so a fingerprint
+/// matches the same key within one run and tells nothing about the key (even under a fixed hasher).
+fn fingerprint(hash: u64) -> u64 {
+    static SECRET: OnceLock<u64> = OnceLock::new();
+    let secret = *SECRET.get_or_init(|| RandomState::new().hash_one(0x9e37_79b9_u64));
+    let x = (u128::from(hash ^ secret)) * u128::from(0x9e37_79b9_7f4a_7c15u64 | 1);
+    (x as u64) ^ ((x >> 64) as u64)
+}
+
+/// Whether the summary thread runs.
+static SUMMARIES: AtomicBool = AtomicBool::new(false);
+
+/// Starts the summary thread unless it runs.
+fn ensure_summaries() {
+    if SUMMARIES.load(Relaxed) || SUMMARIES.swap(true, Relaxed) {
+        return;
+    }
+    let spawned = thread::Builder::new()
+        .name("guarded-map-probe".into())
+        .spawn(send_summaries);
+    if spawned.is_err() {
+        // Out of threads: try again at a later operation.
+        SUMMARIES.store(false, Relaxed);
+    }
+}
+
+/// The summary thread: every interval while armed, one summary per declared map; once more when it
+/// sees the probe gone (harmless: the hook is then a plain `nop`).
+fn send_summaries() {
+    loop {
+        while armed() {
+            send_summaries_now();
+            thread::sleep(Duration::from_millis(u64::from(config().interval_ms)));
+        }
+        SUMMARIES.store(false, Relaxed);
+        // A probe may have attached between the last check and the store: whoever wins the swap
+        // (us, or an operation) carries on.
+        if !armed() || SUMMARIES.swap(true, Relaxed) {
+            return;
+        }
+    }
+}
+
+/// Hands every declared map's summary to the summary hook now.
+pub(crate) fn send_summaries_now() {
+    for report in registry::reports_by_label() {
+        summary_hook(&summary_of(&report));
+    }
+}
+
+fn summary_of(report: &MapReport) -> Summary {
+    let d = report.descriptor;
+    let s = &report.stats;
+    let mut summary = Summary::EMPTY;
+    summary.backend = match d.backend() {
+        BackendKind::Rcu => 0,
+        BackendKind::Sharded => 1,
+    };
+    summary.map_id = map_id(d.label());
+    summary.instances = report.instances as u64;
+    for op in Op::ALL {
+        summary.ops[op as usize] = match op {
+            Op::Get => s.gets,
+            Op::Insert => s.inserts,
+            Op::Update => s.updates,
+            Op::Remove => s.removes,
+            Op::Retain => s.retains,
+            Op::Clear => s.clears,
+            Op::Snapshot => s.snapshots,
+        };
+    }
+    summary.misses = s.misses;
+    summary.rejected = s.rejected;
+    summary.len = s.len;
+    summary.capacity = s.capacity;
+    summary.lock_contended = s.lock_contended;
+    summary.lock_wait_nanos = s.lock_wait_nanos;
+    summary.rcu_publishes = s.rcu_publishes;
+    summary.rcu_copied_entries = s.rcu_copied_entries;
+    copy_name(&mut summary.label, d.label());
+    copy_name(&mut summary.bpf_map, d.bpf_map_name().unwrap_or(""));
+    summary
+}
+
+/// Copies `name` into a NUL-padded field, cutting it (ending in `~`) when it does not fit.
+fn copy_name<const N: usize>(field: &mut [u8; N], name: &str) {
+    let bytes = name.as_bytes();
+    if bytes.len() <= N {
+        field[..bytes.len()].copy_from_slice(bytes);
+    } else {
+        field.copy_from_slice(&bytes[..N]);
+        field[N - 1] = b'~';
+    }
+}
+
+const _: () = assert!(LABEL_LEN > 1 && BPF_NAME_LEN > 1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_padded_or_cut() {
+        let mut field = [0u8; 8];
+        copy_name(&mut field, "flows");
+        assert_eq!(&field, b"flows\0\0\0");
+        copy_name(&mut field, "a_much_longer_name");
+        assert_eq!(&field, b"a_much_~");
+    }
+
+    #[test]
+    fn ids_and_fingerprints_are_stable_within_a_run() {
+        assert_eq!(map_id("app.routes"), map_id("app.routes"));
+        assert_ne!(map_id("app.routes"), map_id("app.sessions"));
+        assert_eq!(fingerprint(42), fingerprint(42));
+        assert_ne!(fingerprint(42), fingerprint(43));
+        assert_ne!(fingerprint(42), 42);
+    }
+
+    #[test]
+    fn disarmed_by_default() {
+        assert!(!armed());
+        // Calling the hooks directly is harmless (they are a nop and a return).
+        summary_hook(&Summary::EMPTY);
+    }
+}

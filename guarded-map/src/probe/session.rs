@@ -1,0 +1,283 @@
+//! An attached probe: loads the eBPF programs, attaches them to the target, reads the ring buffer.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, RingBuf};
+use aya::programs::{TracePoint, UProbe};
+use aya::{Ebpf, EbpfLoader};
+use guarded_map_ebpf::{OpSample, ProbeConfig, RecordKind, Summary, Syscall};
+
+use super::intervals::{Interval, Intervals};
+use super::privileges::Privileges;
+use super::target::Target;
+use super::{ProbeError, perf};
+
+/// The eBPF object `build.rs` built (see `guarded-map-ebpf`).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guarded-map-ebpf"));
+
+/// How a probe watches its target.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Length of an interval, and how often the target sends its summaries.
+    pub interval: Duration,
+    /// Sample one operation in this many, per thread of the target (0: no samples).
+    pub sample_every: u32,
+}
+
+impl Default for Options {
+    /// One-second intervals, one operation in 1024 sampled.
+    fn default() -> Self {
+        Options {
+            interval: Duration::from_millis(u64::from(ProbeConfig::DEFAULT.interval_ms)),
+            sample_every: ProbeConfig::DEFAULT.sample_every,
+        }
+    }
+}
+
+/// A probe attached to one process. Dropping it detaches (the kernel lowers the target's semaphore
+/// as the uprobes go, also when this process is killed).
+pub struct Probe {
+    // Declared (so dropped) before the programs they run.
+    uprobes: Vec<OwnedFd>,
+    ring: RingBuf<MapData>,
+    ebpf: Ebpf,
+    target: Target,
+    exited: OwnedFd,
+    intervals: Intervals,
+    interval: Duration,
+    interval_start: Instant,
+}
+
+impl Probe {
+    /// Attaches to process `pid`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProbeError::NoSuchProcess`], [`ProbeError::NoHooks`] (not built with guarded-map, or
+    /// stripped), [`ProbeError::Privileges`], or what loading and attaching returned.
+    pub fn attach(pid: u32, options: Options) -> Result<Probe, ProbeError> {
+        let target = Target::open(pid)?;
+        if let Some(missing) = Privileges::current().missing() {
+            return Err(ProbeError::Privileges(missing));
+        }
+        let exited = perf::pidfd(pid).map_err(|err| match err.raw_os_error() {
+            Some(libc::ESRCH) => ProbeError::TargetExited(pid),
+            _ => ProbeError::io(format!("watching process {pid}"), err),
+        })?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global("TARGET_TGID", &pid, true)
+            .load(OBJECT)
+            .map_err(|err| ProbeError::ebpf("loading the programs", err))?;
+        for (name, event) in [("bpf_enter", "sys_enter_bpf"), ("bpf_exit", "sys_exit_bpf")] {
+            let program: &mut TracePoint = program(&mut ebpf, name)?;
+            program
+                .load()
+                .map_err(|err| ProbeError::ebpf(&format!("loading {name}"), err))?;
+            program
+                .attach("syscalls", event)
+                .map_err(|err| ProbeError::ebpf(&format!("attaching to syscalls:{event}"), err))?;
+        }
+        // The config first: the target reads it when it sees the semaphore raised.
+        let interval_ms = u32::try_from(options.interval.as_millis().max(1)).unwrap_or(u32::MAX);
+        target.write_config(ProbeConfig {
+            sample_every: options.sample_every,
+            interval_ms,
+        })?;
+        let mut uprobes = Vec::new();
+        for (name, offset) in [
+            ("summary_hook", target.hooks.summary),
+            ("op_hook", target.hooks.op),
+        ] {
+            let program: &mut UProbe = program(&mut ebpf, name)?;
+            program
+                .load()
+                .map_err(|err| ProbeError::ebpf(&format!("loading {name}"), err))?;
+            let fd = program
+                .fd()
+                .map_err(|err| ProbeError::ebpf(&format!("{name}'s fd"), err))?;
+            let event = perf::attach_uprobe(
+                fd.as_fd(),
+                &target.exe_link,
+                offset,
+                target.hooks.semaphore,
+                pid,
+            )
+            .map_err(|err| {
+                if !target.alive() {
+                    ProbeError::TargetExited(pid)
+                } else {
+                    ProbeError::io(format!("attaching a uprobe to {} ({name})", target.exe), err)
+                }
+            })?;
+            uprobes.push(event);
+        }
+        let ring = ebpf
+            .take_map("RECORDS")
+            .ok_or_else(|| ProbeError::Ebpf("the object has no RECORDS map".into()))?;
+        let ring =
+            RingBuf::try_from(ring).map_err(|err| ProbeError::ebpf("opening RECORDS", err))?;
+        Ok(Probe {
+            uprobes,
+            ring,
+            ebpf,
+            target,
+            exited,
+            intervals: Intervals::new(pid),
+            interval: options.interval,
+            interval_start: Instant::now(),
+        })
+    }
+
+    /// The target's pid.
+    pub fn pid(&self) -> u32 {
+        self.target.pid
+    }
+
+    /// The target's executable.
+    pub fn exe(&self) -> &str {
+        &self.target.exe
+    }
+
+    /// The target's semaphore, read from its memory (one per attached uprobe while attached).
+    pub fn semaphore(&self) -> Result<u16, ProbeError> {
+        self.target.semaphore()
+    }
+
+    /// Waits for the end of the current interval and returns what it saw.
+    ///
+    /// # Errors
+    ///
+    /// [`ProbeError::TargetExited`] once the target has exited (after what it sent last was read).
+    pub fn next_interval(&mut self) -> Result<Interval, ProbeError> {
+        let end = self.interval_start + self.interval;
+        loop {
+            self.drain();
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            let timeout = (end - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.ring.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.exited.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: `fds` is an array of two valid `pollfd`s on open fds.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if ready < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(ProbeError::io("waiting for records", err));
+                }
+            } else if fds[1].revents != 0 {
+                self.drain();
+                return Err(ProbeError::TargetExited(self.target.pid));
+            }
+        }
+        let seconds = self.interval_start.elapsed().as_secs_f64();
+        self.interval_start = end.max(Instant::now() - self.interval);
+        Ok(self.intervals.finish(seconds))
+    }
+
+    /// Detaches: the same as dropping the probe, spelled out.
+    pub fn detach(self) {}
+
+    /// Hands every record waiting in the ring buffer to the intervals.
+    fn drain(&mut self) {
+        while let Some(item) = self.ring.next() {
+            let bytes: &[u8] = &item;
+            let Some(kind) = bytes
+                .get(..4)
+                .map(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
+                .and_then(RecordKind::from_u32)
+            else {
+                continue;
+            };
+            match kind {
+                RecordKind::Summary => {
+                    if let Some(r) = read::<Summary>(bytes) {
+                        self.intervals.summary(r);
+                    }
+                }
+                RecordKind::Op => {
+                    if let Some(r) = read::<OpSample>(bytes) {
+                        self.intervals.sample(r);
+                    }
+                }
+                RecordKind::Syscall => {
+                    if let Some(r) = read::<Syscall>(bytes) {
+                        self.intervals.syscall(r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("pid", &self.target.pid)
+            .field("exe", &self.target.exe)
+            .field("uprobes", &self.uprobes.len())
+            .field("programs", &self.ebpf.programs().count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded object's program `name`, as `T`.
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, ProbeError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| ProbeError::Ebpf(format!("the object has no program {name}")))?;
+    program
+        .try_into()
+        .map_err(|err| ProbeError::ebpf(&format!("program {name}"), err))
+}
+
+/// A record of type `T` from ring-buffer bytes (`None` if too short).
+fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
+    (bytes.len() >= size_of::<T>()).then(|| {
+        // SAFETY: at least `size_of::<T>()` bytes, read unaligned; the record types are plain
+        // `repr(C)` integers and byte arrays, valid for any bits.
+        unsafe { bytes.as_ptr().cast::<T>().read_unaligned() }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_read_from_bytes_of_their_size() {
+        let sample = OpSample {
+            kind: RecordKind::Op as u32,
+            op: 2,
+            map_id: 9,
+            fingerprint: 0xfeed,
+            lock_wait_nanos: 5,
+            time_ns: 6,
+            tid: 7,
+            reserved: 0,
+        };
+        // SAFETY: a plain `repr(C)` value without padding viewed as its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw const sample).cast::<u8>(), size_of::<OpSample>())
+        };
+        let back: OpSample = read(bytes).unwrap();
+        assert_eq!((back.map_id, back.fingerprint, back.tid), (9, 0xfeed, 7));
+        assert!(read::<OpSample>(&bytes[1..]).is_none());
+        assert!(read::<Summary>(bytes).is_none());
+    }
+}

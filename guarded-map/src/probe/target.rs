@@ -1,0 +1,214 @@
+//! The target process: its executable, where the hooks are in it, and access to its memory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use guarded_map_ebpf::{
+    CONFIG_SYMBOL, OP_HOOK_SYMBOL, ProbeConfig, SEMAPHORE_SYMBOL, SUMMARY_HOOK_SYMBOL,
+};
+use object::{Object, ObjectSection, ObjectSymbol};
+
+use super::ProbeError;
+
+/// Where the hooks are, as offsets into the executable's file (what uprobes and the kernel's
+/// reference counter take) and as link-time addresses.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hooks {
+    pub summary: u64,
+    pub op: u64,
+    pub semaphore: u64,
+    pub config: u64,
+}
+
+/// A running process built with guarded-map.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub pid: u32,
+    /// What `/proc/PID/exe` points to (for messages).
+    pub exe: String,
+    /// `/proc/PID/exe`, the path uprobes are attached through: it reaches the executable's inode
+    /// even if the file was replaced or deleted since the process started.
+    pub exe_link: PathBuf,
+    pub hooks: Hooks,
+}
+
+impl Target {
+    /// Finds the process and the hooks in its executable.
+    pub fn open(pid: u32) -> Result<Target, ProbeError> {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        if pid == 0 || !proc_dir.exists() {
+            return Err(ProbeError::NoSuchProcess(pid));
+        }
+        let exe_link = proc_dir.join("exe");
+        let exe = match fs::read_link(&exe_link) {
+            Ok(path) => path.display().to_string(),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Err(ProbeError::NoSuchProcess(pid));
+            }
+            Err(err) => {
+                return Err(ProbeError::io(
+                    format!("reading the executable of process {pid}"),
+                    err,
+                ));
+            }
+        };
+        let data = fs::read(&exe_link)
+            .map_err(|err| ProbeError::io(format!("reading {exe} (process {pid})"), err))?;
+        let hooks = find_hooks(&data).map_err(|missing| ProbeError::NoHooks {
+            pid,
+            exe: exe.clone(),
+            missing,
+        })?;
+        Ok(Target {
+            pid,
+            exe,
+            exe_link,
+            hooks,
+        })
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&self) -> bool {
+        // SAFETY: `kill` with signal 0 only checks that the process exists.
+        let ret = unsafe { libc::kill(self.pid as libc::pid_t, 0) };
+        ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+
+    /// The address in the process of a file offset of its executable, from `/proc/PID/maps`.
+    fn address_of(&self, file_offset: u64) -> Result<u64, ProbeError> {
+        let maps = fs::read_to_string(format!("/proc/{}/maps", self.pid))
+            .map_err(|err| self.gone_or(err, "reading its memory map"))?;
+        let exe_inode = fs::metadata(&self.exe_link)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .map_err(|err| self.gone_or(err, "reading its executable"))?;
+        for line in maps.lines() {
+            // start-end perms offset dev inode path
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [range, _perms, offset, _dev, inode, ..] = fields[..] else {
+                continue;
+            };
+            if inode.parse::<u64>().ok() != Some(exe_inode) {
+                continue;
+            }
+            let (Some((start, end)), Ok(offset)) =
+                (range.split_once('-'), u64::from_str_radix(offset, 16))
+            else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
+                continue;
+            };
+            if (offset..offset + (end - start)).contains(&file_offset) {
+                return Ok(start + (file_offset - offset));
+            }
+        }
+        Err(ProbeError::io(
+            format!(
+                "locating offset {file_offset:#x} of {} in process {}",
+                self.exe, self.pid
+            ),
+            io::Error::from(io::ErrorKind::NotFound),
+        ))
+    }
+
+    fn mem(&self, write: bool) -> Result<File, ProbeError> {
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(format!("/proc/{}/mem", self.pid))
+            .map_err(|err| self.gone_or(err, "opening its memory"))
+    }
+
+    fn gone_or(&self, err: io::Error, what: &str) -> ProbeError {
+        if !self.alive() {
+            ProbeError::TargetExited(self.pid)
+        } else {
+            ProbeError::io(format!("process {}: {what}", self.pid), err)
+        }
+    }
+
+    /// The semaphore's current value, read from the process's memory.
+    pub fn semaphore(&self) -> Result<u16, ProbeError> {
+        let address = self.address_of(self.hooks.semaphore)?;
+        let mut bytes = [0u8; 2];
+        self.mem(false)?
+            .read_exact_at(&mut bytes, address)
+            .map_err(|err| self.gone_or(err, "reading the semaphore"))?;
+        Ok(u16::from_ne_bytes(bytes))
+    }
+
+    /// Writes the probe's config into the process.
+    pub fn write_config(&self, config: ProbeConfig) -> Result<(), ProbeError> {
+        let address = self.address_of(self.hooks.config)?;
+        self.mem(true)?
+            .write_all_at(&config.to_bytes(), address)
+            .map_err(|err| self.gone_or(err, "writing the sampling config"))
+    }
+}
+
+/// The hooks' file offsets in an ELF executable, or the symbols it lacks.
+fn find_hooks(data: &[u8]) -> Result<Hooks, Vec<&'static str>> {
+    const ALL: [&str; 4] = [SUMMARY_HOOK_SYMBOL, OP_HOOK_SYMBOL, SEMAPHORE_SYMBOL, CONFIG_SYMBOL];
+    let Ok(file) = object::File::parse(data) else {
+        return Err(ALL.to_vec());
+    };
+    let mut found = [None; 4];
+    for symbol in file.symbols() {
+        let Ok(name) = symbol.name() else { continue };
+        let Some(i) = ALL.iter().position(|&s| s == name) else {
+            continue;
+        };
+        let Some(section) = symbol.section_index().and_then(|i| file.section_by_index(i).ok())
+        else {
+            continue;
+        };
+        let Some((section_offset, _)) = section.file_range() else {
+            continue; // no bytes in the file (.bss): the kernel could not reach it
+        };
+        found[i] = Some(symbol.address() - section.address() + section_offset);
+    }
+    match found {
+        [Some(summary), Some(op), Some(semaphore), Some(config)] => Ok(Hooks {
+            summary,
+            op,
+            semaphore,
+            config,
+        }),
+        _ => Err(ALL
+            .iter()
+            .zip(found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(s, _)| *s)
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_test_binary_has_the_hooks() {
+        // The library is linked into this test binary, so its hooks are in it.
+        let data = fs::read("/proc/self/exe").unwrap();
+        let hooks = find_hooks(&data).unwrap();
+        assert_ne!(hooks.summary, hooks.op);
+        let me = Target::open(std::process::id()).unwrap();
+        assert_eq!(me.semaphore().unwrap(), 0);
+    }
+
+    #[test]
+    fn other_files_lack_them() {
+        assert_eq!(find_hooks(b"not an elf").unwrap_err().len(), 4);
+        let sh = fs::read("/bin/sh").unwrap();
+        assert_eq!(find_hooks(&sh).unwrap_err().len(), 4);
+        assert!(matches!(Target::open(0), Err(ProbeError::NoSuchProcess(0))));
+        assert!(matches!(
+            Target::open(u32::MAX),
+            Err(ProbeError::NoSuchProcess(_))
+        ));
+    }
+}
