@@ -14,7 +14,8 @@ mod probe {
     use std::path::Path;
 
     pub fn build() {
-        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        let manifest_dir =
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
         let root = Path::new(&manifest_dir).join("../guarded-map-ebpf");
         let root = root.to_str().expect("the workspace path is UTF-8");
         let package = aya_build::Package {

@@ -74,7 +74,8 @@ impl ProbeConfig {
 
     /// The config from the bytes the target keeps.
     pub fn from_bytes(bytes: [u8; 8]) -> ProbeConfig {
-        let word = |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let word =
+            |i: usize| u32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         ProbeConfig {
             sample_every: word(0),
             interval_ms: word(4),
@@ -278,12 +279,17 @@ pub mod cmd {
     /// follow and for `BPF_MAP_CREATE` (whose fd is its result).
     pub fn map_fd_offset(cmd: u32) -> Option<usize> {
         match cmd {
-            MAP_LOOKUP_ELEM | MAP_UPDATE_ELEM | MAP_DELETE_ELEM | MAP_GET_NEXT_KEY
-            | MAP_LOOKUP_AND_DELETE_ELEM | MAP_FREEZE => Some(0),
+            MAP_LOOKUP_ELEM
+            | MAP_UPDATE_ELEM
+            | MAP_DELETE_ELEM
+            | MAP_GET_NEXT_KEY
+            | MAP_LOOKUP_AND_DELETE_ELEM
+            | MAP_FREEZE => Some(0),
             // `in_batch`, `out_batch`, `keys`, `values` (8 bytes each), `count` (4), `map_fd`.
-            MAP_LOOKUP_BATCH | MAP_LOOKUP_AND_DELETE_BATCH | MAP_UPDATE_BATCH | MAP_DELETE_BATCH => {
-                Some(36)
-            }
+            MAP_LOOKUP_BATCH
+            | MAP_LOOKUP_AND_DELETE_BATCH
+            | MAP_UPDATE_BATCH
+            | MAP_DELETE_BATCH => Some(36),
             _ => None,
         }
     }
@@ -291,9 +297,10 @@ pub mod cmd {
     /// Where a batch command's `count` is in its `union bpf_attr`, or `None` for other commands.
     pub fn batch_count_offset(cmd: u32) -> Option<usize> {
         match cmd {
-            MAP_LOOKUP_BATCH | MAP_LOOKUP_AND_DELETE_BATCH | MAP_UPDATE_BATCH | MAP_DELETE_BATCH => {
-                Some(32)
-            }
+            MAP_LOOKUP_BATCH
+            | MAP_LOOKUP_AND_DELETE_BATCH
+            | MAP_UPDATE_BATCH
+            | MAP_DELETE_BATCH => Some(32),
             _ => None,
         }
     }

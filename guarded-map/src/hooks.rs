@@ -78,8 +78,10 @@ extern "C" fn op_hook(record: *const OpSample) {
 
 /// Keeps both hooks in every binary, also one that never calls them (a probe still finds them).
 #[used]
-static KEEP_HOOKS: (extern "C" fn(*const Summary), extern "C" fn(*const OpSample)) =
-    (summary_hook, op_hook);
+static KEEP_HOOKS: (
+    extern "C" fn(*const Summary),
+    extern "C" fn(*const OpSample),
+) = (summary_hook, op_hook);
 
 /// Whether a probe is attached: the one load every operation pays.
 #[inline(always)]

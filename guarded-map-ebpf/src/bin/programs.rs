@@ -71,7 +71,11 @@ mod programs {
         // SAFETY: `dst` is `size_of::<T>()` bytes of ring buffer reserved above; the helper checks
         // the user address.
         let copied = unsafe {
-            bpf_probe_read_user(dst.cast::<c_void>(), size_of::<T>() as u32, src.cast::<c_void>())
+            bpf_probe_read_user(
+                dst.cast::<c_void>(),
+                size_of::<T>() as u32,
+                src.cast::<c_void>(),
+            )
         };
         if copied != 0 {
             entry.discard(0);

@@ -77,10 +77,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut pid, mut duration, mut json) = (None, None, None);
     let mut options = Options::default();
     while let Some(flag) = argv.next() {
-        let mut value = || {
-            argv.next()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || argv.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--pid" => {
                 let v = value()?;
@@ -162,12 +159,10 @@ fn watch(args: &Args) -> Result<ExitCode, ProbeError> {
     }
     let mut out: Box<dyn Write> = match args.json.as_deref() {
         Some("-") => Box::new(io::stdout()),
-        Some(path) => Box::new(
-            File::create(path).map_err(|source| ProbeError::Io {
-                what: format!("creating {path}"),
-                source,
-            })?,
-        ),
+        Some(path) => Box::new(File::create(path).map_err(|source| ProbeError::Io {
+            what: format!("creating {path}"),
+            source,
+        })?),
         None => Box::new(io::stdout()),
     };
     let mut probe = Probe::attach(args.pid, args.options)?;
@@ -217,7 +212,10 @@ mod tests {
         assert_eq!(a.duration, Some(Duration::from_secs(2)));
         assert_eq!(a.options.sample_every, 8);
         assert_eq!(
-            args("top --pid 1 --interval 250ms").unwrap().options.interval,
+            args("top --pid 1 --interval 250ms")
+                .unwrap()
+                .options
+                .interval,
             Duration::from_millis(250)
         );
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));

@@ -378,7 +378,11 @@ mod tests {
         let row = &first.kernel_maps[0];
         assert_eq!(row.map.name, "fd 1000000");
         assert_eq!(
-            (row.interval.lookups, row.interval.updates, row.interval.batches),
+            (
+                row.interval.lookups,
+                row.interval.updates,
+                row.interval.batches
+            ),
             (1, 1, 1)
         );
         assert_eq!((row.interval.batch_elements, row.interval.errors), (40, 1));

@@ -56,8 +56,8 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
             si(other),
             map.read_write_ratio()
                 .map_or_else(|| "-".into(), |r| format!("{r:.0}:1")),
-            si(map.len as f64),
-            si(map.capacity as f64),
+            count(map.len),
+            count(map.capacity),
             si(map.contended_rate),
             map.wait_p99_nanos.map_or_else(|| "-".into(), nanos),
             hot_keys(map),
@@ -68,7 +68,10 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
                     let _ = writeln!(out, "  <-> kernel map {}", kernel_summary(kernel, interval));
                 }
                 None => {
-                    let _ = writeln!(out, "  <-> kernel map {name}: no bpf() commands this interval");
+                    let _ = writeln!(
+                        out,
+                        "  <-> kernel map {name}: no bpf() commands this interval"
+                    );
                 }
             }
         }
@@ -151,6 +154,15 @@ fn si(x: f64) -> String {
         x if x >= 1e4 => format!("{:.1}k", x / 1e3),
         x if x >= 10.0 || x == 0.0 => format!("{x:.0}"),
         x => format!("{x:.1}"),
+    }
+}
+
+/// A count: exact below 10 000, then as [`si`].
+fn count(n: u64) -> String {
+    if n < 10_000 {
+        n.to_string()
+    } else {
+        si(n as f64)
     }
 }
 
@@ -256,6 +268,10 @@ mod tests {
         assert_eq!(si(950.0), "950");
         assert_eq!(si(12_345.0), "12.3k");
         assert_eq!(si(4_500_000.0), "4.5M");
+        assert_eq!(
+            (count(3), count(25_000)),
+            ("3".to_owned(), "25.0k".to_owned())
+        );
         assert_eq!(nanos(850), "850ns");
         assert_eq!(nanos(12_500), "12.5us");
         assert_eq!(cut("abcdef", 4), "abc~");

@@ -69,6 +69,7 @@ impl Probe {
             .override_global("TARGET_TGID", &pid, true)
             .load(OBJECT)
             .map_err(|err| ProbeError::ebpf("loading the programs", err))?;
+        ensure_tracefs()?;
         for (name, event) in [("bpf_enter", "sys_enter_bpf"), ("bpf_exit", "sys_exit_bpf")] {
             let program: &mut TracePoint = program(&mut ebpf, name)?;
             program
@@ -107,7 +108,10 @@ impl Probe {
                 if !target.alive() {
                     ProbeError::TargetExited(pid)
                 } else {
-                    ProbeError::io(format!("attaching a uprobe to {} ({name})", target.exe), err)
+                    ProbeError::io(
+                        format!("attaching a uprobe to {} ({name})", target.exe),
+                        err,
+                    )
                 }
             })?;
             uprobes.push(event);
@@ -231,6 +235,37 @@ impl std::fmt::Debug for Probe {
             .field("programs", &self.ebpf.programs().count())
             .finish_non_exhaustive()
     }
+}
+
+/// Where tracefs is mounted on current kernels.
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Mounts tracefs where aya looks for it, if it is mounted at neither of its usual places (a
+/// minimal system or container may not mount it; attaching to a tracepoint needs it).
+fn ensure_tracefs() -> Result<(), ProbeError> {
+    let mounted = |dir: &str| std::path::Path::new(dir).join("events").is_dir();
+    if mounted(TRACEFS) || mounted("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    // SAFETY: NUL-terminated strings that outlive the call; no data argument.
+    let ret = unsafe {
+        libc::mount(
+            c"tracefs".as_ptr(),
+            c"/sys/kernel/tracing".as_ptr(),
+            c"tracefs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if ret != 0 {
+        return Err(ProbeError::io(
+            format!(
+                "tracefs is not mounted, and mounting it at {TRACEFS} failed (mount -t tracefs tracefs {TRACEFS})"
+            ),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// A loaded object's program `name`, as `T`.

@@ -8,18 +8,24 @@ use std::path::PathBuf;
 use guarded_map_ebpf::{
     CONFIG_SYMBOL, OP_HOOK_SYMBOL, ProbeConfig, SEMAPHORE_SYMBOL, SUMMARY_HOOK_SYMBOL,
 };
-use object::{Object, ObjectSection, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 
 use super::ProbeError;
 
-/// Where the hooks are, as offsets into the executable's file (what uprobes and the kernel's
-/// reference counter take) and as link-time addresses.
+/// Where the hooks are: as offsets into the executable's file (what uprobes and the kernel's
+/// reference counter take), and the data ones also as link-time addresses (to find them in the
+/// process's memory: a file offset can be mapped twice, when the read-only-after-relocation
+/// segment and `.data` share a page of the file).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hooks {
     pub summary: u64,
     pub op: u64,
     pub semaphore: u64,
     pub config: u64,
+    pub semaphore_address: u64,
+    pub config_address: u64,
+    /// Link-time address of the executable's first byte (its segment at file offset 0).
+    pub base_address: u64,
 }
 
 /// A running process built with guarded-map.
@@ -76,42 +82,34 @@ impl Target {
         ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
     }
 
-    /// The address in the process of a file offset of its executable, from `/proc/PID/maps`.
-    fn address_of(&self, file_offset: u64) -> Result<u64, ProbeError> {
+    /// The address in the process of a link-time address of its executable: shifted by where the
+    /// executable's first page is mapped (`/proc/PID/maps`, the mapping at file offset 0).
+    fn address_of(&self, link_address: u64) -> Result<u64, ProbeError> {
         let maps = fs::read_to_string(format!("/proc/{}/maps", self.pid))
             .map_err(|err| self.gone_or(err, "reading its memory map"))?;
         let exe_inode = fs::metadata(&self.exe_link)
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
             .map_err(|err| self.gone_or(err, "reading its executable"))?;
-        for line in maps.lines() {
+        let start = maps.lines().find_map(|line| {
             // start-end perms offset dev inode path
             let fields: Vec<&str> = line.split_whitespace().collect();
             let [range, _perms, offset, _dev, inode, ..] = fields[..] else {
-                continue;
+                return None;
             };
-            if inode.parse::<u64>().ok() != Some(exe_inode) {
-                continue;
+            if inode.parse::<u64>().ok() != Some(exe_inode)
+                || u64::from_str_radix(offset, 16) != Ok(0)
+            {
+                return None;
             }
-            let (Some((start, end)), Ok(offset)) =
-                (range.split_once('-'), u64::from_str_radix(offset, 16))
-            else {
-                continue;
-            };
-            let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
-            else {
-                continue;
-            };
-            if (offset..offset + (end - start)).contains(&file_offset) {
-                return Ok(start + (file_offset - offset));
-            }
+            u64::from_str_radix(range.split_once('-')?.0, 16).ok()
+        });
+        match start {
+            Some(start) => Ok(link_address - self.hooks.base_address + start),
+            None => Err(ProbeError::io(
+                format!("finding {} in the memory of process {}", self.exe, self.pid),
+                io::Error::from(io::ErrorKind::NotFound),
+            )),
         }
-        Err(ProbeError::io(
-            format!(
-                "locating offset {file_offset:#x} of {} in process {}",
-                self.exe, self.pid
-            ),
-            io::Error::from(io::ErrorKind::NotFound),
-        ))
     }
 
     fn mem(&self, write: bool) -> Result<File, ProbeError> {
@@ -132,7 +130,7 @@ impl Target {
 
     /// The semaphore's current value, read from the process's memory.
     pub fn semaphore(&self) -> Result<u16, ProbeError> {
-        let address = self.address_of(self.hooks.semaphore)?;
+        let address = self.address_of(self.hooks.semaphore_address)?;
         let mut bytes = [0u8; 2];
         self.mem(false)?
             .read_exact_at(&mut bytes, address)
@@ -142,7 +140,7 @@ impl Target {
 
     /// Writes the probe's config into the process.
     pub fn write_config(&self, config: ProbeConfig) -> Result<(), ProbeError> {
-        let address = self.address_of(self.hooks.config)?;
+        let address = self.address_of(self.hooks.config_address)?;
         self.mem(true)?
             .write_all_at(&config.to_bytes(), address)
             .map_err(|err| self.gone_or(err, "writing the sampling config"))
@@ -151,8 +149,20 @@ impl Target {
 
 /// The hooks' file offsets in an ELF executable, or the symbols it lacks.
 fn find_hooks(data: &[u8]) -> Result<Hooks, Vec<&'static str>> {
-    const ALL: [&str; 4] = [SUMMARY_HOOK_SYMBOL, OP_HOOK_SYMBOL, SEMAPHORE_SYMBOL, CONFIG_SYMBOL];
+    const ALL: [&str; 4] = [
+        SUMMARY_HOOK_SYMBOL,
+        OP_HOOK_SYMBOL,
+        SEMAPHORE_SYMBOL,
+        CONFIG_SYMBOL,
+    ];
     let Ok(file) = object::File::parse(data) else {
+        return Err(ALL.to_vec());
+    };
+    let Some(base_address) = file
+        .segments()
+        .find(|segment| segment.file_range().0 == 0)
+        .map(|segment| segment.address())
+    else {
         return Err(ALL.to_vec());
     };
     let mut found = [None; 4];
@@ -161,21 +171,32 @@ fn find_hooks(data: &[u8]) -> Result<Hooks, Vec<&'static str>> {
         let Some(i) = ALL.iter().position(|&s| s == name) else {
             continue;
         };
-        let Some(section) = symbol.section_index().and_then(|i| file.section_by_index(i).ok())
+        let Some(section) = symbol
+            .section_index()
+            .and_then(|i| file.section_by_index(i).ok())
         else {
             continue;
         };
         let Some((section_offset, _)) = section.file_range() else {
             continue; // no bytes in the file (.bss): the kernel could not reach it
         };
-        found[i] = Some(symbol.address() - section.address() + section_offset);
+        let address = symbol.address();
+        found[i] = Some((address - section.address() + section_offset, address));
     }
     match found {
-        [Some(summary), Some(op), Some(semaphore), Some(config)] => Ok(Hooks {
+        [
+            Some((summary, _)),
+            Some((op, _)),
+            Some((semaphore, semaphore_address)),
+            Some((config, config_address)),
+        ] => Ok(Hooks {
             summary,
             op,
             semaphore,
             config,
+            semaphore_address,
+            config_address,
+            base_address,
         }),
         _ => Err(ALL
             .iter()
