@@ -90,7 +90,7 @@ pub struct CommandCounts {
     pub batch_elements: u64,
     /// `create`, `get_next_key`, `freeze`.
     pub other: u64,
-    /// Commands that returned an error.
+    /// Commands that failed, other than with `ENOENT` (a missing key, or the end of a batch walk).
     pub errors: u64,
 }
 
@@ -111,7 +111,7 @@ impl CommandCounts {
             }
             _ => self.other += 1,
         }
-        if call.result < 0 {
+        if call.result < 0 && call.result != -i64::from(libc::ENOENT) {
             self.errors += 1;
         }
     }
