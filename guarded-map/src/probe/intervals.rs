@@ -372,7 +372,8 @@ mod tests {
             latency_ns: 50,
         };
         intervals.syscall(call(cmd::MAP_LOOKUP_ELEM, 1, 0));
-        intervals.syscall(call(cmd::MAP_UPDATE_ELEM, 1, -2));
+        intervals.syscall(call(cmd::MAP_UPDATE_ELEM, 1, -i64::from(libc::E2BIG)));
+        intervals.syscall(call(cmd::MAP_LOOKUP_ELEM, 1, -i64::from(libc::ENOENT)));
         intervals.syscall(call(cmd::MAP_LOOKUP_BATCH, 40, 0));
         let first = intervals.finish(1.0);
         let row = &first.kernel_maps[0];
@@ -390,7 +391,7 @@ mod tests {
         intervals.syscall(call(cmd::MAP_DELETE_ELEM, 1, 0));
         let second = intervals.finish(1.0);
         assert_eq!(second.kernel_maps[0].interval.commands(), 1);
-        assert_eq!(second.kernel_maps[0].total.commands(), 4);
+        assert_eq!(second.kernel_maps[0].total.commands(), 5);
         assert!(intervals.finish(1.0).kernel_maps.is_empty());
     }
 
