@@ -384,7 +384,7 @@ mod tests {
                 row.interval.updates,
                 row.interval.batches
             ),
-            (1, 1, 1)
+            (2, 1, 1)
         );
         assert_eq!((row.interval.batch_elements, row.interval.errors), (40, 1));
         assert_eq!(row.latency_p99_nanos, 50);
