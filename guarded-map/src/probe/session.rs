@@ -57,10 +57,14 @@ impl Probe {
     /// [`ProbeError::NoSuchProcess`], [`ProbeError::NoHooks`] (not built with guarded-map, or
     /// stripped), [`ProbeError::Privileges`], or what loading and attaching returned.
     pub fn attach(pid: u32, options: Options) -> Result<Probe, ProbeError> {
-        let target = Target::open(pid)?;
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(ProbeError::NoSuchProcess(pid));
+        }
+        // Before touching the target: without them nothing below can work.
         if let Some(missing) = Privileges::current().missing() {
             return Err(ProbeError::Privileges(missing));
         }
+        let target = Target::open(pid)?;
         let exited = perf::pidfd(pid).map_err(|err| match err.raw_os_error() {
             Some(libc::ESRCH) => ProbeError::TargetExited(pid),
             _ => ProbeError::io(format!("watching process {pid}"), err),

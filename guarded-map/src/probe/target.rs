@@ -21,7 +21,6 @@ pub(crate) struct Hooks {
     pub summary: u64,
     pub op: u64,
     pub semaphore: u64,
-    pub config: u64,
     pub semaphore_address: u64,
     pub config_address: u64,
     /// Link-time address of the executable's first byte (its segment at file offset 0).
@@ -48,11 +47,18 @@ impl Target {
             return Err(ProbeError::NoSuchProcess(pid));
         }
         let exe_link = proc_dir.join("exe");
+        let denied = || {
+            ProbeError::Privileges(format!(
+                "cannot read the executable of process {pid} (needs CAP_SYS_PTRACE, or root with \
+                 its capabilities)"
+            ))
+        };
         let exe = match fs::read_link(&exe_link) {
             Ok(path) => path.display().to_string(),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 return Err(ProbeError::NoSuchProcess(pid));
             }
+            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => return Err(denied()),
             Err(err) => {
                 return Err(ProbeError::io(
                     format!("reading the executable of process {pid}"),
@@ -60,8 +66,11 @@ impl Target {
                 ));
             }
         };
-        let data = fs::read(&exe_link)
-            .map_err(|err| ProbeError::io(format!("reading {exe} (process {pid})"), err))?;
+        let data = fs::read(&exe_link).map_err(|err| match err.kind() {
+            io::ErrorKind::PermissionDenied => denied(),
+            io::ErrorKind::NotFound => ProbeError::NoSuchProcess(pid),
+            _ => ProbeError::io(format!("reading {exe} (process {pid})"), err),
+        })?;
         let hooks = find_hooks(&data).map_err(|missing| ProbeError::NoHooks {
             pid,
             exe: exe.clone(),
@@ -188,12 +197,11 @@ fn find_hooks(data: &[u8]) -> Result<Hooks, Vec<&'static str>> {
             Some((summary, _)),
             Some((op, _)),
             Some((semaphore, semaphore_address)),
-            Some((config, config_address)),
+            Some((_, config_address)),
         ] => Ok(Hooks {
             summary,
             op,
             semaphore,
-            config,
             semaphore_address,
             config_address,
             base_address,

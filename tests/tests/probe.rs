@@ -1,0 +1,345 @@
+//! The probe against a real child process (the `flows` example in `--script` mode), as root.
+//!
+//! Outside CI these tests skip, saying why, when this process is not root; under `CI=true` they
+//! must run, so a non-root CI fails instead of passing silently.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use guarded_map::probe::{self, Interval, Op, Options, Probe, ProbeError};
+
+/// Whether to run; panics under CI when this process cannot.
+fn privileged() -> bool {
+    // SAFETY: `geteuid` has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the probe tests must run in CI, as root"
+        );
+        eprintln!("skipped: the probe tests need root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
+    }
+    root
+}
+
+/// `target/<profile>`, where cargo put this test's sibling binaries.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
+fn probe_command() -> Command {
+    Command::new(target_dir().join("guarded-map-probe"))
+}
+
+/// The `flows` example in script mode.
+struct Script {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Script {
+    fn spawn() -> Script {
+        let mut child = Command::new(target_dir().join("examples/flows"))
+            .arg("--script")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawning the flows example (built by cargo test --all-targets)");
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut me = Script {
+            child,
+            stdin,
+            stdout,
+        };
+        assert_eq!(me.line(), "ready");
+        me
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("reading the child");
+        line.trim().to_owned()
+    }
+
+    fn send(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("writing to the child");
+        self.stdin.flush().expect("flushing");
+        self.line()
+    }
+
+    fn semaphore(&self) -> u16 {
+        probe::check(self.pid())
+            .expect("checking the child")
+            .semaphore
+            .expect("reading the child's semaphore")
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Intervals until `done` says the last one has what the test waits for (or 15 s pass).
+fn intervals_until(probe: &mut Probe, mut done: impl FnMut(&[Interval]) -> bool) -> Vec<Interval> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        seen.push(probe.next_interval().expect("an interval"));
+        if done(&seen) {
+            break;
+        }
+    }
+    seen
+}
+
+fn totals(interval: &Interval, label: &str) -> Option<[u64; probe::OPS]> {
+    interval
+        .maps
+        .iter()
+        .find(|m| m.label == label)
+        .map(|m| m.totals)
+}
+
+#[test]
+fn summaries_and_kernel_counts_equal_what_the_child_did() {
+    if !privileged() {
+        return;
+    }
+    let mut child = Script::spawn();
+    assert_eq!(child.semaphore(), 0, "no probe attached yet");
+    let options = Options {
+        interval: Duration::from_millis(200),
+        sample_every: 1,
+    };
+    let mut probe = Probe::attach(child.pid(), options).expect("attaching");
+    // One per uprobe (summary and operation hooks), raised by the kernel.
+    assert_eq!(probe.semaphore().unwrap(), 2);
+    assert_eq!(child.semaphore(), 2);
+
+    const N: u64 = 1000;
+    assert_eq!(child.send(&format!("maps {N}")), "ok");
+    let calls: u64 = child
+        .send("bpf 50")
+        .strip_prefix("ok ")
+        .and_then(|n| n.parse().ok())
+        .expect("the child's count of its bpf() calls");
+
+    let mut kernel_commands = 0;
+    let mut samples = 0;
+    let mut mirrored_by = None;
+    let seen = intervals_until(&mut probe, |seen| {
+        let last = seen.last().expect("one at least");
+        for row in &last.kernel_maps {
+            if row.map.name == "flows" {
+                kernel_commands = row.total.commands();
+                mirrored_by.clone_from(&row.mirrored_by);
+            }
+        }
+        samples += last.maps.iter().map(|m| m.samples).sum::<u64>();
+        let flows = totals(last, "flows::Agent.flows");
+        flows.is_some_and(|t| t[Op::Insert as usize] == N) && kernel_commands == calls
+    });
+    let last = seen.last().expect("intervals");
+    // Summaries are exact: every operation the child made, none more.
+    let flows = totals(last, "flows::Agent.flows").expect("a summary of the flows map");
+    assert_eq!(flows[Op::Insert as usize], N);
+    assert_eq!(flows[Op::Get as usize], N);
+    assert_eq!(flows[Op::Update as usize], 0);
+    let queries = totals(last, "flows::Agent.queries").expect("a summary of the queries map");
+    assert_eq!(
+        queries[Op::Insert as usize] + queries[Op::Update as usize],
+        N
+    );
+    assert_eq!(queries[Op::Insert as usize], 7);
+    // Every bpf() call the child made after the probe attached: 50 updates, 50 lookups, the
+    // batch walk, one delete.
+    assert_eq!(kernel_commands, calls);
+    assert!(calls > 101, "{calls}");
+    assert_eq!(mirrored_by.as_deref(), Some("flows::Agent.flows"));
+    // Sampling every operation: samples arrive (the ring buffer may drop some under load).
+    assert!(samples > 0);
+    let row = last
+        .maps
+        .iter()
+        .find(|m| m.label == "flows::Agent.flows")
+        .unwrap();
+    assert_eq!(row.bpf_map.as_deref(), Some("flows"));
+    assert_eq!(row.backend, "rcu");
+    assert_eq!(row.len, 256);
+
+    probe.detach();
+    assert_eq!(child.semaphore(), 0, "detaching lowers the semaphore");
+    assert_eq!(child.send("quit"), "");
+}
+
+#[test]
+fn killing_the_probe_lowers_the_semaphore() {
+    if !privileged() {
+        return;
+    }
+    let mut child = Script::spawn();
+    let out = std::env::temp_dir().join(format!("guarded-map-probe-{}.jsonl", child.pid()));
+    let mut cli = probe_command()
+        .args(["record", "--pid", &child.pid().to_string()])
+        .args(["--duration", "60", "--interval", "100ms", "--json"])
+        .arg(&out)
+        .spawn()
+        .expect("spawning guarded-map-probe");
+    // Attached once the first interval is written.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "the probe wrote nothing");
+        assert_eq!(child.send("maps 10"), "ok");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(child.semaphore(), 2);
+    cli.kill().expect("SIGKILL");
+    cli.wait().expect("reaping the probe");
+    assert_eq!(
+        child.semaphore(),
+        0,
+        "the kernel lowers it when the probe dies"
+    );
+    let first = std::fs::read_to_string(&out).unwrap();
+    let first: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(first["pid"], child.pid());
+    let _ = std::fs::remove_file(out);
+}
+
+fn run_probe(args: &[&str]) -> Output {
+    probe_command()
+        .args(args)
+        .output()
+        .expect("running guarded-map-probe")
+}
+
+fn one_line_error(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_target_that_exits_while_attached_ends_the_probe_with_an_error() {
+    if !privileged() {
+        return;
+    }
+    let mut child = Script::spawn();
+    let pid = child.pid();
+    let cli = probe_command()
+        .args(["record", "--pid", &pid.to_string(), "--duration", "60"])
+        .args(["--interval", "100ms", "--json", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning guarded-map-probe");
+    let mut lines = BufReader::new(cli.stdout.unwrap()).lines();
+    // Attached once it prints an interval.
+    assert!(child.send("maps 1") == "ok" && lines.next().is_some());
+    assert_eq!(child.send("quit"), "");
+    let started = Instant::now();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut cli.stderr.unwrap(), &mut stderr).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "no hang");
+    assert_eq!(
+        stderr.trim(),
+        format!("guarded-map-probe: process {pid} exited")
+    );
+    // The library says the same.
+    let child = Script::spawn();
+    let pid = child.pid();
+    let mut probe = Probe::attach(pid, Options::default()).unwrap();
+    drop(child);
+    assert!(matches!(
+        probe.next_interval(),
+        Err(ProbeError::TargetExited(p)) if p == pid
+    ));
+}
+
+#[test]
+fn bad_targets_and_missing_privileges_give_one_line_errors() {
+    if !privileged() {
+        return;
+    }
+    // No such process.
+    let out = run_probe(&["top", "--pid", "999999999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_error(&out).contains("no process with pid 999999999"));
+    // A process without the hooks.
+    let mut sleep = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleep.id().to_string();
+    for command in ["top", "check"] {
+        let out = run_probe(&[command, "--pid", &pid]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(one_line_error(&out).contains("has no guarded-map hooks"));
+    }
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+    // Usage errors.
+    let out = run_probe(&["top"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pid is required"));
+    // Root without capabilities: refused before anything is loaded.
+    let child = Script::spawn();
+    let out = Command::new("setpriv")
+        .args([
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ])
+        .arg(target_dir().join("guarded-map-probe"))
+        .args(["top", "--pid", &child.pid().to_string()])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1));
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("insufficient privileges") && err.contains("CAP_BPF"),
+        "{err}"
+    );
+    // `check` cannot even read a root process's executable without them, and says so.
+    let out = Command::new("setpriv")
+        .args([
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ])
+        .arg(target_dir().join("guarded-map-probe"))
+        .args(["check", "--pid", &child.pid().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("insufficient privileges") && err.contains("CAP_SYS_PTRACE"),
+        "{err}"
+    );
+    // With them, `check` finds the hooks and the semaphore at rest.
+    let out = run_probe(&["check", "--pid", &child.pid().to_string()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("hooks found") && text.contains("semaphore: 0"),
+        "{text}"
+    );
+    assert_eq!(child.semaphore(), 0);
+}
