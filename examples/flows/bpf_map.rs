@@ -66,9 +66,8 @@ impl BpfHashMap {
         attr.0[28..28 + name.len()].copy_from_slice(name);
         let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
         // SAFETY: the kernel returned a new fd that nothing else owns.
-        Ok(BpfHashMap {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Ok(BpfHashMap { fd })
     }
 
     fn elem(&self, key: &u32, value: *mut u64) -> Attr {

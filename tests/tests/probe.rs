@@ -243,21 +243,23 @@ fn a_target_that_exits_while_attached_ends_the_probe_with_an_error() {
     }
     let mut child = Script::spawn();
     let pid = child.pid();
-    let cli = probe_command()
+    let mut cli = probe_command()
         .args(["record", "--pid", &pid.to_string(), "--duration", "60"])
         .args(["--interval", "100ms", "--json", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning guarded-map-probe");
-    let mut lines = BufReader::new(cli.stdout.unwrap()).lines();
+    let mut lines = BufReader::new(cli.stdout.take().unwrap()).lines();
     // Attached once it prints an interval.
     assert!(child.send("maps 1") == "ok" && lines.next().is_some());
     assert_eq!(child.send("quit"), "");
     let started = Instant::now();
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut cli.stderr.unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut cli.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = cli.wait().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10), "no hang");
+    assert_eq!(status.code(), Some(1));
     assert_eq!(
         stderr.trim(),
         format!("guarded-map-probe: process {pid} exited")

@@ -177,9 +177,9 @@ fn watch(args: &Args) -> Result<ExitCode, ProbeError> {
             writeln!(out, "{}", render::json(&interval, probe.pid(), unix_ms))
         } else {
             let home = if clear { "\x1b[2J\x1b[H" } else { "" };
-            write!(
+            writeln!(
                 out,
-                "{home}{}\n",
+                "{home}{}",
                 render::table(&interval, probe.pid(), probe.exe())
             )
         };
