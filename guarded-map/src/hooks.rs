@@ -86,7 +86,9 @@ static KEEP_HOOKS: (
 /// Whether a probe is attached: the one load every operation pays.
 #[inline(always)]
 pub(crate) fn armed() -> bool {
-    SEMAPHORE.load(Relaxed) != 0
+    // `--cfg guarded_map_no_hooks` compiles the check out, for `scripts/probe-overhead` to measure
+    // what it costs; not an option for applications (a probe could no longer see them).
+    !cfg!(guarded_map_no_hooks) && SEMAPHORE.load(Relaxed) != 0
 }
 
 /// The probe's config as last written (defaults for words it left at 0).
@@ -117,23 +119,30 @@ pub(crate) fn waited(wait: Duration) {
     }
 }
 
-/// Called after every operation while [`armed`]: counts it toward the next sample, hands the sample
-/// to the hook when it is due, and makes sure summaries are being sent.
+/// Operations between two looks at the config and the summary thread while sampling is off.
+const CHECK_EVERY: u32 = 1024;
+
+/// Called after every operation while [`armed`]: counts it toward the next sample and, when that is
+/// due, hands the sample to the hook and makes sure summaries are being sent. All but one call in
+/// `sample_every` only count down (two thread-local loads and a store).
 #[cold]
 #[inline(never)]
 pub(crate) fn after_op(label: &'static str, op: Op, hash: u64) {
-    ensure_summaries();
+    let left = COUNTDOWN.get();
+    if left > 1 {
+        COUNTDOWN.set(left - 1);
+        if WAIT.get() != 0 {
+            WAIT.set(0); // the wait belonged to this operation, which is not sampled
+        }
+        return;
+    }
     let wait = WAIT.replace(0);
+    ensure_summaries();
     let every = config().sample_every;
+    COUNTDOWN.set(if every == 0 { CHECK_EVERY } else { every });
     if every == 0 {
         return;
     }
-    let left = COUNTDOWN.get();
-    if left > 1 && left <= every {
-        COUNTDOWN.set(left - 1);
-        return;
-    }
-    COUNTDOWN.set(every);
     let sample = OpSample {
         kind: RecordKind::Op as u32,
         op: op as u32,

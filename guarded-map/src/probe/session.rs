@@ -16,6 +16,9 @@ use super::{ProbeError, perf};
 /// The eBPF object `build.rs` built (see `guarded-map-ebpf`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guarded-map-ebpf"));
 
+/// How often the ring buffer is read (the kernel side does not wake the reader per record).
+const READ_EVERY: Duration = Duration::from_millis(50);
+
 /// How a probe watches its target.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -165,7 +168,8 @@ impl Probe {
             if now >= end {
                 break;
             }
-            let timeout = (end - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            // The programs do not wake us (see `NO_WAKEUP` there): read on our own clock.
+            let timeout = (end - now).min(READ_EVERY).as_millis().max(1) as i32;
             let mut fds = [
                 libc::pollfd {
                     fd: self.ring.as_raw_fd(),
