@@ -229,6 +229,21 @@ fn run_probe(args: &[&str]) -> Output {
         .expect("running guarded-map-probe")
 }
 
+/// The probe run as root with every capability dropped (util-linux's `setpriv`).
+fn run_probe_without_capabilities(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--inh-caps=-all",
+            "--ambient-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ])
+        .arg(target_dir().join("guarded-map-probe"))
+        .args(args)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
 fn one_line_error(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -300,17 +315,7 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--pid is required"));
     // Root without capabilities: refused before anything is loaded.
     let child = Script::spawn();
-    let out = Command::new("setpriv")
-        .args([
-            "--inh-caps=-all",
-            "--ambient-caps=-all",
-            "--bounding-set=-all",
-            "--",
-        ])
-        .arg(target_dir().join("guarded-map-probe"))
-        .args(["top", "--pid", &child.pid().to_string()])
-        .output()
-        .expect("setpriv (util-linux)");
+    let out = run_probe_without_capabilities(&["top", "--pid", &child.pid().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = one_line_error(&out);
     assert!(
@@ -318,17 +323,7 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
         "{err}"
     );
     // `check` cannot even read a root process's executable without them, and says so.
-    let out = Command::new("setpriv")
-        .args([
-            "--inh-caps=-all",
-            "--ambient-caps=-all",
-            "--bounding-set=-all",
-            "--",
-        ])
-        .arg(target_dir().join("guarded-map-probe"))
-        .args(["check", "--pid", &child.pid().to_string()])
-        .output()
-        .unwrap();
+    let out = run_probe_without_capabilities(&["check", "--pid", &child.pid().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = one_line_error(&out);
     assert!(

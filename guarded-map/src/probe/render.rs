@@ -96,41 +96,42 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
         let _ = writeln!(out, "(no bpf() map commands this interval)");
     }
     for kernel in &interval.kernel_maps {
-        let per_s = |n: u64| si(n as f64 / interval.seconds.max(1e-9));
-        let c = &kernel.interval;
+        let [lookups, updates, deletes, batches, elements] = kernel_rates(kernel, interval);
         let _ = writeln!(
             out,
             "{:<16} {:<12} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6}  {}",
             cut(&kernel.map.name, 16),
             cut(&kernel.map.map_type, 12),
             kernel.map.id,
-            per_s(c.lookups),
-            per_s(c.updates),
-            per_s(c.deletes),
-            per_s(c.batches),
-            per_s(c.batch_elements),
+            lookups,
+            updates,
+            deletes,
+            batches,
+            elements,
             nanos(kernel.latency_mean_nanos),
             nanos(kernel.latency_p99_nanos),
-            c.errors,
+            kernel.interval.errors,
             kernel.mirrored_by.as_deref().unwrap_or("-"),
         );
     }
     out
 }
 
-fn kernel_summary(kernel: &KernelMapRow, interval: &Interval) -> String {
-    let per_s = |n: u64| si(n as f64 / interval.seconds.max(1e-9));
+/// Lookups, updates, deletes, batches and batch elements per second during the interval.
+fn kernel_rates(kernel: &KernelMapRow, interval: &Interval) -> [String; 5] {
     let c = &kernel.interval;
+    [c.lookups, c.updates, c.deletes, c.batches, c.batch_elements]
+        .map(|n| si(n as f64 / interval.seconds.max(1e-9)))
+}
+
+fn kernel_summary(kernel: &KernelMapRow, interval: &Interval) -> String {
+    let [lookups, updates, deletes, batches, elements] = kernel_rates(kernel, interval);
     format!(
-        "{} ({}, id {}): {} lookups/s, {} updates/s, {} deletes/s, {} batches/s ({} elements/s), latency p99 {}",
+        "{} ({}, id {}): {lookups} lookups/s, {updates} updates/s, {deletes} deletes/s, \
+         {batches} batches/s ({elements} elements/s), latency p99 {}",
         kernel.map.name,
         kernel.map.map_type,
         kernel.map.id,
-        per_s(c.lookups),
-        per_s(c.updates),
-        per_s(c.deletes),
-        per_s(c.batches),
-        per_s(c.batch_elements),
         nanos(kernel.latency_p99_nanos),
     )
 }
