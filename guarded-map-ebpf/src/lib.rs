@@ -329,6 +329,30 @@ pub mod cmd {
     }
 }
 
+/// A record type: `repr(C)`, made only of integers and byte arrays without padding, so that any
+/// bytes of its size are a valid value.
+///
+/// # Safety
+///
+/// Implement it only for such types.
+pub unsafe trait Record: Copy {
+    /// The record in the first `size_of::<Self>()` of `bytes` (`None` if there are fewer).
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() >= size_of::<Self>()).then(|| {
+            // SAFETY: at least `size_of::<Self>()` bytes, read unaligned; every bit pattern is a
+            // valid `Self` (the trait's contract).
+            unsafe { bytes.as_ptr().cast::<Self>().read_unaligned() }
+        })
+    }
+}
+
+// SAFETY: `repr(C)` integers and byte arrays; the layout test below checks there is no padding.
+unsafe impl Record for Summary {}
+// SAFETY: as for `Summary`.
+unsafe impl Record for OpSample {}
+// SAFETY: as for `Summary`.
+unsafe impl Record for Syscall {}
+
 /// The text of a NUL-padded name field (up to its first NUL).
 pub fn name_bytes(field: &[u8]) -> &[u8] {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
@@ -349,6 +373,20 @@ mod tests {
         );
         assert_eq!(size_of::<OpSample>(), 4 * 2 + 8 * 4 + 4 * 2);
         assert_eq!(size_of::<Syscall>(), 4 * 4 + 8 + 4 * 2 + 8 * 2);
+    }
+
+    #[test]
+    fn records_are_read_from_bytes_of_their_size() {
+        let mut bytes = [0u8; size_of::<OpSample>() + 1];
+        bytes[..4].copy_from_slice(&(RecordKind::Op as u32).to_ne_bytes());
+        bytes[8..16].copy_from_slice(&9u64.to_ne_bytes());
+        // Unaligned on purpose: ring-buffer records need not be aligned for `T`.
+        let sample = OpSample::read_from(&bytes[..]).unwrap();
+        assert_eq!((sample.kind, sample.map_id), (RecordKind::Op as u32, 9));
+        let shifted = OpSample::read_from(&bytes[1..]).unwrap();
+        assert_eq!(shifted.kind, (RecordKind::Op as u32) >> 8);
+        assert!(OpSample::read_from(&bytes[2..]).is_none());
+        assert!(Summary::read_from(&bytes).is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
-use guarded_map_ebpf::{OpSample, ProbeConfig, RecordKind, Summary, Syscall};
+use guarded_map_ebpf::{OpSample, ProbeConfig, Record, RecordKind, Summary, Syscall};
 
 use super::intervals::{Interval, Intervals};
 use super::privileges::Privileges;
@@ -215,17 +215,17 @@ impl Probe {
             };
             match kind {
                 RecordKind::Summary => {
-                    if let Some(r) = read::<Summary>(bytes) {
+                    if let Some(r) = Summary::read_from(bytes) {
                         self.intervals.summary(r);
                     }
                 }
                 RecordKind::Op => {
-                    if let Some(r) = read::<OpSample>(bytes) {
+                    if let Some(r) = OpSample::read_from(bytes) {
                         self.intervals.sample(r);
                     }
                 }
                 RecordKind::Syscall => {
-                    if let Some(r) = read::<Syscall>(bytes) {
+                    if let Some(r) = Syscall::read_from(bytes) {
                         self.intervals.syscall(r);
                     }
                 }
@@ -287,40 +287,4 @@ where
     program
         .try_into()
         .map_err(|err| ProbeError::ebpf(&format!("program {name}"), err))
-}
-
-/// A record of type `T` from ring-buffer bytes (`None` if too short).
-fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
-    (bytes.len() >= size_of::<T>()).then(|| {
-        // SAFETY: at least `size_of::<T>()` bytes, read unaligned; the record types are plain
-        // `repr(C)` integers and byte arrays, valid for any bits.
-        unsafe { bytes.as_ptr().cast::<T>().read_unaligned() }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_are_read_from_bytes_of_their_size() {
-        let sample = OpSample {
-            kind: RecordKind::Op as u32,
-            op: 2,
-            map_id: 9,
-            fingerprint: 0xfeed,
-            lock_wait_nanos: 5,
-            time_ns: 6,
-            tid: 7,
-            reserved: 0,
-        };
-        // SAFETY: a plain `repr(C)` value without padding viewed as its bytes.
-        let bytes = unsafe {
-            std::slice::from_raw_parts((&raw const sample).cast::<u8>(), size_of::<OpSample>())
-        };
-        let back: OpSample = read(bytes).unwrap();
-        assert_eq!((back.map_id, back.fingerprint, back.tid), (9, 0xfeed, 7));
-        assert!(read::<OpSample>(&bytes[1..]).is_none());
-        assert!(read::<Summary>(bytes).is_none());
-    }
 }
