@@ -52,7 +52,7 @@ impl Script {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("spawning the flows example (built by cargo test --all-targets)");
+            .expect("spawning the flows example (cargo build --workspace --bins --examples)");
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut me = Script {
@@ -200,7 +200,7 @@ fn killing_the_probe_lowers_the_semaphore() {
         .args(["--duration", "60", "--interval", "100ms", "--json"])
         .arg(&out)
         .spawn()
-        .expect("spawning guarded-map-probe");
+        .expect("spawning guarded-map-probe (cargo build --workspace --bins --examples)");
     // Attached once the first interval is written.
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 {
