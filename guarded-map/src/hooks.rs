@@ -122,11 +122,9 @@ pub(crate) fn waited(wait: Duration) {
 /// Operations between two looks at the config and the summary thread while sampling is off.
 const CHECK_EVERY: u32 = 1024;
 
-/// Called after every operation while [`armed`]: counts it toward the next sample and, when that is
-/// due, hands the sample to the hook and makes sure summaries are being sent. All but one call in
-/// `sample_every` only count down (two thread-local loads and a store).
-#[cold]
-#[inline(never)]
+/// Called after every operation while [`armed`]: counts it toward the next sample (inline: two
+/// thread-local loads and a store) and, one call in `sample_every`, goes to [`sample`].
+#[inline(always)]
 pub(crate) fn after_op(label: &'static str, op: Op, hash: u64) {
     let left = COUNTDOWN.get();
     if left > 1 {
@@ -136,6 +134,13 @@ pub(crate) fn after_op(label: &'static str, op: Op, hash: u64) {
         }
         return;
     }
+    sample(label, op, hash);
+}
+
+/// Hands the sample that is due to the hook, and makes sure summaries are being sent.
+#[cold]
+#[inline(never)]
+fn sample(label: &'static str, op: Op, hash: u64) {
     let wait = WAIT.replace(0);
     ensure_summaries();
     let every = config().sample_every;
