@@ -163,7 +163,7 @@ fn sample(label: &'static str, op: Op, hash: u64) {
 
 /// The id under which a label's summaries and samples travel: a hash of the label (FNV-1a), so that
 /// descriptors sharing a label, as the registry merges them, share it too.
-pub fn map_id(label: &str) -> u64 {
+fn map_id(label: &str) -> u64 {
     label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -195,8 +195,8 @@ fn ensure_summaries() {
     }
 }
 
-/// The summary thread: every interval while armed, one summary per declared map; once more when it
-/// sees the probe gone (harmless: the hook is then a plain `nop`).
+/// The summary thread: every interval while armed, one summary per declared map; ends when it sees
+/// the probe gone.
 fn send_summaries() {
     loop {
         while armed() {
@@ -213,7 +213,7 @@ fn send_summaries() {
 }
 
 /// Hands every declared map's summary to the summary hook now.
-pub(crate) fn send_summaries_now() {
+fn send_summaries_now() {
     for report in registry::reports_by_label() {
         summary_hook(&summary_of(&report));
     }

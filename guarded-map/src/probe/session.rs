@@ -194,8 +194,11 @@ impl Probe {
                 return Err(ProbeError::TargetExited(self.target.pid));
             }
         }
-        let seconds = self.interval_start.elapsed().as_secs_f64();
-        self.interval_start = end.max(Instant::now() - self.interval);
+        let now = Instant::now();
+        let seconds = now.duration_since(self.interval_start).as_secs_f64();
+        // The next interval starts where this one ended, unless reading fell a whole interval
+        // behind (then it starts now rather than returning a burst of short intervals).
+        self.interval_start = if now - end > self.interval { now } else { end };
         Ok(self.intervals.finish(seconds))
     }
 
