@@ -7,7 +7,9 @@
 //! - write latency of `Rcu` at 1 000 and 100 000 entries.
 //!
 //! `cargo bench -p guarded-map --bench core` prints a table and writes `target/bench/core.json`
-//! (override with `GUARDED_MAP_BENCH_OUT`). `GUARDED_MAP_BENCH_QUICK=1` shortens every run.
+//! (override with `GUARDED_MAP_BENCH_OUT`). `GUARDED_MAP_BENCH_QUICK=1` shortens every run;
+//! `GUARDED_MAP_BENCH_SIZES=10000,100000` and `GUARDED_MAP_BENCH_ROUNDS=20` pick the read figures'
+//! map sizes and rounds.
 //! A benchmark, not a test: it asserts nothing about timings.
 
 use std::hint::black_box;
@@ -78,11 +80,35 @@ fn best(v: Vec<f64>, larger_is_better: bool) -> f64 {
     v.into_iter().reduce(pick).unwrap_or(f64::NAN)
 }
 
+/// The median of `v` (NaN when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The median over rounds of `a / b`, each round's two figures taken side by side: noise that
+/// slows a whole round (another tenant, a frequency drop) then cancels out of the ratio, where
+/// comparing each contender's best round would compare different moments.
+fn paired(a: &[f64], b: &[f64]) -> f64 {
+    median(a.iter().zip(b).map(|(x, y)| x / y).collect())
+}
+
+/// One contender's read figures: Mops/s of every round.
 struct Row {
     name: &'static str,
     entries: u64,
     threads: usize,
-    mops: f64,
+    rounds: Vec<f64>,
+}
+
+impl Row {
+    fn best(&self) -> f64 {
+        best(self.rounds.clone(), true)
+    }
 }
 
 /// The read contenders, in table order; the first is the limit.
@@ -165,7 +191,7 @@ fn read_rows(size: u64, ops: usize, rounds: usize) -> Vec<Row> {
                 name,
                 entries: size,
                 threads,
-                mops: best(s, true),
+                rounds: s,
             });
         }
     }
@@ -179,11 +205,20 @@ fn main() {
     // `cargo test --all-targets` runs this unoptimized as a smoke test: keep that short.
     let quick = env::var_os("GUARDED_MAP_BENCH_QUICK").is_some() || cfg!(debug_assertions);
     let (ops, rounds) = if quick { (100_000, 3) } else { (2_000_000, 10) };
-    let sizes: &[u64] = if cfg!(debug_assertions) {
-        &SIZES[..1]
-    } else {
-        &SIZES
+    let rounds = env_number("GUARDED_MAP_BENCH_ROUNDS").map_or(rounds, |n| n.max(1) as usize);
+    let sizes: Vec<u64> = match env::var("GUARDED_MAP_BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("GUARDED_MAP_BENCH_SIZES: a comma-separated list of entry counts")
+            })
+            .collect(),
+        Err(_) if cfg!(debug_assertions) => SIZES[..1].to_vec(),
+        Err(_) => SIZES.to_vec(),
     };
+    let sizes = &sizes[..];
 
     let rows: Vec<Row> = sizes
         .iter()
@@ -191,50 +226,56 @@ fn main() {
         .collect();
 
     println!(
-        "\nread throughput, u64 keys drawn uniformly, foldhash for all, best of {rounds} interleaved rounds"
+        "\nread throughput, u64 keys drawn uniformly, foldhash for all, {rounds} interleaved rounds"
     );
+    println!("(best: each contender's fastest round; paired: the median of its per-round ratio)");
     println!(
-        "{:<28} {:>9} {:>7} {:>10} {:>10}",
-        "map", "entries", "threads", "Mops/s", "vs limit"
+        "{:<28} {:>9} {:>7} {:>10} {:>10} {:>10}",
+        "map", "entries", "threads", "best Mops", "best vs", "paired vs"
     );
     let mut json_reads = Vec::new();
     let get = |name: &str, entries: u64, threads: usize| {
         rows.iter()
             .find(|r| r.name == name && r.entries == entries && r.threads == threads)
-            .map_or(f64::NAN, |r| r.mops)
+            .expect("every contender ran at every size and thread count")
     };
     for row in &rows {
         let base = get(CONTENDERS[0], row.entries, row.threads);
+        let (best_ratio, paired_ratio) =
+            (row.best() / base.best(), paired(&row.rounds, &base.rounds));
         println!(
-            "{:<28} {:>9} {:>7} {:>10.1} {:>9.2}x",
+            "{:<28} {:>9} {:>7} {:>10.1} {:>9.2}x {:>9.2}x",
             row.name,
             row.entries,
             row.threads,
-            row.mops,
-            row.mops / base
+            row.best(),
+            best_ratio,
+            paired_ratio,
         );
         json_reads.push(format!(
-            "    {{\"map\": \"{}\", \"entries\": {}, \"threads\": {}, \"mops\": {:.2}, \"ratio_to_limit\": {:.3}}}",
+            "    {{\"map\": \"{}\", \"entries\": {}, \"threads\": {}, \"mops\": {:.2}, \"ratio_to_limit\": {best_ratio:.3}, \"paired_ratio_to_limit\": {paired_ratio:.3}}}",
             row.name,
             row.entries,
             row.threads,
-            row.mops,
-            row.mops / base
+            row.best(),
         ));
     }
 
-    println!("\nstatistics cost on reads (1 - throughput with stats / without)");
+    println!("\nstatistics cost on reads (1 - throughput with stats / without; best, paired)");
     let mut json_cost = Vec::new();
     for &entries in sizes {
         for threads in [1, 2] {
             for (on, off) in [("Rcu", "Rcu, stats off"), ("Sharded", "Sharded, stats off")] {
-                let ratio = get(on, entries, threads) / get(off, entries, threads);
+                let (on_row, off_row) = (get(on, entries, threads), get(off, entries, threads));
+                let ratio = on_row.best() / off_row.best();
+                let paired_ratio = paired(&on_row.rounds, &off_row.rounds);
                 println!(
-                    "{on:<28} {entries:>9} {threads:>7} {:>+9.1}% cost",
-                    (1.0 - ratio) * 100.0
+                    "{on:<28} {entries:>9} {threads:>7} {:>+9.1}% {:>+9.1}% cost",
+                    (1.0 - ratio) * 100.0,
+                    (1.0 - paired_ratio) * 100.0
                 );
                 json_cost.push(format!(
-                    "    {{\"map\": \"{on}\", \"entries\": {entries}, \"threads\": {threads}, \"with_over_without\": {ratio:.4}}}"
+                    "    {{\"map\": \"{on}\", \"entries\": {entries}, \"threads\": {threads}, \"with_over_without\": {ratio:.4}, \"paired_with_over_without\": {paired_ratio:.4}}}"
                 ));
             }
         }
@@ -295,7 +336,12 @@ fn main() {
         ));
     }
 
-    let out = env::var("GUARDED_MAP_BENCH_OUT").unwrap_or_else(|_| "target/bench/core.json".into());
+    // Cargo runs benches in the package's directory; the results go to the workspace's target.
+    let default_out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench/core.json");
+    let out = env::var("GUARDED_MAP_BENCH_OUT")
+        .map_or(default_out, std::path::PathBuf::from)
+        .display()
+        .to_string();
     let json = format!(
         "{{\n  \"bench\": \"core\",\n  \"unix_time\": {},\n  \"cores\": {},\n  \"rounds\": {rounds},\n  \"reads\": [\n{}\n  ],\n  \"stats_cost_reads\": [\n{}\n  ],\n  \"sharded_upsert_ns\": {{\"stats_on\": {won:.2}, \"stats_off\": {woff:.2}}},\n  \"rcu_writes\": [\n{}\n  ]\n}}\n",
         std::time::SystemTime::now()
@@ -313,6 +359,17 @@ fn main() {
         Ok(()) => println!("\nresults written to {out}"),
         Err(e) => eprintln!("could not write {out}: {e}"),
     }
+}
+
+/// A number from the environment variable `name`, if set.
+fn env_number(name: &str) -> Option<u64> {
+    let value = env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: not a number: {value:?}")),
+    )
 }
 
 fn us(d: Duration) -> f64 {

@@ -196,17 +196,18 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
+        let table = read_timed(&self.shard(hash).table, || stats.recorder(counting));
+        // Counted under the lock, before the lookup. A locked instruction (taking or releasing
+        // the lock) waits for every older store to land: a count stored just before either would
+        // wait in front of it, while one stored here lands during the lookup. The counters are
+        // found here too, after the lock: beside the lookup rather than in front of the lock.
         let rec = stats.recorder(counting);
-        // Counted before the lock: a locked instruction waits for every older store to land, so
-        // the count's store is best issued early.
         rec.count(Counter::Get, 1);
-        let out = {
-            let table = read_timed(&self.shard(hash).table, rec);
-            table.find(hash, key_eq(key)).map(|entry| f(&entry.value))
-        };
+        let out = table.find(hash, key_eq(key)).map(|entry| f(&entry.value));
         if out.is_none() {
             rec.count(Counter::Miss, 1);
         }
+        drop(table);
         out
     }
 
@@ -304,7 +305,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 
     fn for_each(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
         for shard in self.shards.iter() {
-            let table = read_timed(&shard.table, rec);
+            let table = read_timed(&shard.table, || rec);
             table.iter().for_each(|entry| f(&entry.key, &entry.value));
         }
     }
@@ -331,7 +332,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         let guards: Vec<_> = self
             .shards
             .iter()
-            .map(|shard| read_timed(&shard.table, rec))
+            .map(|shard| read_timed(&shard.table, || rec))
             .collect();
         let shards: Shards<K, V> = guards
             .iter()
