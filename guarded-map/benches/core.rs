@@ -337,7 +337,8 @@ fn main() {
     }
 
     // Cargo runs benches in the package's directory; the results go to the workspace's target.
-    let default_out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench/core.json");
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let default_out = tmp.parent().unwrap_or(tmp).join("bench").join("core.json");
     let out = env::var("GUARDED_MAP_BENCH_OUT")
         .map_or(default_out, std::path::PathBuf::from)
         .display()
