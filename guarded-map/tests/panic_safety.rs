@@ -196,3 +196,45 @@ fn rcu_survives_panics_in_user_code() {
 fn sharded_survives_panics_in_user_code() {
     closures_and_traits::<ShardedSpec>(false);
 }
+
+/// A value that counts its drops.
+#[derive(Clone)]
+struct Counted(u32);
+
+thread_local! {
+    static DROPPED: Cell<u32> = const { Cell::new(0) };
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPPED.set(DROPPED.get() + 1);
+    }
+}
+
+map_spec!(RcuCounted: HashMap<u32, Counted>, rcu);
+
+/// An `Rcu` read whose closure panics ends like any other: it is counted once, and it clears the
+/// reader's running mark, so that this thread's next reload frees the version it replaces (with the
+/// mark left set, every later reload would count as nested and keep old versions until the map
+/// is dropped).
+#[test]
+fn rcu_read_whose_closure_panics_is_counted_and_unmarked() {
+    let map: GuardedMap<u32, Counted, RcuCounted> = GuardedMap::new();
+    map.insert(1, Counted(1));
+    assert!(panics(|| {
+        map.with(&1, |_| panic!("reader gave up"));
+    }));
+    assert_eq!(map.stats().gets, 1);
+    // Replace the value: the thread's reader still holds the old version's shard, so the old
+    // value lives on until this thread reads again (a clone made by the copy-on-write drops at once).
+    let before = DROPPED.get();
+    drop(map.insert(1, Counted(2)));
+    let after_write = DROPPED.get();
+    assert_eq!(map.with(&1, |v| v.0), Some(2));
+    assert_eq!(
+        DROPPED.get(),
+        after_write + 1,
+        "the read's reload freed the old version (dropped values before the write: {before})"
+    );
+    assert_eq!(map.stats().gets, 2);
+}

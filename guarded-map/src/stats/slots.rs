@@ -60,22 +60,66 @@ fn bump(cell: &AtomicU64, n: u64) {
     cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
-/// One thread's keyed-read counts, kept by a backend in its own per-thread state and attached to
-/// the map's [`MapStats`] with [`MapStats::attach_reads`].
+/// One thread's keyed reads of one `Rcu` map: their counts, and the mark of a running read.
+///
+/// The `Rcu` reader keeps these in its own per-thread state and attaches them to the map's
+/// [`MapStats`] with [`MapStats::attach_reads`]. A read must mark the reader while it runs (see the
+/// reader's nested reads): a load and a store when it begins, a store when it ends. The count of
+/// outermost reads rides in the same word and stores, so counting costs nothing more; reads nested
+/// in another (rare) find the mark set, leave the word alone and count apart.
 #[derive(Default)]
 pub(crate) struct ReadCounters {
-    gets: AtomicU64,
+    /// Bit 0: a read is running. Above it: outermost reads counted (one per 2).
+    state: AtomicU64,
+    nested: AtomicU64,
     misses: AtomicU64,
 }
 
+/// How a read began (see [`ReadCounters::enter`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Entered {
+    /// No other read was running; the word held this (mark clear) before.
+    Outermost(u64),
+    /// Another read on this thread was running; the word is its.
+    Nested,
+}
+
 impl ReadCounters {
-    /// Counts one keyed read, and a miss when it `found` nothing.
+    /// Begins a read: marks it running, counting it when `counting`.
     #[inline(always)]
-    pub(crate) fn read(&self, found: bool) {
-        bump(&self.gets, 1);
-        if !found {
-            bump(&self.misses, 1);
+    pub(crate) fn enter(&self, counting: bool) -> Entered {
+        let state = self.state.load(Relaxed);
+        if state & 1 != 0 {
+            if counting {
+                bump(&self.nested, 1);
+            }
+            return Entered::Nested;
         }
+        self.state
+            .store(state + if counting { 3 } else { 1 }, Relaxed);
+        Entered::Outermost(state)
+    }
+
+    /// Ends a read that [`enter`](Self::enter) began; the outermost one clears the mark. Nothing
+    /// else writes the word meanwhile (nested reads leave it alone), so the value to store is known
+    /// from `enter`: no load, and nothing for this store to wait on.
+    #[inline(always)]
+    pub(crate) fn leave(&self, entered: Entered, counting: bool) {
+        if let Entered::Outermost(state) = entered {
+            self.state
+                .store(state + if counting { 2 } else { 0 }, Relaxed);
+        }
+    }
+
+    /// Counts a read that found nothing.
+    #[inline(always)]
+    pub(crate) fn missed(&self) {
+        bump(&self.misses, 1);
+    }
+
+    /// Reads counted so far (a running one included).
+    fn reads(&self) -> u64 {
+        (self.state.load(Relaxed) >> 1).wrapping_add(self.nested.load(Relaxed))
     }
 }
 
@@ -169,9 +213,12 @@ impl MapStats {
             // SAFETY: `attach_reads`' contract: the map, and so the attached counters, are alive
             // whenever counts are summed.
             let reads = unsafe { &*reads };
-            for (counter, cell) in [(Counter::Get, &reads.gets), (Counter::Miss, &reads.misses)] {
+            for (counter, n) in [
+                (Counter::Get, reads.reads()),
+                (Counter::Miss, reads.misses.load(Relaxed)),
+            ] {
                 let sum = &mut total.0[counter as usize];
-                *sum = sum.wrapping_add(cell.load(Relaxed));
+                *sum = sum.wrapping_add(n);
             }
         }
         total

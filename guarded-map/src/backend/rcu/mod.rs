@@ -168,8 +168,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         self.readers
             .read(&self.current, stats, counting, |shards, reads| {
                 let out = find_in(shards, hash, key).map(|entry| f(&entry.value));
-                if let Some(reads) = reads {
-                    reads.read(out.is_some());
+                if let (Some(reads), None) = (reads, &out) {
+                    reads.missed();
                 }
                 out
             })

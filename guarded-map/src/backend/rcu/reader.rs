@@ -8,11 +8,12 @@
 //!
 //! Reads nest: a closure may read the same map again, and a destructor run by a reload may too. A
 //! nested read may find a newer version and reload, but it must not free the shards an outer read
-//! on the same thread is still looking at. So each read sets the reader's `reading` mark and puts
-//! back the mark it found when it ends; a read that found it set is nested, and its reload keeps the
-//! replaced shards in `retired` until the next reload made outside any other read. The hot path
-//! never branches on the mark (testing a flag on every read cost a tenth of the lookup): only a
-//! reload looks at it.
+//! on the same thread is still looking at. So each read marks the reader while it runs (see
+//! [`ReadCounters::enter`]: the mark shares a word with the read count, so a read stores once when
+//! it begins and once when it ends); a read that finds the mark set is nested, and its reload keeps
+//! the replaced shards in `retired` until the next reload made outside any other read. Those two
+//! stores are most of what a read costs beyond the lookup (measured: about a tenth), and the
+//! cheapest sound way found to know, at a reload, whether an outer read is running.
 //!
 //! The price: every thread that has read the map keeps the shards of the version it last saw alive
 //! until its next read of the map, or until the map is dropped. Versions share their unchanged
@@ -29,7 +30,7 @@ use crossbeam_utils::CachePadded;
 use super::published::Published;
 use crate::per_thread::{Hot, PerThread};
 use crate::shared_table::SharedTable;
-use crate::stats::{MapStats, ReadCounters};
+use crate::stats::{Entered, MapStats, ReadCounters};
 use crate::table::Shards;
 
 /// The per-thread readers of one `Rcu` map.
@@ -43,13 +44,12 @@ pub(crate) struct Readers<K, V> {
 /// touches comes first, on one cache line.
 #[repr(C)]
 struct Reader<K, V> {
-    /// Whether a read of this map is running on this thread.
-    reading: Cell<bool>,
+    /// The thread's read counts and the mark of a running read.
+    reads: ReadCounters,
     /// The generation `shards` belong to (or an older one: see [`Published::generation`]).
     generation: Cell<u64>,
     /// Replaced only by [`Reader::reload`], which never holds a reference into it across user code.
     shards: UnsafeCell<Shards<K, V>>,
-    reads: ReadCounters,
     /// Shards replaced while an outer read might still use them.
     retired: UnsafeCell<Vec<Shards<K, V>>>,
     /// Whether `reads` is attached to the map's statistics.
@@ -94,7 +94,7 @@ impl<K, V> Readers<K, V> {
                 reader.hot()
             },
         );
-        let running = Running::enter(&reader.reading);
+        let running = Running::enter(&reader.reads, counting);
         let generation = published.generation();
         if generation != reader.generation.get() {
             hot = self.reload(reader, published, generation, running.nested());
@@ -149,7 +149,6 @@ impl<K, V> Reader<K, V> {
     fn new(published: &Published<K, V>) -> Self {
         let generation = published.generation();
         Reader {
-            reading: Cell::new(false),
             generation: Cell::new(generation),
             shards: UnsafeCell::new(Arc::clone(&published.load().shards)),
             retired: UnsafeCell::new(Vec::new()),
@@ -191,31 +190,33 @@ impl<K, V> Reader<K, V> {
     }
 }
 
-/// One running read: marks the reader as reading, and puts the mark back as it found it when the
-/// read ends, also when its closure panics. The mark it found tells whether the read is nested.
+/// One running read: marks the reader as reading (see [`ReadCounters::enter`]), and clears the
+/// mark when the outermost read ends, also when its closure panics.
 struct Running<'a> {
-    reading: &'a Cell<bool>,
-    nested: bool,
+    reads: &'a ReadCounters,
+    entered: Entered,
+    counting: bool,
 }
 
 impl<'a> Running<'a> {
     #[inline(always)]
-    fn enter(reading: &'a Cell<bool>) -> Self {
+    fn enter(reads: &'a ReadCounters, counting: bool) -> Self {
         Running {
-            nested: reading.replace(true),
-            reading,
+            entered: reads.enter(counting),
+            reads,
+            counting,
         }
     }
 
     /// Whether another read of the map was running on this thread when this one began.
     fn nested(&self) -> bool {
-        self.nested
+        matches!(self.entered, Entered::Nested)
     }
 }
 
 impl Drop for Running<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.reading.set(self.nested);
+        self.reads.leave(self.entered, self.counting);
     }
 }
