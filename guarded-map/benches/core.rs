@@ -75,9 +75,9 @@ fn throughput<F: Fn(u64) -> u64 + Sync>(threads: usize, ops: usize, size: u64, r
 
 /// The best of the rounds: on a shared machine noise only ever slows a round down, so the fastest
 /// round is the closest to what the code costs (throughputs: the largest; latencies: the smallest).
-fn best(v: Vec<f64>, larger_is_better: bool) -> f64 {
+fn best(v: &[f64], larger_is_better: bool) -> f64 {
     let pick = if larger_is_better { f64::max } else { f64::min };
-    v.into_iter().reduce(pick).unwrap_or(f64::NAN)
+    v.iter().copied().reduce(pick).unwrap_or(f64::NAN)
 }
 
 /// The median of `v` (NaN when empty).
@@ -107,7 +107,7 @@ struct Row {
 
 impl Row {
     fn best(&self) -> f64 {
-        best(self.rounds.clone(), true)
+        best(&self.rounds, true)
     }
 }
 
@@ -298,7 +298,7 @@ fn main() {
         w_on.push(upserts(&sh_on, &keys, write_ops));
         w_off.push(upserts(&sh_off, &keys, write_ops));
     }
-    let (won, woff) = (best(w_on, false), best(w_off, false));
+    let (won, woff) = (best(&w_on, false), best(&w_off, false));
     println!(
         "{:<28} {:>7} {:>+9.1}% cost  ({won:.1} vs {woff:.1} ns per upsert)",
         "Sharded upsert",

@@ -78,7 +78,8 @@ pub(crate) struct ReadCounters {
 /// How a read began (see [`ReadCounters::enter`]).
 #[derive(Clone, Copy)]
 pub(crate) enum Entered {
-    /// No other read was running; the word held this (mark clear) before.
+    /// No other read was running; the value the word takes when this read ends (mark clear, the
+    /// read counted if counting).
     Outermost(u64),
     /// Another read on this thread was running; the word is its.
     Nested,
@@ -95,19 +96,18 @@ impl ReadCounters {
             }
             return Entered::Nested;
         }
-        self.state
-            .store(state + if counting { 3 } else { 1 }, Relaxed);
-        Entered::Outermost(state)
+        let end = state + if counting { 2 } else { 0 };
+        self.state.store(end | 1, Relaxed);
+        Entered::Outermost(end)
     }
 
     /// Ends a read that [`enter`](Self::enter) began; the outermost one clears the mark. Nothing
     /// else writes the word meanwhile (nested reads leave it alone), so the value to store is known
     /// from `enter`: no load, and nothing for this store to wait on.
     #[inline(always)]
-    pub(crate) fn leave(&self, entered: Entered, counting: bool) {
-        if let Entered::Outermost(state) = entered {
-            self.state
-                .store(state + if counting { 2 } else { 0 }, Relaxed);
+    pub(crate) fn leave(&self, entered: Entered) {
+        if let Entered::Outermost(end) = entered {
+            self.state.store(end, Relaxed);
         }
     }
 

@@ -195,7 +195,6 @@ impl<K, V> Reader<K, V> {
 struct Running<'a> {
     reads: &'a ReadCounters,
     entered: Entered,
-    counting: bool,
 }
 
 impl<'a> Running<'a> {
@@ -204,7 +203,6 @@ impl<'a> Running<'a> {
         Running {
             entered: reads.enter(counting),
             reads,
-            counting,
         }
     }
 
@@ -217,6 +215,6 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.reads.leave(self.entered, self.counting);
+        self.reads.leave(self.entered);
     }
 }
