@@ -8,6 +8,10 @@
 //! too, off the hot path, so that code alternating between two objects (a request that reads one
 //! map and writes another; a map's reads and its write statistics) does not miss every time. No
 //! crate offers this fast path.
+//!
+//! An entry is found by a number: the object's id, or, for a user that keeps words of its own beside
+//! the value (see [`PerThread::tagged`]), a tag that also names the state those words describe, so
+//! that one comparison checks both. Ids and tags come from one counter and are never reused.
 
 use std::cell::Cell;
 use std::ptr;
@@ -15,8 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use thread_local::ThreadLocal;
 
-/// Ids of live and dropped [`PerThread`] objects; never reused (a `u64` counter does not wrap).
+/// Ids and tags issued so far; never reused (a `u64` counter does not wrap).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A number no [`PerThread`] id or other tag ever had, for [`PerThread::remember`].
+pub(crate) fn fresh_tag() -> u64 {
+    NEXT_ID.fetch_add(1, Relaxed)
+}
 
 /// Two words a [`PerThread`] user keeps beside its value in the fast path, so that a hot read needs
 /// no load through the value (the `Rcu` reader keeps its shard slice there).
@@ -25,11 +34,12 @@ pub(crate) type Hot = (*const (), usize);
 /// A fast-path entry: a [`PerThread`] this thread looked up.
 #[derive(Clone, Copy)]
 struct Last {
-    /// Its id; 0 is never issued, so the initial entry matches nothing.
+    /// Its id or a tag (see [`PerThread::remember`]); 0 is never issued, so the initial entry
+    /// matches nothing.
     id: u64,
     /// Its value for this thread.
     value: *const (),
-    /// What its user keeps beside the value (see [`PerThread::set_hot`]).
+    /// What its user keeps beside the value (see [`PerThread::remember`]).
     hot: Hot,
 }
 
@@ -55,7 +65,7 @@ pub(crate) struct PerThread<T: Send> {
 impl<T: Send> PerThread<T> {
     pub(crate) fn new() -> Self {
         PerThread {
-            id: NEXT_ID.fetch_add(1, Relaxed),
+            id: fresh_tag(),
             values: ThreadLocal::new(),
         }
     }
@@ -63,72 +73,82 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
-        self.get_or_missed(init, |_| (ptr::null(), 0)).0
-    }
-
-    /// The calling thread's value, created by `init` on its first use, and the words kept beside
-    /// it. `missed` runs on the value whenever the one-entry fast path missed (so at least once per
-    /// thread, with the value in its final place; `ThreadLocal` does not say whether it created the
-    /// value) and returns the words to keep.
-    #[inline(always)]
-    pub(crate) fn get_or_missed(
-        &self,
-        init: impl FnOnce() -> T,
-        missed: impl FnOnce(&T) -> Hot,
-    ) -> (&T, Hot) {
-        let last = LAST.get();
-        if last.id == self.id {
-            // SAFETY: `LAST` is this thread's own, and it holds `self.id` only with a pointer that
-            // `get_slow` took from `self.values` on this thread. Ids are unique for the life of the
-            // process, so the entry is this object's, which is alive (we are in `&self`), and
-            // `ThreadLocal` neither moves nor frees a value before it is dropped itself. The value is
-            // this thread's, which `ThreadLocal::get` would have returned as `&T` too.
-            return (unsafe { &*last.value.cast::<T>() }, last.hot);
+        match self.find(LAST.get(), self.id) {
+            Some((value, _)) => value,
+            None => self.get_slow(init),
         }
-        self.get_slow(init, missed)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_slow(&self, init: impl FnOnce() -> T, missed: impl FnOnce(&T) -> Hot) -> (&T, Hot) {
-        let prev = PREV.get();
-        if prev.id == self.id {
-            PREV.set(LAST.get());
-            LAST.set(prev);
-            // SAFETY: as in `get_or_missed`: `PREV` holds `self.id` only with a pointer that this
-            // function took from `self.values` on this thread (entries move between `LAST` and
-            // `PREV` whole).
-            return (unsafe { &*prev.value.cast::<T>() }, prev.hot);
+    fn get_slow(&self, init: impl FnOnce() -> T) -> &T {
+        if let Some((value, _)) = self.tagged_prev(self.id) {
+            return value;
         }
+        let value = self.value_or(init);
+        // SAFETY: `self.id` is this object's own, so no other object's entry carries it.
+        unsafe { self.remember(self.id, value, (ptr::null(), 0)) };
+        value
+    }
+
+    /// The fast-path entry `entry`'s value and words, if the entry carries `id`.
+    #[inline(always)]
+    fn find(&self, entry: Last, id: u64) -> Option<(&T, Hot)> {
+        // SAFETY: `LAST` and `PREV` are this thread's own, and an entry carries `id` only if
+        // `remember` put it there, with a value of `self.values` taken on this thread: `id` is this
+        // object's id or a tag that `remember`'s contract keeps to this object (never to another;
+        // ids and tags are unique for the life of the process). The object is alive (we are in
+        // `&self`), and `ThreadLocal` neither moves nor frees a value before it is dropped itself.
+        // The value is this thread's, which `ThreadLocal::get` would have returned as `&T` too.
+        (entry.id == id).then(|| (unsafe { &*entry.value.cast::<T>() }, entry.hot))
+    }
+
+    /// The calling thread's value and the words kept beside it, if the last entry looked up carries
+    /// `tag` (see [`remember`](Self::remember)). One thread-local load and one comparison.
+    #[inline(always)]
+    pub(crate) fn tagged(&self, tag: u64) -> Option<(&T, Hot)> {
+        self.find(LAST.get(), tag)
+    }
+
+    /// As [`tagged`](Self::tagged), for the entry before the last one, which then becomes the last.
+    pub(crate) fn tagged_prev(&self, tag: u64) -> Option<(&T, Hot)> {
+        let prev = PREV.get();
+        let found = self.find(prev, tag)?;
+        PREV.set(LAST.get());
+        LAST.set(prev);
+        Some(found)
+    }
+
+    /// The calling thread's value, created by `init` on its first use, without the fast path.
+    pub(crate) fn value_or(&self, init: impl FnOnce() -> T) -> &T {
         // The reference `get_or` returns when it creates the value is derived from a `&mut` (Miri
         // sees it invalidated by the first write made through a later `get`); ours outlive this call
         // (in `LAST`, attached counters), so always take the one `get` derives from the cell.
         self.values.get_or(init);
-        let value = self
-            .values
+        self.values
             .get()
-            .expect("created for this thread just above");
-        let hot = missed(value);
-        PREV.set(LAST.get());
-        LAST.set(Last {
-            id: self.id,
-            value: ptr::from_ref(value).cast(),
-            hot,
-        });
-        (value, hot)
+            .expect("created for this thread just above")
     }
 
-    /// Replaces the words kept beside the calling thread's value, if it is in the fast path (if
-    /// not, the next lookup misses and takes them from `missed`).
-    #[inline]
-    pub(crate) fn set_hot(&self, hot: Hot) {
-        for entry in [&LAST, &PREV] {
-            let mut e = entry.get();
-            if e.id == self.id {
-                e.hot = hot;
-                entry.set(e);
-            }
+    /// Makes `value`, with `hot` beside it, the last entry looked up, found by `tag`.
+    ///
+    /// # Safety
+    ///
+    /// `value` must be this thread's value (from [`value_or`](Self::value_or) or a lookup), and
+    /// `tag` this object's id or a tag from [`fresh_tag`] that no other object is ever given.
+    pub(crate) unsafe fn remember(&self, tag: u64, value: &T, hot: Hot) {
+        let value = ptr::from_ref(value).cast();
+        let last = LAST.get();
+        // A value already last (under an older tag) is replaced, not pushed down: the entry before
+        // it stays.
+        if last.value != value {
+            PREV.set(last);
         }
+        LAST.set(Last {
+            id: tag,
+            value,
+            hot,
+        });
     }
 }
 
@@ -151,7 +171,7 @@ impl<T: Send + Sync> PerThread<T> {
 mod tests {
     use std::cell::Cell;
 
-    use super::PerThread;
+    use super::{PerThread, fresh_tag};
 
     #[test]
     fn each_thread_and_object_has_its_own_value() {
@@ -175,5 +195,35 @@ mod tests {
         let d: PerThread<Cell<u32>> = PerThread::new();
         assert_eq!(d.get().get(), 0);
         assert_eq!(b.get().get(), 30);
+    }
+
+    #[test]
+    fn a_tagged_entry_is_found_by_its_tag_only() {
+        let a: PerThread<Cell<u32>> = PerThread::new();
+        let b: PerThread<Cell<u32>> = PerThread::new();
+        let (old, new) = (fresh_tag(), fresh_tag());
+        let value = a.value_or(|| Cell::new(7));
+        // SAFETY: this thread's value of `a`; the tags are fresh and used for `a` only.
+        unsafe { a.remember(old, value, (value.as_ptr().cast(), 1)) };
+        assert!(
+            a.tagged(old)
+                .is_some_and(|(v, hot)| v.get() == 7 && hot.1 == 1)
+        );
+        assert!(
+            a.tagged(new).is_none(),
+            "an older tag never stands for a newer one"
+        );
+        // Remembered again under a new tag, the value replaces its own entry...
+        // SAFETY: as above.
+        unsafe { a.remember(new, value, (value.as_ptr().cast(), 2)) };
+        assert!(a.tagged(old).is_none() && a.tagged_prev(old).is_none());
+        // ...and another object's lookup pushes it down, where `tagged_prev` finds it.
+        b.get().set(1);
+        assert!(a.tagged(new).is_none());
+        assert!(a.tagged_prev(new).is_some_and(|(_, hot)| hot.1 == 2));
+        assert!(
+            a.tagged(new).is_some(),
+            "found in second place, it is last again"
+        );
     }
 }

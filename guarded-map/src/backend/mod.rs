@@ -35,7 +35,7 @@ pub trait Backend: sealed::Sealed + 'static {
 /// Read-copy-update backend for read-mostly maps.
 ///
 /// Readers never lock and never wait: each thread keeps its own reference to the current version's
-/// shards, checks it against the published generation with one plain load, and looks the key up in
+/// shards, checks it against the published version's with one plain load, and looks the key up in
 /// an immutable table. Writers serialize on a mutex, copy the one shard they change, and publish a new version.
 /// The table is split into about `sqrt(len / 8)` shards, so a write copies about `sqrt(8 * len)`
 /// entries plus as many shard pointers, never the whole map. `snapshot()` is O(1) and exactly the

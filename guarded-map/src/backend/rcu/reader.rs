@@ -1,9 +1,9 @@
 //! The `Rcu` read path: each thread keeps its own copy of the current version's shards.
 //!
-//! A read looks up the calling thread's [`Reader`] for this map and compares the generation it
-//! cached with the published one (see [`Published`]): while nothing was published, that is one
-//! plain load, and the lookup goes straight to the cached shards, whose address and length the
-//! thread keeps in its fast-path entry (see [`PerThread`]) so that the read loads nothing through the
+//! A read looks up the calling thread's [`Reader`] for this map. The address and length of the
+//! reader's shards sit in the thread's fast-path entry (see [`PerThread`]); the read compares that
+//! address with the published one (see [`Published`]): while nothing was published, that is one
+//! plain load, and the lookup goes straight to the cached shards, with nothing loaded through the
 //! reader first. The same reader holds the thread's read counts.
 //!
 //! Reads nest: a closure may read the same map again, and a destructor run by a reload may too. A
@@ -46,12 +46,12 @@ pub(crate) struct Readers<K, V> {
 struct Reader<K, V> {
     /// The thread's read counts and the mark of a running read.
     reads: ReadCounters,
-    /// The generation `shards` belong to (or an older one: see [`Published::generation`]).
-    generation: Cell<u64>,
     /// Replaced only by [`Reader::reload`], which never holds a reference into it across user code.
     shards: UnsafeCell<Shards<K, V>>,
     /// Shards replaced while an outer read might still use them.
     retired: UnsafeCell<Vec<Shards<K, V>>>,
+    /// The tag of the version `shards` belong to (or of an older one: see [`Published::tag`]).
+    tag: Cell<u64>,
     /// Whether `reads` is attached to the map's statistics.
     attached: Cell<bool>,
 }
@@ -63,7 +63,7 @@ struct Reader<K, V> {
 // `Published<K, V>` (the map's own field, holding `Arc<Frozen<K, V>>`) to be `Send + Sync`, that is
 // `K` and `V` to be `Send + Sync`: exactly what the `Arc`s inside a reader require. A map of
 // non-`Send` keys or values never leaves its thread, so neither do its readers. The cells are never
-// shared between threads: `PerThread::get_or_missed` only hands a reader to its own thread.
+// shared between threads: `PerThread` only hands a reader to its own thread.
 unsafe impl<K, V> Send for Reader<K, V> {}
 
 impl<K, V> Readers<K, V> {
@@ -75,6 +75,13 @@ impl<K, V> Readers<K, V> {
 
     /// Runs `f` on the shards of the current version of `published`, with the calling thread's read
     /// counters when `counting` (the spec's compile-time statistics switch).
+    ///
+    /// The fast path (this thread read this map last, and nothing was published since: the last
+    /// fast-path entry carries the published tag) is all that is inlined; everything else, even
+    /// the preparation for it, is in [`read_slow`], so that the hot loop keeps its registers for
+    /// the lookup.
+    ///
+    /// [`read_slow`]: Self::read_slow
     #[inline]
     pub(crate) fn read<R>(
         &self,
@@ -83,45 +90,59 @@ impl<K, V> Readers<K, V> {
         counting: bool,
         f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
     ) -> R {
-        let (reader, mut hot) = self.slots.get_or_missed(
-            || CachePadded::new(Reader::new(published)),
-            |reader| {
-                if !reader.attached.replace(true) {
-                    // SAFETY: the reader stays in `self.slots` (`ThreadLocal` never moves its
-                    // values) until the store, and so the map owning `stats`, is dropped.
-                    unsafe { stats.attach_reads(&reader.reads) };
-                }
-                reader.hot()
-            },
-        );
-        let running = Running::enter(&reader.reads, counting);
-        let generation = published.generation();
-        if generation != reader.generation.get() {
-            hot = self.reload(reader, published, generation, running.nested());
+        if let Some((reader, hot)) = self.slots.tagged(published.tag()) {
+            let _running = Running::enter(&reader.reads, counting);
+            // SAFETY: an entry carries a version's tag only with the words of that version's
+            // shards, which its reader holds (see `read_slow`); this one's tag is the published
+            // one, so the reader has not reloaded since. The shards stay alive until its next
+            // reload, and a reload under this read (a nested one) keeps them in `retired`.
+            let shards = unsafe { Reader::shards_of(hot) };
+            return f(shards, counting.then_some(&reader.reads));
         }
-        // SAFETY: `hot` is `reader.hot()` of the reader's current shards: from the fast path
-        // (`get_or_missed` returns the words `missed` or `set_hot` last kept, and every reload
-        // keeps its new ones before any user code can run) or from the reload just above. The
-        // shards stay alive until the next reload, and a reload under this read (a nested one)
-        // keeps them in `retired`.
-        let shards = unsafe { Reader::shards_of(hot) };
-        f(shards, counting.then_some(&reader.reads))
+        self.read_slow(published, stats, counting, f)
     }
 
-    /// Reloads `reader` (see [`Reader::reload`]), keeping its new shards in the fast path.
+    /// [`read`](Self::read) on the thread's first read of the map, after it used other maps, or
+    /// after a publish.
     #[cold]
     #[inline(never)]
-    fn reload(
+    fn read_slow<R>(
         &self,
-        reader: &Reader<K, V>,
         published: &Published<K, V>,
-        generation: u64,
-        nested: bool,
-    ) -> Hot {
-        reader.reload(published, generation, nested, |hot| self.slots.set_hot(hot));
-        // Read again, not the words kept before the drops: a destructor run by the reload may
-        // have read this map and reloaded it once more.
-        reader.hot()
+        stats: &MapStats,
+        counting: bool,
+        f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
+    ) -> R {
+        if let Some((reader, hot)) = self.slots.tagged_prev(published.tag()) {
+            let _running = Running::enter(&reader.reads, counting);
+            // SAFETY: as in `read`.
+            let shards = unsafe { Reader::shards_of(hot) };
+            return f(shards, counting.then_some(&reader.reads));
+        }
+        let reader = self
+            .slots
+            .value_or(|| CachePadded::new(Reader::new(published)));
+        if !reader.attached.replace(true) {
+            // SAFETY: the reader stays in `self.slots` (`ThreadLocal` never moves its values) until
+            // the store, and so the map owning `stats`, is dropped.
+            unsafe { stats.attach_reads(&reader.reads) };
+        }
+        let running = Running::enter(&reader.reads, counting);
+        let tag = published.tag();
+        if reader.tag.get() != tag {
+            reader.reload(published, tag, running.nested());
+        }
+        // Read both again after the reload: a destructor it ran may have read this map and
+        // reloaded once more. A reader's tag and shards always change together.
+        let hot = reader.hot();
+        // SAFETY: `reader` is this thread's value, and the tag is that of the version whose
+        // shards `hot` describes (or an older one of the same map: see `Published::tag`), a tag no
+        // other map's versions ever carry. This is the entry `read` relies on.
+        unsafe { self.slots.remember(reader.tag.get(), reader, hot) };
+        // SAFETY: the reader's current shards, alive until its next reload (kept in `retired` if
+        // that reload is nested in this read).
+        let shards = unsafe { Reader::shards_of(hot) };
+        f(shards, counting.then_some(&reader.reads))
     }
 }
 
@@ -147,9 +168,9 @@ impl<K, V> Reader<K, V> {
 
     #[cold]
     fn new(published: &Published<K, V>) -> Self {
-        let generation = published.generation();
+        let tag = published.tag();
         Reader {
-            generation: Cell::new(generation),
+            tag: Cell::new(tag),
             shards: UnsafeCell::new(Arc::clone(&published.load().shards)),
             retired: UnsafeCell::new(Vec::new()),
             reads: ReadCounters::default(),
@@ -157,27 +178,20 @@ impl<K, V> Reader<K, V> {
         }
     }
 
-    /// Replaces the cached shards with those of the current version, `generation`, and hands their
-    /// fast-path words to `keep_hot`. Under an outer read (`nested`) the old shards are kept;
+    /// Replaces the cached shards with those of the current version, whose tag is `tag` (or a
+    /// later one's: see [`Published::tag`]). Under an outer read (`nested`) the old shards are kept;
     /// otherwise they and any kept ones are dropped, last, because dropping may run the user's
     /// destructors, which may read this map again.
     #[cold]
     #[inline(never)]
-    fn reload(
-        &self,
-        published: &Published<K, V>,
-        generation: u64,
-        nested: bool,
-        keep_hot: impl FnOnce(Hot),
-    ) {
+    fn reload(&self, published: &Published<K, V>, tag: u64, nested: bool) {
         let next = Arc::clone(&published.load().shards);
         // SAFETY: this thread's reader (see `Send`); no reference into either cell is alive: reads
         // hold only slices into the shards' allocation (see `Readers::read`), and the references
         // made here end before any user code (a destructor) can run.
         let old = unsafe { mem::replace(&mut *self.shards.get(), next) };
-        self.generation.set(generation);
         // Before any destructor runs: one that reads this map must find the new shards.
-        keep_hot(self.hot());
+        self.tag.set(tag);
         if nested {
             // SAFETY: as above.
             unsafe { (*self.retired.get()).push(old) };
