@@ -15,7 +15,7 @@ use crate::registry;
 use crate::snapshot::Snapshot;
 use crate::spec::{BackendKind, MapSpec};
 use crate::stats::{Counter, MapStats, Recorder, Stats};
-use crate::table::Entry;
+use crate::table::{Entry, Pair};
 
 /// The storage type a spec's backend uses for `K` and `V`.
 type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
@@ -111,7 +111,11 @@ where
     /// Builds and registers an instance around the store `make` returns.
     fn build(hasher: H, make: impl FnOnce(Recorder<'_>) -> StoreOf<S, K, V>) -> Self {
         // hashbrown keeps one control byte per bucket and fills at most 7/8 of its buckets.
-        let entry_bytes = (mem::size_of::<Entry<K, V>>() + 1) * 8 / 7;
+        let entry_size = match S::DESCRIPTOR.backend() {
+            BackendKind::Rcu => mem::size_of::<Pair<K, V>>(),
+            BackendKind::Sharded => mem::size_of::<Entry<K, V>>(),
+        };
+        let entry_bytes = (entry_size + 1) * 8 / 7;
         let stats = Arc::new(MapStats::new(S::DESCRIPTOR, entry_bytes));
         let store = make(stats.recorder(Self::STATS));
         registry::register(&stats);
@@ -123,7 +127,7 @@ where
         }
     }
 
-    fn from_entries(hasher: H, entries: Vec<Entry<K, V>>) -> Self {
+    fn from_entries(hasher: H, entries: Vec<Entry<K, V>>, rehash: impl Fn(&K) -> u64) -> Self {
         let count = entries.len();
         if let Some(max) = S::DESCRIPTOR.max_len_limit() {
             assert!(
@@ -134,7 +138,7 @@ where
         }
         Self::build(hasher, |rec| {
             rec.count(Counter::Added, count as u64);
-            Storage::from_entries(Self::config(0), entries, rec)
+            Storage::from_entries(Self::config(0), entries, rec, rehash)
         })
     }
 
@@ -192,11 +196,6 @@ where
         self.store.for_each(self.rec(), f);
     }
 
-    /// Shrinks every table to fit its entries (and, for `Rcu`, re-picks the shard count).
-    pub fn shrink_to_fit(&self) {
-        self.store.shrink_to_fit(self.rec());
-    }
-
     /// This instance's statistics (counts since it was created; `len` and `capacity` now).
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::from_counts(&self.stats.counts());
@@ -242,6 +241,16 @@ where
     #[inline(always)]
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// The hasher as a function of keys, for tables that keep no hashes and grow.
+    fn rehash(&self) -> impl Fn(&K) -> u64 + '_ {
+        |key| self.hash(key)
+    }
+
+    /// Shrinks every table to fit its entries (and, for `Rcu`, re-picks the shard count).
+    pub fn shrink_to_fit(&self) {
+        self.store.shrink_to_fit(self.rec(), self.rehash());
     }
 
     /// Calls `f` with a reference to the value of `key` and returns its result, or `None` if absent.
@@ -298,7 +307,7 @@ where
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, CapacityError<(K, V)>> {
         let rec = self.rec();
         let hash = self.hash(&key);
-        match self.store.insert(hash, key, value, rec) {
+        match self.store.insert(hash, key, value, rec, self.rehash()) {
             Ok(old) => {
                 rec.count(Counter::Insert, 1);
                 if old.is_none() {
@@ -392,7 +401,7 @@ where
     ) -> Result<R, CapacityError<K>> {
         let rec = self.rec();
         let hash = self.hash(&key);
-        match self.store.upsert(hash, key, rec, default, f) {
+        match self.store.upsert(hash, key, rec, self.rehash(), default, f) {
             Ok(done) => {
                 if done.inserted {
                     rec.count(Counter::Insert, 1);
@@ -452,12 +461,13 @@ where
     /// A new, separately counted instance with the same entries (`Rcu`: shares the current version,
     /// O(1)).
     fn clone(&self) -> Self {
-        let snapshot = self.snapshot();
-        let frozen = Arc::clone(snapshot.frozen());
-        let count = frozen.len as u64;
+        let source = self.rec();
+        source.count(Counter::Snapshot, 1);
+        self.probe(Op::Snapshot, 0);
         Self::build(self.hasher.clone(), |rec| {
-            rec.count(Counter::Added, count);
-            SnapshotStorage::from_frozen(Self::config(0), frozen, rec)
+            let store = self.store.duplicate(Self::config(0), rec);
+            rec.count(Counter::Added, store.len() as u64);
+            store
         })
     }
 }
@@ -499,7 +509,8 @@ where
                 value,
             })
             .collect();
-        Self::from_entries(hasher, entries)
+        let rehash = |key: &K| hasher.hash_one(key);
+        Self::from_entries(hasher.clone(), entries, rehash)
     }
 }
 

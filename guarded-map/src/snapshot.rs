@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use crate::shared_table::SharedTable;
-use crate::table::{Entry, Frozen};
+use crate::table::{Frozen, Pair};
 
 /// An immutable view of a map at one instant, from [`GuardedMap::snapshot`](crate::GuardedMap::snapshot).
 ///
@@ -34,10 +34,6 @@ pub struct Snapshot<K, V, H = RandomState> {
 impl<K, V, H> Snapshot<K, V, H> {
     pub(crate) fn new(frozen: Arc<Frozen<K, V>>, hasher: H) -> Self {
         Snapshot { frozen, hasher }
-    }
-
-    pub(crate) fn frozen(&self) -> &Arc<Frozen<K, V>> {
-        &self.frozen
     }
 
     /// The number of entries.
@@ -130,7 +126,7 @@ impl<'a, K, V, H> IntoIterator for &'a Snapshot<K, V, H> {
 /// Iterator over the entries of a [`Snapshot`].
 pub struct Iter<'a, K, V> {
     shards: std::slice::Iter<'a, SharedTable<K, V>>,
-    current: Option<hashbrown::hash_table::Iter<'a, Entry<K, V>>>,
+    current: Option<hashbrown::hash_table::Iter<'a, Pair<K, V>>>,
     remaining: usize,
 }
 

@@ -97,7 +97,9 @@ pub struct Upserted<R> {
     pub inserted: bool,
 }
 
-/// The operations every backend provides. Hashes are computed once by the map and passed in.
+/// The operations every backend provides. Hashes are computed once by the map and passed in;
+/// operations that may grow a table also get `rehash`, the map's hasher, for tables that keep no
+/// hashes (see [`Pair`](crate::table::Pair)).
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot store these key and value types",
@@ -107,7 +109,12 @@ pub struct Upserted<R> {
 pub trait Storage<K, V>: Sized {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self;
     /// Builds a store from entries with distinct keys.
-    fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self;
+    fn from_entries(
+        config: StoreConfig,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Self;
     /// Runs `f` on the value of `key` and counts the read (and the miss) when `counting`.
     fn get<Q, R>(
         &self,
@@ -121,7 +128,14 @@ pub trait Storage<K, V>: Sized {
         K: Borrow<Q>,
         Q: ?Sized + Eq;
     /// Inserts or replaces; `Err` gives the pair back when a new key would exceed `max_len`.
-    fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)>;
+    fn insert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Result<Option<V>, (K, V)>;
     fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -143,6 +157,7 @@ pub trait Storage<K, V>: Sized {
         hash: u64,
         key: K,
         rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K>;
@@ -153,15 +168,15 @@ pub trait Storage<K, V>: Sized {
     fn for_each(&self, rec: Recorder<'_>, f: impl FnMut(&K, &V));
     fn len(&self) -> usize;
     fn capacity(&self) -> usize;
-    fn shrink_to_fit(&self, rec: Recorder<'_>);
+    fn shrink_to_fit(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64);
 }
 
 /// Backends that can produce an immutable copy (the sharded one needs `Clone` entries for it).
 #[doc(hidden)]
 pub trait SnapshotStorage<K, V>: Storage<K, V> {
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>>;
-    /// A new store holding the contents of `frozen`.
-    fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self;
+    /// A new store holding this one's entries at one instant; `rec` is the new store's.
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self;
 }
 
 /// Locks `lock`, timing the wait only when the lock was not free.

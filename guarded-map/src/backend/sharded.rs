@@ -14,10 +14,9 @@ use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_timed};
-use crate::shared_table::SharedTable;
 use crate::stats::{Counter, MapStats, Recorder};
-use crate::sync::{AtomicUsize, RwLock, RwLockWriteGuard};
-use crate::table::{Entry, Frozen, Shards, Table, key_eq, shard_among, stored_hash};
+use crate::sync::{AtomicUsize, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::table::{Entry, Frozen, FrozenTable, Pair, Table, key_eq, shard_among, stored_hash};
 
 /// One shard: its table and gauges readable without the lock.
 struct Shard<K, V> {
@@ -161,7 +160,12 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         store
     }
 
-    fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self {
+    fn from_entries(
+        config: StoreConfig,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        _rehash: impl Fn(&K) -> u64,
+    ) -> Self {
         let mut store = Self::empty(StoreConfig {
             capacity: config.capacity.max(entries.len()),
             ..config
@@ -211,7 +215,14 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         out
     }
 
-    fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
+    fn insert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        rec: Recorder<'_>,
+        _rehash: impl Fn(&K) -> u64,
+    ) -> Result<Option<V>, (K, V)> {
         let mut table = self.write(self.shard(hash), rec);
         match table.entry(hash, key_eq(&key), stored_hash) {
             hash_table::Entry::Occupied(mut entry) => {
@@ -258,6 +269,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         hash: u64,
         key: K,
         rec: Recorder<'_>,
+        _rehash: impl Fn(&K) -> u64,
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
@@ -318,7 +330,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         self.total_capacity()
     }
 
-    fn shrink_to_fit(&self, rec: Recorder<'_>) {
+    fn shrink_to_fit(&self, rec: Recorder<'_>, _rehash: impl Fn(&K) -> u64) {
         for shard in self.shards.iter() {
             self.write(shard, rec).shrink_to_fit(stored_hash);
         }
@@ -328,29 +340,60 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// Read-locks every shard (in index order, so two snapshots cannot deadlock), then copies them:
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
+    /// The copies become frozen tables after the locks are released.
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
-        let guards: Vec<_> = self
-            .shards
-            .iter()
-            .map(|shard| read_timed(&shard.table, || rec))
-            .collect();
-        let shards: Shards<K, V> = guards
-            .iter()
-            .map(|table| SharedTable::new(Table::clone(table)))
-            .collect();
-        drop(guards);
-        let len = shards.iter().map(|t| t.len()).sum();
-        let capacity = shards.iter().map(|t| t.capacity()).sum();
-        Arc::new(Frozen {
-            shards,
-            bits: self.shards.len().trailing_zeros(),
+        let tables = self.copy_tables(|shard| read_timed(&shard.table, || rec));
+        let len = tables.iter().map(|t| t.len()).sum();
+        let tables = tables.into_iter().map(freeze).collect();
+        Arc::new(Frozen::from_tables(
+            self.shards.len().trailing_zeros(),
             len,
-            capacity,
-        })
+            tables,
+        ))
     }
 
-    fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {
-        let entries = frozen.iter().cloned().collect();
-        Self::from_entries(config, entries, rec)
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self {
+        let tables = self.copy_tables(|shard| shard.table.read());
+        let shards = tables
+            .into_iter()
+            .map(|table| {
+                CachePadded::new(Shard {
+                    len: AtomicUsize::new(table.len()),
+                    capacity: AtomicUsize::new(table.capacity()),
+                    table: RwLock::new(table),
+                })
+            })
+            .collect();
+        let store = ShardedStore {
+            shards,
+            max_len: config.max_len,
+            reserved: AtomicUsize::new(0),
+        };
+        store.publish_gauges(rec);
+        store
     }
+}
+
+impl<K: Clone, V: Clone> ShardedStore<K, V> {
+    /// Copies of every shard's table, all taken while every shard is read-locked by `lock` (in
+    /// index order, so two copies cannot deadlock).
+    fn copy_tables<'a>(
+        &'a self,
+        lock: impl FnMut(&'a Shard<K, V>) -> RwLockReadGuard<'a, Table<K, V>>,
+    ) -> Vec<Table<K, V>> {
+        let guards: Vec<_> = self.shards.iter().map(|shard| &**shard).map(lock).collect();
+        guards.iter().map(|table| Table::clone(table)).collect()
+    }
+}
+
+/// The frozen form of a `Sharded` table: the same pairs, without their stored hashes.
+fn freeze<K, V>(table: Table<K, V>) -> FrozenTable<K, V> {
+    let mut frozen = FrozenTable::with_capacity(table.len());
+    for Entry { hash, key, value } in table {
+        // Room for every pair was made above, so hashbrown never calls the hasher.
+        frozen.insert_unique(hash, Pair { key, value }, |_| {
+            unreachable!("a table with room for every pair does not grow")
+        });
+    }
+    frozen
 }

@@ -42,8 +42,8 @@ pub struct Stats {
     /// Entries the map can hold without allocating.
     pub capacity: u64,
     /// Estimated bytes of the map's tables: `capacity` times the bytes hashbrown spends per entry
-    /// (the key, the value, their stored hash, a control byte, at a 7/8 load factor). Memory that
-    /// keys and values own on the heap (a `String`'s text) is not included.
+    /// (the key, the value, their stored hash on `Sharded`, a control byte, at a 7/8 load factor).
+    /// Memory that keys and values own on the heap (a `String`'s text) is not included.
     pub memory_bytes: u64,
     /// Lock acquisitions that had to wait (the uncontended path is not timed).
     pub lock_contended: u64,

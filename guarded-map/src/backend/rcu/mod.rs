@@ -2,8 +2,9 @@
 //!
 //! Every write, under one writer mutex: load the current version, copy the one shard the key lives in,
 //! change the copy, and publish a new version that shares every other shard with the old one. Readers
-//! holding the old version keep it alive until they finish. A panic in user code (`Clone`, `Eq`, a
-//! closure) happens before the publish, so it leaves the map exactly as it was.
+//! holding the old version keep it alive until they finish. A panic in user code (`Clone`, `Eq`,
+//! `Hash` when a copy grows, a closure) happens before the publish, so it leaves the map exactly as
+//! it was; that is why versions can keep bare key-value pairs (see [`Pair`]).
 //!
 //! Shard count follows the size: `1 << bits` shards with `len <= 8 * shards^2`, so a write copies
 //! about `sqrt(8 * len)` entries and as many shard pointers (100 000 entries: 128 shards of ~780).
@@ -23,7 +24,7 @@ use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_tim
 use crate::shared_table::SharedTable;
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard};
-use crate::table::{Entry, Frozen, Shards, Table, find_in, key_eq, shard_index, stored_hash};
+use crate::table::{Entry, Frozen, FrozenTable, Pair, Shards, find_in, key_eq, shard_index};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
 const MAX_BITS: u32 = 14;
@@ -84,7 +85,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
     }
 
     /// The shard holding `key` and a private copy of it, or `None` when the key is absent.
-    fn copy_holding<Q>(&self, hash: u64, key: &Q) -> Option<(usize, Table<K, V>)>
+    fn copy_holding<Q>(&self, hash: u64, key: &Q) -> Option<(usize, FrozenTable<K, V>)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -99,30 +100,50 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
     }
 
     /// A private copy of shard `index`, to change and publish.
-    fn copy(&self, index: usize) -> Table<K, V> {
-        Table::clone(&self.cur.shards[index])
+    fn copy(&self, index: usize) -> FrozenTable<K, V> {
+        FrozenTable::clone(&self.cur.shards[index])
     }
 
-    /// Publishes the current version with shard `index` replaced by `table`; re-shards if `len`
-    /// outgrew the shards.
-    fn publish(self, index: usize, table: Table<K, V>, len: usize) {
-        let cur = &self.cur;
+    /// Publishes the current version with shard `index` replaced by `table`, which holds no more
+    /// entries than before.
+    fn publish(self, index: usize, table: FrozenTable<K, V>, len: usize) {
+        let copied = table.len();
+        let next = self.replaced(index, table, len);
+        self.publish_all(next, copied);
+    }
+
+    /// [`publish`](Self::publish) after a write that may have added an entry: re-shards if `len`
+    /// outgrew the shards, hashing every key again with `rehash`.
+    fn publish_grown(
+        self,
+        index: usize,
+        table: FrozenTable<K, V>,
+        len: usize,
+        rehash: impl Fn(&K) -> u64,
+    ) {
         let mut copied = table.len();
+        let mut next = self.replaced(index, table, len);
+        let bits = bits_for(len);
+        if bits > next.bits {
+            let pairs = next.iter().map(|pair| (rehash(&pair.key), pair.clone()));
+            next = Frozen::from_pairs(bits, len, pairs, &rehash);
+            copied += len;
+        }
+        self.publish_all(next, copied);
+    }
+
+    /// The current version with shard `index` replaced by `table`, holding `len` entries in all.
+    fn replaced(&self, index: usize, table: FrozenTable<K, V>, len: usize) -> Frozen<K, V> {
+        let cur = &self.cur;
         let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
         let mut shards = cur.shards.to_vec();
         shards[index] = SharedTable::new(table);
-        let mut next = Frozen {
+        Frozen {
             shards: shards.into(),
             bits: cur.bits,
             len,
             capacity,
-        };
-        let bits = bits_for(len);
-        if bits > next.bits {
-            next = Frozen::from_entries(bits, len, next.iter().cloned());
-            copied += len;
         }
-        self.publish_all(next, copied);
     }
 
     /// Publishes a whole new version.
@@ -145,10 +166,17 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         }
     }
 
-    fn from_entries(config: StoreConfig, entries: Vec<Entry<K, V>>, rec: Recorder<'_>) -> Self {
+    fn from_entries(
+        config: StoreConfig,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Self {
         let len = entries.len();
-        let frozen =
-            Frozen::from_entries(bits_for(len.max(config.capacity)), len, entries.into_iter());
+        let pairs = entries
+            .into_iter()
+            .map(|Entry { hash, key, value }| (hash, Pair { key, value }));
+        let frozen = Frozen::from_pairs(bits_for(len.max(config.capacity)), len, pairs, rehash);
         Self::from_frozen(config, Arc::new(frozen), rec)
     }
 
@@ -175,7 +203,14 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             })
     }
 
-    fn insert(&self, hash: u64, key: K, value: V, rec: Recorder<'_>) -> Result<Option<V>, (K, V)> {
+    fn insert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Result<Option<V>, (K, V)> {
         let write = self.begin(rec);
         let (index, exists) = write.locate(hash, &key);
         if !exists && write.is_full() {
@@ -185,12 +220,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let old = match table.find_mut(hash, key_eq(&key)) {
             Some(entry) => Some(mem::replace(&mut entry.value, value)),
             None => {
-                table.insert_unique(hash, Entry { hash, key, value }, stored_hash);
+                table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
                 None
             }
         };
         let len = write.cur.len + usize::from(old.is_none());
-        write.publish(index, table, len);
+        write.publish_grown(index, table, len, rehash);
         Ok(old)
     }
 
@@ -201,10 +236,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     {
         let write = self.begin(rec);
         let (index, mut table) = write.copy_holding(hash, key)?;
-        let (entry, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
+        let (pair, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
         let len = write.cur.len - 1;
         write.publish(index, table, len);
-        Some((entry.key, entry.value))
+        Some((pair.key, pair.value))
     }
 
     fn update<Q, R>(
@@ -231,6 +266,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         hash: u64,
         key: K,
         rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
@@ -244,12 +280,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             Some(entry) => f(&mut entry.value),
             None => {
                 let value = default();
-                let entry = table.insert_unique(hash, Entry { hash, key, value }, stored_hash);
-                f(&mut entry.into_mut().value)
+                let pair = table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
+                f(&mut pair.into_mut().value)
             }
         };
         let len = write.cur.len + usize::from(!exists);
-        write.publish(index, table, len);
+        write.publish_grown(index, table, len, rehash);
         Ok(Upserted {
             result,
             inserted: !exists,
@@ -265,7 +301,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             .shards
             .iter()
             .map(|shard| {
-                let mut table = Table::clone(shard);
+                let mut table = FrozenTable::clone(shard);
                 let before = table.len();
                 table.retain(|entry| f(&entry.key, &mut entry.value));
                 removed += before - table.len();
@@ -303,10 +339,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         self.current.peek(|version| version.capacity)
     }
 
-    fn shrink_to_fit(&self, rec: Recorder<'_>) {
+    fn shrink_to_fit(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
         let write = self.begin(rec);
         let cur = &write.cur;
-        let next = Frozen::from_entries(bits_for(cur.len), cur.len, cur.iter().cloned());
+        let pairs = cur.iter().map(|pair| (rehash(&pair.key), pair.clone()));
+        let next = Frozen::from_pairs(bits_for(cur.len), cur.len, pairs, &rehash);
         let copied = cur.len;
         write.publish_all(next, copied);
     }
@@ -317,8 +354,15 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for RcuStore<K, V> {
         self.current.load()
     }
 
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self {
+        // Versions are immutable, so the copy starts out sharing every shard of the original.
+        Self::from_frozen(config, self.current.load(), rec)
+    }
+}
+
+impl<K, V> RcuStore<K, V> {
+    /// A store whose first version is `frozen`.
     fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {
-        // Versions are immutable, so a copy can start out sharing every shard of the original.
         rec.set_capacity(frozen.capacity);
         RcuStore {
             current: Published::new(frozen),
