@@ -56,7 +56,9 @@ type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
 ///
 /// A panic in `Hash`, `Eq`, `Clone` or a closure unwinds out of the call and leaves the map usable,
 /// with no lock poisoned and no other entry lost:
-/// - `Rcu`: nothing of the failed call is published; the map is exactly as before it.
+/// - `Rcu`: nothing of the failed call is published; the map is exactly as before it. (Versions
+///   keep no hashes: a write that grows a table or re-shards calls `Hash` on the keys it moves,
+///   and a panic there drops the unpublished copy.)
 /// - `Sharded`: an `update`/`upsert` closure that panics leaves the entry with whatever it had
 ///   written so far (an `upsert` that created the entry keeps it); `retain` keeps the decisions it
 ///   made before the panic. Tables never call `Hash` again after insertion (hashes are stored), so a

@@ -11,6 +11,8 @@ use guarded_map::{Backend, GuardedMap, MapSpec, map_spec};
 thread_local! {
     /// When set, the next `Hash`, `Eq` or `Clone` of a `Touchy` key panics.
     static ARMED: Cell<Option<Trap>> = const { Cell::new(None) };
+    /// When set, every `Hash` of this one `Touchy` key panics.
+    static POISONED: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -34,6 +36,7 @@ struct Touchy(u32);
 impl Hash for Touchy {
     fn hash<H: Hasher>(&self, state: &mut H) {
         spring(Trap::Hash);
+        assert_ne!(POISONED.get(), Some(self.0), "user Hash panicked");
         self.0.hash(state);
     }
 }
@@ -161,8 +164,9 @@ fn closures_and_traits<S: Spec>(rcu: bool) {
     map.insert(Touchy(9), 9);
     intact_and_usable(&map, None);
 
-    // Growing tables never call user code (hashes are stored), and a panicking `Eq` on a lookup that
-    // does reach it (re-inserting present keys) loses nothing.
+    // A growing map loses nothing (`Sharded` tables store hashes; an `Rcu` copy that fails is not
+    // published), and a panicking `Eq` on a lookup that does reach it (re-inserting present keys)
+    // loses nothing either.
     let map = GuardedMap::<Touchy, u32, S>::new();
     for k in 0..2_000 {
         map.insert(Touchy(k), k);
@@ -195,6 +199,42 @@ fn rcu_survives_panics_in_user_code() {
 #[test]
 fn sharded_survives_panics_in_user_code() {
     closures_and_traits::<ShardedSpec>(false);
+}
+
+/// `Rcu` versions keep no hashes, so a write that re-shards hashes every key again, with the
+/// user's `Hash`. When that panics, the half-built copy is dropped and nothing is published.
+#[test]
+fn rcu_rehash_that_panics_publishes_nothing() {
+    let map = GuardedMap::<Touchy, u32, RcuSpec>::new();
+    // 2 048 entries fill 16 shards to their bound (8 * 16^2): the next new key re-shards.
+    const FULL: u32 = 2_048;
+    for k in 0..FULL {
+        map.insert(Touchy(k), k);
+    }
+    let before = map.stats();
+    POISONED.set(Some(7));
+    assert!(
+        panics(|| {
+            map.insert(Touchy(FULL), FULL);
+        }),
+        "re-sharding hashes the poisoned key"
+    );
+    assert!(panics(|| map.shrink_to_fit()), "so does shrinking");
+    POISONED.set(None);
+    let after = map.stats();
+    assert_eq!(after.rcu_publishes, before.rcu_publishes);
+    assert_eq!((map.len(), after.len), (FULL as usize, u64::from(FULL)));
+    assert_eq!(map.get_cloned(&Touchy(FULL)), None);
+    for k in 0..FULL {
+        assert_eq!(
+            map.get_cloned(&Touchy(k)),
+            Some(k),
+            "entry {k} lost or changed"
+        );
+    }
+    map.insert(Touchy(FULL), FULL);
+    assert_eq!(map.len(), FULL as usize + 1);
+    assert_eq!(map.snapshot().len(), FULL as usize + 1);
 }
 
 /// A value that counts its drops.
