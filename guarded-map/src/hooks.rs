@@ -25,8 +25,6 @@
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
-#[cfg(not(all(target_arch = "x86_64", not(miri))))]
-use std::sync::atomic::AtomicU16;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::thread;
 use std::time::Duration;
@@ -37,50 +35,57 @@ use guarded_map_ebpf::{BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKin
 use crate::registry::{self, MapReport};
 use crate::spec::BackendKind;
 
-/// Raised by the kernel while a probe is attached (see the module documentation).
-#[cfg(not(all(target_arch = "x86_64", not(miri))))]
-#[unsafe(export_name = "guarded_map_probe_semaphore")]
-#[unsafe(link_section = ".data.guarded_map_probe_semaphore")]
-#[used]
-static SEMAPHORE: AtomicU16 = AtomicU16::new(0);
+use semaphore::semaphore;
 
-// The x86_64 semaphore (see the module documentation); Miri runs no assembly.
+/// Raised by the kernel while a probe is attached (see the module documentation): on x86_64 a
+/// hidden symbol defined in assembly and read with one instruction (Miri runs no assembly).
 #[cfg(all(target_arch = "x86_64", not(miri)))]
-core::arch::global_asm!(
-    ".pushsection .data.guarded_map_probe_semaphore,\"aw\",@progbits",
-    ".globl guarded_map_probe_semaphore",
-    ".hidden guarded_map_probe_semaphore",
-    ".type guarded_map_probe_semaphore,@object",
-    ".size guarded_map_probe_semaphore,2",
-    ".p2align 1",
-    "guarded_map_probe_semaphore:",
-    ".short 0",
-    ".popsection",
-);
+mod semaphore {
+    core::arch::global_asm!(
+        ".pushsection .data.guarded_map_probe_semaphore,\"aw\",@progbits",
+        ".globl guarded_map_probe_semaphore",
+        ".hidden guarded_map_probe_semaphore",
+        ".type guarded_map_probe_semaphore,@object",
+        ".size guarded_map_probe_semaphore,2",
+        ".p2align 1",
+        "guarded_map_probe_semaphore:",
+        ".short 0",
+        ".popsection",
+    );
 
-/// The semaphore's value (relaxed: a plain load).
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-#[inline(always)]
-fn semaphore() -> u16 {
-    let value: u32;
-    // SAFETY: reads the two bytes the assembly above defines; the kernel writes them only as a
-    // whole `u16` (the uprobe reference counter), and a misaligned read cannot happen
-    // (`.p2align 1`). No stack, no other memory, flags kept: as the options say.
-    unsafe {
-        core::arch::asm!(
-            "movzx {0:e}, word ptr [rip + guarded_map_probe_semaphore]",
-            out(reg) value,
-            options(nostack, readonly, preserves_flags),
-        );
+    /// The semaphore's value (relaxed: a plain load).
+    #[inline(always)]
+    pub(super) fn semaphore() -> u16 {
+        let value: u32;
+        // SAFETY: reads the two bytes the assembly above defines; the kernel writes them only as
+        // a whole `u16` (the uprobe reference counter), and a misaligned read cannot happen
+        // (`.p2align 1`). No stack, no other memory, flags kept: as the options say.
+        unsafe {
+            core::arch::asm!(
+                "movzx {0:e}, word ptr [rip + guarded_map_probe_semaphore]",
+                out(reg) value,
+                options(nostack, readonly, preserves_flags),
+            );
+        }
+        value as u16
     }
-    value as u16
 }
 
-/// The semaphore's value.
+/// See the x86_64 version: elsewhere an exported Rust static.
 #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-#[inline(always)]
-fn semaphore() -> u16 {
-    SEMAPHORE.load(Relaxed)
+mod semaphore {
+    use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
+
+    #[unsafe(export_name = "guarded_map_probe_semaphore")]
+    #[unsafe(link_section = ".data.guarded_map_probe_semaphore")]
+    #[used]
+    static SEMAPHORE: AtomicU16 = AtomicU16::new(0);
+
+    /// The semaphore's value.
+    #[inline(always)]
+    pub(super) fn semaphore() -> u16 {
+        SEMAPHORE.load(Relaxed)
+    }
 }
 
 /// [`ProbeConfig`]'s two words, written by the probe (through the process's memory) before it

@@ -91,13 +91,10 @@ impl<K, V> Readers<K, V> {
         f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
     ) -> R {
         if let Some((reader, hot)) = self.slots.tagged(published.tag()) {
-            let _running = Running::enter(&reader.reads, counting);
             // SAFETY: an entry carries a version's tag only with the words of that version's
             // shards, which its reader holds (see `read_slow`); this one's tag is the published
-            // one, so the reader has not reloaded since. The shards stay alive until its next
-            // reload, and a reload under this read (a nested one) keeps them in `retired`.
-            let shards = unsafe { Reader::shards_of(hot) };
-            return f(shards, counting.then_some(&reader.reads));
+            // one, so the reader has not reloaded since.
+            return unsafe { reader.run(hot, counting, f) };
         }
         self.read_slow(published, stats, counting, f)
     }
@@ -113,11 +110,10 @@ impl<K, V> Readers<K, V> {
         counting: bool,
         f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
     ) -> R {
-        if let Some((reader, hot)) = self.slots.tagged_prev(published.tag()) {
-            let _running = Running::enter(&reader.reads, counting);
+        let tag = published.tag();
+        if let Some((reader, hot)) = self.slots.tagged_prev(tag) {
             // SAFETY: as in `read`.
-            let shards = unsafe { Reader::shards_of(hot) };
-            return f(shards, counting.then_some(&reader.reads));
+            return unsafe { reader.run(hot, counting, f) };
         }
         let reader = self
             .slots
@@ -128,7 +124,6 @@ impl<K, V> Readers<K, V> {
             unsafe { stats.attach_reads(&reader.reads) };
         }
         let running = Running::enter(&reader.reads, counting);
-        let tag = published.tag();
         if reader.tag.get() != tag {
             reader.reload(published, tag, running.nested());
         }
@@ -152,6 +147,25 @@ impl<K, V> Reader<K, V> {
         // SAFETY: this thread's reader (see `Send`); the reference ends here.
         let shards: &[SharedTable<K, V>] = unsafe { &*self.shards.get() };
         (shards.as_ptr().cast(), shards.len())
+    }
+
+    /// Runs `f` on the shards `hot` describes, marking the read while it runs.
+    ///
+    /// # Safety
+    ///
+    /// `hot` must be this reader's current fast-path words: the shards stay alive until its next
+    /// reload, and a reload under this read (a nested one) keeps them in `retired`.
+    #[inline(always)]
+    unsafe fn run<R>(
+        &self,
+        hot: Hot,
+        counting: bool,
+        f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
+    ) -> R {
+        let _running = Running::enter(&self.reads, counting);
+        // SAFETY: the caller's contract.
+        let shards = unsafe { Reader::shards_of(hot) };
+        f(shards, counting.then_some(&self.reads))
     }
 
     /// The slice [`Reader::hot`] described.
