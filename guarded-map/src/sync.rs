@@ -1,18 +1,99 @@
 //! The synchronization primitives the backends are written against.
 //!
-//! Normal builds use `parking_lot` (no poisoning: a panic in user code never breaks later calls) and
-//! `arc-swap`. Under `--cfg guarded_map_loom` the same names are loom's modelled primitives, so the
-//! loom tests explore every interleaving of our publish and locking protocols. `arc-swap` has no loom
-//! support; there the published pointer is a modelled lock around an `Arc`, which keeps the protocol
-//! around it (load, copy, publish under the writer lock) under test.
+//! Normal builds use `parking_lot` (no poisoning: a panic in user code never breaks later calls),
+//! `parking_lot_core` (to park a writer until the readers of a shard lock leave) and `arc-swap`.
+//! Under `--cfg guarded_map_loom` the same names are loom's modelled primitives, so the loom tests
+//! explore every interleaving of our publish and locking protocols. `arc-swap` has no loom support;
+//! there the published pointer is a modelled lock around an `Arc`, which keeps the protocol around it
+//! (load, copy, publish under the writer lock) under test. Parking becomes yielding, which loom
+//! explores as a spin loop.
 
 #[cfg(not(guarded_map_loom))]
 mod imp {
-    pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    pub(crate) use parking_lot::{Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
+    pub(crate) use std::thread::yield_now;
 
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
     pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
+
+    /// Parks the calling thread on `key` unless `blocked` is false when checked under the parking
+    /// queue's lock; returns on [`wake_one`] of the same key (or spuriously: callers loop).
+    ///
+    /// # Safety
+    ///
+    /// `key` must be the address of an object of ours that nobody else parks on (parking_lot's
+    /// locks park on their own addresses, and would take a stray wakeup for their own).
+    pub(crate) unsafe fn park_while(key: usize, blocked: impl FnOnce() -> bool) {
+        // SAFETY: the key is ours (the caller's contract); the callbacks neither panic nor park.
+        unsafe {
+            parking_lot_core::park(
+                key,
+                blocked,
+                || {},
+                |_, _| {},
+                parking_lot_core::DEFAULT_PARK_TOKEN,
+                None,
+            );
+        }
+    }
+
+    /// Wakes one thread parked on `key` by [`park_while`], if any.
+    ///
+    /// # Safety
+    ///
+    /// As for [`park_while`]: `key` is an address of ours.
+    pub(crate) unsafe fn wake_one(key: usize) {
+        // SAFETY: the key is ours (the caller's contract); the callback does nothing.
+        unsafe { parking_lot_core::unpark_one(key, |_| parking_lot_core::DEFAULT_UNPARK_TOKEN) };
+    }
+
+    /// `std::cell::UnsafeCell` with loom's interface, so that loom can check who touches the data a
+    /// lock guards and when.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+        pub(crate) fn get(&self) -> ConstPtr<T> {
+            ConstPtr(self.0.get())
+        }
+        pub(crate) fn get_mut(&self) -> MutPtr<T> {
+            MutPtr(self.0.get())
+        }
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// A shared access to an [`UnsafeCell`]'s value.
+    pub(crate) struct ConstPtr<T>(*const T);
+
+    impl<T> ConstPtr<T> {
+        /// # Safety
+        ///
+        /// Nothing may write the value while the reference lives.
+        pub(crate) unsafe fn deref(&self) -> &T {
+            // SAFETY: the caller's contract; the pointer comes from a live `UnsafeCell`.
+            unsafe { &*self.0 }
+        }
+    }
+
+    /// An exclusive access to an [`UnsafeCell`]'s value.
+    pub(crate) struct MutPtr<T>(*mut T);
+
+    impl<T> MutPtr<T> {
+        /// # Safety
+        ///
+        /// Nothing else may read or write the value while the reference lives.
+        #[allow(clippy::mut_from_ref)]
+        pub(crate) unsafe fn deref(&self) -> &mut T {
+            // SAFETY: the caller's contract; the pointer comes from a live `UnsafeCell`.
+            unsafe { &mut *self.0 }
+        }
+    }
 }
 
 #[cfg(guarded_map_loom)]
@@ -38,33 +119,26 @@ mod imp {
         }
     }
 
-    /// parking_lot-shaped reader-writer lock, modelled as a loom mutex: loom 0.7's own `RwLock`
-    /// aborts models with a false "expected to be able to acquire write lock". Exclusive reads are
-    /// stricter than shared ones, so every interleaving of our protocol is still explored.
-    #[derive(Debug)]
-    pub(crate) struct RwLock<T>(loom::sync::Mutex<T>);
-    pub(crate) type RwLockReadGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
-    pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
-    impl<T> RwLock<T> {
-        pub(crate) fn new(value: T) -> Self {
-            RwLock(loom::sync::Mutex::new(value))
-        }
-        pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
-            self.0.lock().unwrap()
-        }
-        pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-            Some(self.read())
-        }
-        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
-            self.0.lock().unwrap()
-        }
-        pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-            Some(self.write())
-        }
-        pub(crate) fn get_mut(&mut self) -> &mut T {
-            self.0.get_mut().unwrap()
+    pub(crate) use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
+    pub(crate) use loom::thread::yield_now;
+
+    /// Yields instead of parking: loom runs another thread, and the caller's loop checks again.
+    ///
+    /// # Safety
+    ///
+    /// None needed under loom; `unsafe` to match the parking version.
+    pub(crate) unsafe fn park_while(_key: usize, blocked: impl FnOnce() -> bool) {
+        if blocked() {
+            loom::thread::yield_now();
         }
     }
+
+    /// Nothing to wake under loom: waiters yield.
+    ///
+    /// # Safety
+    ///
+    /// None needed under loom; `unsafe` to match the parking version.
+    pub(crate) unsafe fn wake_one(_key: usize) {}
 
     /// Model of `arc_swap::ArcSwap`: loads and stores are atomic with respect to each other.
     #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! loom models of the RCU publish path and the sharded lock path: every interleaving of a few
 //! threads is explored. Run with
 //! `RUSTFLAGS="--cfg guarded_map_loom" cargo test -p guarded-map --test loom --release`.
+//! (The shard lock's own protocol has a model beside it, in `backend/sharded/lock.rs`.)
 //! (Hashers are fixed, see `GuardedMap` below. Statistics are off in these specs: their per-thread slots rely on OS threads, which loom does not
 //! create.)
 #![cfg(guarded_map_loom)]

@@ -3,7 +3,9 @@
 //! fast path (`per_thread.rs`, both entries), shard tables shared between versions
 //! (`shared_table.rs`), the `Rcu` readers (`backend/rcu/reader.rs`: cached shards replaced
 //! under nested reads, from closures and from destructors, readers handed from exited threads to
-//! new ones) and their attached read counters (`stats/slots.rs`). Our dependencies': hashbrown's
+//! new ones) and their attached read counters (`stats/slots.rs`), the `Sharded` shard locks
+//! (`backend/sharded/lock.rs`, whose own unit tests run under Miri too) and their attached lock
+//! words. Our dependencies': hashbrown's
 //! tables, arc-swap's debt lists, thread_local's slots, parking_lot's locks. Runs in the
 //! normal suite too.
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::spec::BackendKind;
 use crate::stats::{MapStats, Recorder};
-use crate::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Frozen};
 
 pub(crate) mod rcu;
@@ -65,9 +65,12 @@ pub struct Rcu;
 
 /// Sharded-lock backend for write-heavy maps.
 ///
-/// A power-of-two array of cache-padded reader-writer locks (`parking_lot`, which does not poison),
-/// each over its own `hashbrown` table; a key's hash picks its shard. A lock is first tried without
-/// blocking; only a failed try is timed and counted as contention.
+/// A power-of-two array of cache-padded reader-writer locks, each over its own `hashbrown` table; a
+/// key's hash picks its shard. A lock is first tried without blocking; only a failed try is timed
+/// and counted as contention. The locks are our own: they do not poison (a panic in a closure never
+/// breaks later calls), waiting threads park (`parking_lot`), a waiting writer holds back new
+/// readers, and the instruction that releases a read lock also counts the read, so that the
+/// statistics cost a `Sharded` read nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sharded;
 
@@ -116,11 +119,14 @@ pub trait Storage<K, V>: Sized {
         rehash: impl Fn(&K) -> u64,
     ) -> Self;
     /// Runs `f` on the value of `key` and counts the read (and the miss) when `counting`.
+    ///
+    /// `stats` comes as the map's `Arc`, not yet followed: a backend that needs the statistics
+    /// only on a cold path (a `Sharded` miss) then loads nothing for them on the hot one.
     fn get<Q, R>(
         &self,
         hash: u64,
         key: &Q,
-        stats: &MapStats,
+        stats: &Arc<MapStats>,
         counting: bool,
         f: impl FnOnce(&V) -> R,
     ) -> Option<R>
@@ -186,50 +192,6 @@ pub(crate) fn lock_timed<'a, T>(lock: &'a Mutex<T>, rec: Recorder<'_>) -> MutexG
     }
     let watch = Stopwatch::start(rec);
     let guard = lock.lock();
-    rec.contended(watch.elapsed());
-    guard
-}
-
-/// Read-locks `lock`, timing the wait only when the lock was not free. The recorder is made only
-/// then: on the fast path, finding it (thread-local loads) in front of the lock's locked
-/// instruction costs registers the lookup needs (spilled to the stack: stores the locked
-/// instruction then waits for).
-#[inline]
-pub(crate) fn read_timed<'a, 'r, T>(
-    lock: &'a RwLock<T>,
-    rec: impl FnOnce() -> Recorder<'r>,
-) -> RwLockReadGuard<'a, T> {
-    match lock.try_read() {
-        Some(guard) => guard,
-        None => read_slow(lock, rec()),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn read_slow<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockReadGuard<'a, T> {
-    let watch = Stopwatch::start(rec);
-    let guard = lock.read();
-    rec.contended(watch.elapsed());
-    guard
-}
-
-/// Write-locks `lock`, timing the wait only when the lock was not free.
-#[inline]
-pub(crate) fn write_timed<'a, T>(
-    lock: &'a RwLock<T>,
-    rec: Recorder<'_>,
-) -> RwLockWriteGuard<'a, T> {
-    match lock.try_write() {
-        Some(guard) => guard,
-        None => write_slow(lock, rec),
-    }
-}
-
-#[cold]
-fn write_slow<'a, T>(lock: &'a RwLock<T>, rec: Recorder<'_>) -> RwLockWriteGuard<'a, T> {
-    let watch = Stopwatch::start(rec);
-    let guard = lock.write();
     rec.contended(watch.elapsed());
     guard
 }

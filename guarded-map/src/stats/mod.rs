@@ -5,7 +5,7 @@
 
 pub(crate) mod slots;
 
-pub(crate) use slots::{Counter, Counts, Entered, MapStats, ReadCounters, Recorder};
+pub(crate) use slots::{Counter, Counts, Entered, KeptReads, MapStats, ReadCounters, Recorder};
 
 /// A plain snapshot of one map's (or one descriptor's) statistics.
 ///

@@ -5,9 +5,10 @@
 //! dropped). Only the owning thread writes a slot, with a relaxed load and store (no locked
 //! read-modify-write); readers sum all slots. Capacity changes, being rare, go to one shared gauge.
 //!
-//! A backend with per-thread state of its own (the `Rcu` reader) keeps its thread's read counts
-//! ([`ReadCounters`]) inside that state, on the cache line the read touches anyway, and attaches them
-//! here so that they are summed with the rest.
+//! A backend that touches state of its own on every read counts its reads there, where counting
+//! costs least, and attaches those counts here ([`KeptReads`]) so that they are summed with the
+//! rest: the `Rcu` reader's per-thread [`ReadCounters`], on the cache line the read touches anyway,
+//! and the `Sharded` shard locks, whose release counts the read.
 
 use std::ops::Index;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -116,19 +117,32 @@ impl ReadCounters {
     pub(crate) fn missed(&self) {
         bump(&self.misses, 1);
     }
+}
 
-    /// Reads counted so far (a running one included).
+/// Read counts that a backend keeps in state of its own (the `Rcu` reader's [`ReadCounters`], the
+/// `Sharded` lock words) and attaches to a map's [`MapStats`] with [`MapStats::attach_reads`].
+pub(crate) trait KeptReads: Sync {
+    /// Keyed reads counted so far.
+    fn reads(&self) -> u64;
+    /// Those of them that found nothing, when they are kept here too.
+    fn misses(&self) -> u64;
+}
+
+impl KeptReads for ReadCounters {
     fn reads(&self) -> u64 {
         (self.state.load(Relaxed) >> 1).wrapping_add(self.nested.load(Relaxed))
     }
+    fn misses(&self) -> u64 {
+        self.misses.load(Relaxed)
+    }
 }
 
-/// A pointer to attached [`ReadCounters`].
-struct Attached(*const ReadCounters);
+/// A pointer to attached read counts.
+struct Attached(*const dyn KeptReads);
 
-// SAFETY: the pointee is made of atomics (`Sync`), and `MapStats::attach_reads`' contract keeps it
-// alive for as long as the pointer can be read; sending or sharing the pointer is then like sending
-// or sharing `&ReadCounters`.
+// SAFETY: the pointee is `Sync` (a `KeptReads` bound), and `MapStats::attach_reads`' contract keeps
+// it alive for as long as the pointer can be read; sending or sharing the pointer is then like
+// sending or sharing a shared reference to it.
 unsafe impl Send for Attached {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Attached {}
@@ -188,7 +202,7 @@ impl MapStats {
     /// summed only while the map lives: by `GuardedMap::stats`, and by the registry until
     /// `GuardedMap`'s `Drop` unregisters the map, before its fields (the store holding `reads`)
     /// are dropped.
-    pub(crate) unsafe fn attach_reads(&self, reads: &ReadCounters) {
+    pub(crate) unsafe fn attach_reads(&self, reads: &(dyn KeptReads + 'static)) {
         self.attached.lock().push(Attached(reads));
     }
 
@@ -215,7 +229,7 @@ impl MapStats {
             let reads = unsafe { &*reads };
             for (counter, n) in [
                 (Counter::Get, reads.reads()),
-                (Counter::Miss, reads.misses.load(Relaxed)),
+                (Counter::Miss, reads.misses()),
             ] {
                 let sum = &mut total.0[counter as usize];
                 *sum = sum.wrapping_add(n);
@@ -248,6 +262,18 @@ impl Recorder<'_> {
     #[inline(always)]
     pub(crate) fn enabled(&self) -> bool {
         self.counters.is_some()
+    }
+
+    /// Sums `reads` into the map's counts from now on, if the map collects statistics.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MapStats::attach_reads`].
+    pub(crate) unsafe fn attach_reads(&self, reads: &(dyn KeptReads + 'static)) {
+        if self.enabled() {
+            // SAFETY: the caller's contract.
+            unsafe { self.stats.attach_reads(reads) };
+        }
     }
 
     /// Counts `n` events.

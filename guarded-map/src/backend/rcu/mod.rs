@@ -185,7 +185,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         &self,
         hash: u64,
         key: &Q,
-        stats: &MapStats,
+        stats: &Arc<MapStats>,
         counting: bool,
         f: impl FnOnce(&V) -> R,
     ) -> Option<R>

@@ -1,4 +1,9 @@
-//! The sharded-lock backend: a power-of-two array of cache-padded `RwLock`s over `hashbrown` tables.
+//! The sharded-lock backend: a power-of-two array of cache-padded reader-writer locks over
+//! `hashbrown` tables.
+//!
+//! The locks are our own [`ShardLock`]s, which count the keyed reads in the same instruction that
+//! releases them (see the [`lock`] module for why). Their counts are attached to the map's statistics
+//! when the store is built; only misses are counted in the per-thread slots.
 //!
 //! Every write goes through [`ShardWrite`], whose `Drop` (which also runs when user code panics)
 //! publishes the shard's length and capacity and returns `max_len` reservations, so the counters stay
@@ -13,21 +18,29 @@ use std::sync::atomic::Ordering::Relaxed;
 use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
-use super::{SnapshotStorage, Storage, StoreConfig, Upserted, read_timed, write_timed};
+use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
 use crate::stats::{Counter, MapStats, Recorder};
-use crate::sync::{AtomicUsize, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::AtomicUsize;
+use lock::{ReadGuard, ShardLock, WriteGuard};
+use timed::{read_timed, write_timed};
+
+mod lock;
+mod timed;
 use crate::table::{Entry, Frozen, FrozenTable, Pair, Table, key_eq, shard_among, stored_hash};
 
 /// One shard: its table and gauges readable without the lock.
 struct Shard<K, V> {
-    table: RwLock<Table<K, V>>,
+    table: ShardLock<Table<K, V>>,
     len: AtomicUsize,
     capacity: AtomicUsize,
 }
 
 /// Storage of the [`Sharded`](crate::Sharded) backend.
 pub struct ShardedStore<K, V> {
-    shards: Box<[CachePadded<Shard<K, V>>]>,
+    /// In an `Arc`, not a `Box`, though never shared: the lock words are attached to the map's
+    /// statistics by address, and moving a `Box` asserts unique access to what it holds (Stacked
+    /// Borrows), which would invalidate those addresses.
+    shards: Arc<[CachePadded<Shard<K, V>>]>,
     max_len: Option<usize>,
     /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
     /// is inserted (so concurrent inserts into different shards can never overshoot), released when
@@ -37,7 +50,7 @@ pub struct ShardedStore<K, V> {
 
 /// A write-locked shard that refreshes the shard's gauges when it is released.
 struct ShardWrite<'a, K, V> {
-    guard: RwLockWriteGuard<'a, Table<K, V>>,
+    guard: WriteGuard<'a, Table<K, V>>,
     shard: &'a Shard<K, V>,
     store: &'a ShardedStore<K, V>,
     rec: Recorder<'a>,
@@ -88,7 +101,7 @@ impl<K, V> ShardedStore<K, V> {
                 let table = Table::with_capacity(per_shard);
                 CachePadded::new(Shard {
                     capacity: AtomicUsize::new(table.capacity()),
-                    table: RwLock::new(table),
+                    table: ShardLock::new(table),
                     len: AtomicUsize::new(0),
                 })
             })
@@ -145,10 +158,18 @@ impl<K, V> ShardedStore<K, V> {
             .sum()
     }
 
-    fn publish_gauges(&self, rec: Recorder<'_>) {
+    /// Publishes the gauges of a store just built, and attaches its shards' read counts to the
+    /// map's statistics. Called last: the shards stay where they are from here on.
+    fn finish(&self, rec: Recorder<'_>) {
         rec.set_capacity(self.total_capacity());
         if self.max_len.is_some() {
             self.reserved.store(self.total_len(), Relaxed);
+        }
+        for shard in self.shards.iter() {
+            // SAFETY: the shards are on the heap, so they stay where they are while the store
+            // lives, and this store is the one the map owning `rec`'s statistics keeps until it is
+            // dropped (the store is built for it, and nothing that can fail follows).
+            unsafe { rec.attach_reads(shard.table.word()) };
         }
     }
 }
@@ -156,7 +177,7 @@ impl<K, V> ShardedStore<K, V> {
 impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
         let store = Self::empty(config);
-        store.publish_gauges(rec);
+        store.finish(rec);
         store
     }
 
@@ -170,20 +191,22 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             capacity: config.capacity.max(entries.len()),
             ..config
         });
+        let shards = Arc::get_mut(&mut store.shards).expect("a store just built owns its shards");
+        let count = shards.len();
         for entry in entries {
-            let shard = &mut store.shards[shard_among(entry.hash, store.shards.len())];
+            let shard = &mut shards[shard_among(entry.hash, count)];
             shard
                 .table
                 .get_mut()
                 .insert_unique(entry.hash, entry, stored_hash);
         }
-        for shard in store.shards.iter_mut() {
+        for shard in shards.iter_mut() {
             let table = shard.table.get_mut();
             let (len, capacity) = (table.len(), table.capacity());
             shard.len = AtomicUsize::new(len);
             shard.capacity = AtomicUsize::new(capacity);
         }
-        store.publish_gauges(rec);
+        store.finish(rec);
         store
     }
 
@@ -192,7 +215,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         &self,
         hash: u64,
         key: &Q,
-        stats: &MapStats,
+        stats: &Arc<MapStats>,
         counting: bool,
         f: impl FnOnce(&V) -> R,
     ) -> Option<R>
@@ -200,18 +223,13 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let table = read_timed(&self.shard(hash).table, || stats.recorder(counting));
-        // Counted under the lock, before the lookup. A locked instruction (taking or releasing
-        // the lock) waits for every older store to land: a count stored just before either would
-        // wait in front of it, while one stored here lands during the lookup. The counters are
-        // found here too, after the lock: beside the lookup rather than in front of the lock.
-        let rec = stats.recorder(counting);
-        rec.count(Counter::Get, 1);
+        // The read is counted by the lock's release.
+        let table = read_timed::<_, true>(&self.shard(hash).table, || stats.recorder(counting));
         let out = table.find(hash, key_eq(key)).map(|entry| f(&entry.value));
-        if out.is_none() {
-            rec.count(Counter::Miss, 1);
-        }
         drop(table);
+        if out.is_none() {
+            stats.recorder(counting).count(Counter::Miss, 1);
+        }
         out
     }
 
@@ -317,7 +335,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 
     fn for_each(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
         for shard in self.shards.iter() {
-            let table = read_timed(&shard.table, || rec);
+            let table = read_timed::<_, false>(&shard.table, || rec);
             table.iter().for_each(|entry| f(&entry.key, &entry.value));
         }
     }
@@ -342,7 +360,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
     /// The copies become frozen tables after the locks are released.
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
-        let tables = self.copy_tables(|shard| read_timed(&shard.table, || rec));
+        let tables = self.copy_tables(|shard| read_timed::<_, false>(&shard.table, || rec));
         let len = tables.iter().map(|t| t.len()).sum();
         let tables = tables.into_iter().map(freeze).collect();
         Arc::new(Frozen::from_tables(
@@ -360,7 +378,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
                 CachePadded::new(Shard {
                     len: AtomicUsize::new(table.len()),
                     capacity: AtomicUsize::new(table.capacity()),
-                    table: RwLock::new(table),
+                    table: ShardLock::new(table),
                 })
             })
             .collect();
@@ -369,7 +387,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
         };
-        store.publish_gauges(rec);
+        store.finish(rec);
         store
     }
 }
@@ -379,7 +397,7 @@ impl<K: Clone, V: Clone> ShardedStore<K, V> {
     /// index order, so two copies cannot deadlock).
     fn copy_tables<'a>(
         &'a self,
-        lock: impl FnMut(&'a Shard<K, V>) -> RwLockReadGuard<'a, Table<K, V>>,
+        lock: impl FnMut(&'a Shard<K, V>) -> ReadGuard<'a, Table<K, V>, false>,
     ) -> Vec<Table<K, V>> {
         let guards: Vec<_> = self.shards.iter().map(|shard| &**shard).map(lock).collect();
         guards.iter().map(|table| Table::clone(table)).collect()
