@@ -17,35 +17,49 @@ mod imp {
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
     pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
 
-    /// Parks the calling thread on `key` unless `blocked` is false when checked under the parking
-    /// queue's lock; returns on [`wake_one`] of the same key (or spuriously: callers loop).
-    ///
-    /// # Safety
-    ///
-    /// `key` must be the address of an object of ours that nobody else parks on (parking_lot's
-    /// locks park on their own addresses, and would take a stray wakeup for their own).
-    pub(crate) unsafe fn park_while(key: usize, blocked: impl FnOnce() -> bool) {
-        // SAFETY: the key is ours (the caller's contract); the callbacks neither panic nor park.
-        unsafe {
-            parking_lot_core::park(
-                key,
-                blocked,
-                || {},
-                |_, _| {},
-                parking_lot_core::DEFAULT_PARK_TOKEN,
-                None,
-            );
-        }
-    }
+    /// Where threads park until another wakes them: parking_lot's global parking table. It takes
+    /// no room; the key is an address the caller names.
+    pub(crate) struct ParkingSpot;
 
-    /// Wakes one thread parked on `key` by [`park_while`], if any.
-    ///
-    /// # Safety
-    ///
-    /// As for [`park_while`]: `key` is an address of ours.
-    pub(crate) unsafe fn wake_one(key: usize) {
-        // SAFETY: the key is ours (the caller's contract); the callback does nothing.
-        unsafe { parking_lot_core::unpark_one(key, |_| parking_lot_core::DEFAULT_UNPARK_TOKEN) };
+    impl ParkingSpot {
+        pub(crate) fn new() -> Self {
+            ParkingSpot
+        }
+
+        /// Parks the calling thread on `key` unless `blocked` is false when checked under the
+        /// parking table's lock; returns on [`wake_one`](Self::wake_one) of the same key (or
+        /// spuriously: callers loop).
+        ///
+        /// # Safety
+        ///
+        /// `key` must be the address of an object of ours that nobody else parks on: parking_lot's
+        /// locks park on their own addresses, and a lock at `key` would take our wakeups for its
+        /// own and its own for ours.
+        pub(crate) unsafe fn park_while(&self, key: usize, blocked: impl FnOnce() -> bool) {
+            // SAFETY: the caller's contract; the callbacks neither panic nor park.
+            unsafe {
+                parking_lot_core::park(
+                    key,
+                    blocked,
+                    || {},
+                    |_, _| {},
+                    parking_lot_core::DEFAULT_PARK_TOKEN,
+                    None,
+                );
+            }
+        }
+
+        /// Wakes one thread parked on `key`, if any.
+        ///
+        /// # Safety
+        ///
+        /// As for [`park_while`](Self::park_while).
+        pub(crate) unsafe fn wake_one(&self, key: usize) {
+            // SAFETY: the caller's contract; the callback does nothing.
+            unsafe {
+                parking_lot_core::unpark_one(key, |_| parking_lot_core::DEFAULT_UNPARK_TOKEN)
+            };
+        }
     }
 
     /// `std::cell::UnsafeCell` with loom's interface, so that loom can check who touches the data a
@@ -122,23 +136,39 @@ mod imp {
     pub(crate) use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
     pub(crate) use loom::thread::yield_now;
 
-    /// Yields instead of parking: loom runs another thread, and the caller's loop checks again.
-    ///
-    /// # Safety
-    ///
-    /// None needed under loom; `unsafe` to match the parking version.
-    pub(crate) unsafe fn park_while(_key: usize, blocked: impl FnOnce() -> bool) {
-        if blocked() {
-            loom::thread::yield_now();
-        }
+    /// The parking table modelled by a mutex and a condition variable: the check under the lock
+    /// and the wakeup that takes it are what loom explores (a lost wakeup is a deadlock it reports).
+    pub(crate) struct ParkingSpot {
+        lock: loom::sync::Mutex<()>,
+        parked: loom::sync::Condvar,
     }
 
-    /// Nothing to wake under loom: waiters yield.
-    ///
-    /// # Safety
-    ///
-    /// None needed under loom; `unsafe` to match the parking version.
-    pub(crate) unsafe fn wake_one(_key: usize) {}
+    impl ParkingSpot {
+        pub(crate) fn new() -> Self {
+            ParkingSpot {
+                lock: loom::sync::Mutex::new(()),
+                parked: loom::sync::Condvar::new(),
+            }
+        }
+
+        /// # Safety
+        ///
+        /// None under loom (the key is not used); `unsafe` to match the parking version.
+        pub(crate) unsafe fn park_while(&self, _key: usize, blocked: impl FnOnce() -> bool) {
+            let guard = self.lock.lock().unwrap();
+            if blocked() {
+                drop(self.parked.wait(guard).unwrap());
+            }
+        }
+
+        /// # Safety
+        ///
+        /// None under loom (the key is not used); `unsafe` to match the parking version.
+        pub(crate) unsafe fn wake_one(&self, _key: usize) {
+            let _guard = self.lock.lock().unwrap();
+            self.parked.notify_one();
+        }
+    }
 
     /// Model of `arc_swap::ArcSwap`: loads and stores are atomic with respect to each other.
     #[derive(Debug)]

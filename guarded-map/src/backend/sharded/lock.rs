@@ -6,30 +6,32 @@
 //! 6-11 % of a read of a cache-resident map. Here the release's one `fetch_add` both drops the reader
 //! and counts the read, so counting costs nothing; no lock crate counts its acquisitions.
 //!
-//! The word holds a writer bit, the number of readers inside, and above them a wrapping count of
-//! the counted reads that left. Readers take the lock with one `fetch_add` (no compare-and-swap loop
-//! to retry when another reader comes or goes). Writers queue on a `parking_lot` mutex, which parks
-//! them; a reader that finds a writer queues on the same mutex behind it. The writer that gets the
-//! mutex sets the writer bit (new readers go to the mutex) and parks until the readers inside leave;
-//! the last one wakes it.
+//! The word holds a writer bit, a waiting bit, the number of readers inside, and above them a
+//! wrapping count of the counted reads that left. Uncontended, a reader enters with one `fetch_add`
+//! (no compare-and-swap to retry when another reader comes or goes) and a writer with one
+//! compare-and-swap; each leaves with one read-modify-write. A thread that cannot enter queues on a
+//! `parking_lot` mutex, which parks it. The head of that queue sets the waiting bit, which turns
+//! new readers and writers away (so a waiting writer is not starved by a stream of readers), and
+//! parks on the word until whoever is inside leaves: the last reader or the writer wakes it.
 //!
 //! As with `parking_lot`'s lock, a thread that read-locks a shard it already holds can deadlock
 //! once a writer waits between the two: the map's documentation forbids calling the map from its
 //! closures.
 
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crate::stats::KeptReads;
-use crate::sync::{
-    AtomicU64, ConstPtr, MutPtr, Mutex, MutexGuard, UnsafeCell, park_while, wake_one, yield_now,
-};
+use crate::sync::{AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, yield_now};
 
-/// A writer holds the lock, or holds the writers' mutex and waits for the readers to leave.
+/// A writer is inside.
 const WRITER: u64 = 1;
-/// One reader inside; readers occupy bits 1 to 16.
-const READER: u64 = 1 << 1;
-const READERS: u64 = 0xFFFF << 1;
+/// The head of the queue waits to enter: readers and writers that were not queued step aside.
+const WAITING: u64 = 1 << 1;
+/// One reader inside; readers occupy bits 2 to 16.
+const READER: u64 = 1 << 2;
+const READERS: u64 = 0x7FFF << 2;
 /// The top reader bit: a reader that finds it set backs out, so the field never overflows.
 const READERS_FULL: u64 = 1 << 16;
 /// Where the count of reads starts; it takes the rest of the word.
@@ -46,12 +48,15 @@ pub(crate) struct LockWord {
     state: AtomicU64,
     /// How many times the top bit of the read count has flipped (see [`widen`]).
     flips: AtomicU64,
+    /// Where the head of the queue parks.
+    spot: ParkingSpot,
 }
 
 /// A reader-writer lock over `T` that counts the reads its `COUNTED` read guards make.
 pub(crate) struct ShardLock<T> {
     word: LockWord,
-    writers: Mutex<()>,
+    /// The queue of threads that could not enter at once; its holder is the head.
+    queue: Mutex<()>,
     data: UnsafeCell<T>,
 }
 
@@ -76,18 +81,19 @@ impl KeptReads for LockWord {
 }
 
 impl LockWord {
-    /// Enters as a reader; false (and nothing changed) when a writer holds or waits for the lock.
+    /// Enters as a reader unless a writer is inside or the queue's head waits; nothing changes
+    /// when it returns false.
     #[inline(always)]
     fn try_enter(&self) -> bool {
         let old = self.state.fetch_add(READER, Acquire);
-        if old & (WRITER | READERS_FULL) != 0 {
+        if old & (WRITER | WAITING | READERS_FULL) != 0 {
             self.back_out();
             return false;
         }
         true
     }
 
-    /// Leaves uncounted, after entering where a writer was.
+    /// Leaves uncounted, after entering where it should not have.
     #[cold]
     #[inline(never)]
     fn back_out(&self) {
@@ -98,7 +104,7 @@ impl LockWord {
     #[inline(always)]
     fn leave(&self, done: u64) {
         let old = self.state.fetch_add(done.wrapping_sub(READER), Release);
-        if old & WRITER != 0 || (done != 0 && old & BELOW_TOP == BELOW_TOP) {
+        if old & WAITING != 0 || (done != 0 && old & BELOW_TOP == BELOW_TOP) {
             self.leave_slow(old, done);
         }
     }
@@ -110,20 +116,97 @@ impl LockWord {
             // Released after the count's flip, so that `reads` never sees it ahead of the count.
             self.flips.fetch_add(1, Release);
         }
-        if old & WRITER != 0 && old & READERS == READER {
-            // SAFETY: the key is this word's address, which only this module parks on.
-            unsafe { wake_one(self.key()) };
+        if old & WAITING != 0 && old & READERS == READER {
+            self.wake();
         }
     }
 
-    /// Parks until no reader is inside (a writer, with its bit set).
-    fn wait_for_readers(&self) {
-        while self.state.load(Acquire) & READERS != 0 {
-            // SAFETY: as in `leave_slow`. The check runs under the parking queue's lock, which the
-            // last reader's `wake_one` takes after leaving: either the check sees it gone, or the
-            // wakeup finds this thread parked.
-            unsafe { park_while(self.key(), || self.state.load(Relaxed) & READERS != 0) };
+    /// Enters as the writer if nobody is inside and nobody waits.
+    #[inline]
+    fn try_lock_exclusive(&self) -> bool {
+        let mut state = self.state.load(Relaxed);
+        while state & (WRITER | WAITING | READERS) == 0 {
+            match self
+                .state
+                .compare_exchange_weak(state, state | WRITER, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
         }
+        false
+    }
+
+    /// Leaves as the writer.
+    #[inline]
+    fn unlock_exclusive(&self) {
+        // Not `fetch_and`, which x86 can only do in a compare-and-swap loop when the old value is
+        // wanted; the bit is set, so subtracting it clears it.
+        let old = self.state.fetch_sub(WRITER, Release);
+        if old & WAITING != 0 {
+            self.wake();
+        }
+    }
+
+    /// Enters as a reader, for the head of the queue.
+    fn lock_shared_queued(&self) {
+        loop {
+            let old = self.state.fetch_add(READER, Acquire);
+            if old & (WRITER | READERS_FULL) == 0 {
+                if old & WAITING != 0 {
+                    self.state.fetch_and(!WAITING, Relaxed);
+                }
+                return;
+            }
+            // Undone without `leave`: nobody waits on readers while the head is a reader.
+            self.state.fetch_sub(READER, Relaxed);
+            if old & WRITER == 0 {
+                // Some 16 000 readers inside: rare enough to spin.
+                yield_now();
+                continue;
+            }
+            self.state.fetch_or(WAITING, Relaxed);
+            self.park_while(|state| state & WRITER != 0);
+        }
+    }
+
+    /// Enters as the writer, for the head of the queue.
+    fn lock_exclusive_queued(&self) {
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & (WRITER | READERS) == 0 {
+                match self.state.compare_exchange_weak(
+                    state,
+                    (state | WRITER) & !WAITING,
+                    Acquire,
+                    Relaxed,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => state = now,
+                }
+            } else if state & WAITING == 0 {
+                state = self.state.fetch_or(WAITING, Relaxed) | WAITING;
+            } else {
+                self.park_while(|state| state & (WRITER | READERS) != 0);
+                state = self.state.load(Relaxed);
+            }
+        }
+    }
+
+    /// Parks the head of the queue, its waiting bit set, while `blocked` holds. The check runs
+    /// under the parking table's lock, which `wake` takes after the change that unblocks: either
+    /// the check sees the change, or the wakeup finds this thread parked.
+    fn park_while(&self, blocked: impl Fn(u64) -> bool) {
+        let check = || blocked(self.state.load(Relaxed));
+        // SAFETY: the key is the address of `state`, an atomic of ours that nothing else parks on
+        // (the queue's mutex parks on its own address).
+        unsafe { self.spot.park_while(self.key(), check) };
+    }
+
+    /// Wakes the head of the queue (the only thread that parks on the word).
+    fn wake(&self) {
+        // SAFETY: as in `park_while`.
+        unsafe { self.spot.wake_one(self.key()) };
     }
 
     fn key(&self) -> usize {
@@ -146,8 +229,9 @@ impl<T> ShardLock<T> {
             word: LockWord {
                 state: AtomicU64::new(0),
                 flips: AtomicU64::new(0),
+                spot: ParkingSpot::new(),
             },
-            writers: Mutex::new(()),
+            queue: Mutex::new(()),
             data: UnsafeCell::new(value),
         }
     }
@@ -169,66 +253,41 @@ impl<T> ShardLock<T> {
         self.word.try_enter().then(|| self.read_guard())
     }
 
-    /// Read-locks, waiting behind the writer that holds or waits for the lock.
+    /// Read-locks, waiting in the queue when a writer is inside or waits.
     pub(crate) fn read<const COUNTED: bool>(&self) -> ReadGuard<'_, T, COUNTED> {
-        loop {
-            if let Some(guard) = self.try_read() {
-                return guard;
-            }
-            // Writers set their bit only while they hold the mutex: holding it, no writer is in.
-            let queued = self.writers.lock();
-            let old = self.word.state.fetch_add(READER, Acquire);
-            drop(queued);
-            debug_assert_eq!(old & WRITER, 0, "a writer's bit without the writers' mutex");
-            if old & READERS_FULL == 0 {
-                return self.read_guard();
-            }
-            self.word.back_out();
-            yield_now();
+        if !self.word.try_enter() {
+            let _head = self.queue.lock();
+            self.word.lock_shared_queued();
         }
+        self.read_guard()
     }
 
     fn read_guard<const COUNTED: bool>(&self) -> ReadGuard<'_, T, COUNTED> {
         ReadGuard {
             word: &self.word,
-            data: self.data.get(),
+            data: ManuallyDrop::new(self.data.get()),
         }
     }
 
-    /// Write-locks without waiting: `None` when a writer or a reader is in.
+    /// Write-locks without waiting: `None` when anyone is inside or waits.
+    #[inline]
     pub(crate) fn try_write(&self) -> Option<WriteGuard<'_, T>> {
-        let writers = self.writers.try_lock()?;
-        let mut state = self.word.state.load(Relaxed);
-        loop {
-            if state & READERS != 0 {
-                return None;
-            }
-            match self
-                .word
-                .state
-                .compare_exchange_weak(state, state | WRITER, Acquire, Relaxed)
-            {
-                Ok(_) => return Some(self.write_guard(writers)),
-                Err(now) => state = now,
-            }
-        }
+        self.word.try_lock_exclusive().then(|| self.write_guard())
     }
 
-    /// Write-locks, waiting for the writers queued first and then for the readers inside.
+    /// Write-locks, waiting in the queue while anyone is inside or waits.
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-        let writers = self.writers.lock();
-        let old = self.word.state.fetch_or(WRITER, Acquire);
-        if old & READERS != 0 {
-            self.word.wait_for_readers();
+        if !self.word.try_lock_exclusive() {
+            let _head = self.queue.lock();
+            self.word.lock_exclusive_queued();
         }
-        self.write_guard(writers)
+        self.write_guard()
     }
 
-    fn write_guard<'a>(&'a self, writers: MutexGuard<'a, ()>) -> WriteGuard<'a, T> {
+    fn write_guard(&self) -> WriteGuard<'_, T> {
         WriteGuard {
             word: &self.word,
-            data: self.data.get_mut(),
-            _writers: writers,
+            data: ManuallyDrop::new(self.data.get_mut()),
         }
     }
 }
@@ -237,20 +296,23 @@ impl<T> ShardLock<T> {
 /// `COUNTED`. Two words, so that it comes back from the out-of-line slow path in registers.
 pub(crate) struct ReadGuard<'a, T, const COUNTED: bool> {
     word: &'a LockWord,
-    data: ConstPtr<T>,
+    /// Ends its access before the lock is released (under loom, the access is tracked).
+    data: ManuallyDrop<ConstPtr<T>>,
 }
 
 impl<T, const COUNTED: bool> Deref for ReadGuard<'_, T, COUNTED> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the read lock is held while the guard lives: no writer is inside.
-        unsafe { self.data.deref() }
+        unsafe { ConstPtr::deref(&self.data) }
     }
 }
 
 impl<T, const COUNTED: bool> Drop for ReadGuard<'_, T, COUNTED> {
     #[inline(always)]
     fn drop(&mut self) {
+        // SAFETY: dropped once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.data) };
         self.word.leave(if COUNTED { DONE } else { 0 });
     }
 }
@@ -258,29 +320,31 @@ impl<T, const COUNTED: bool> Drop for ReadGuard<'_, T, COUNTED> {
 /// A write lock on a [`ShardLock`]; releases it when dropped (on unwind too).
 pub(crate) struct WriteGuard<'a, T> {
     word: &'a LockWord,
-    data: MutPtr<T>,
-    /// Dropped after `drop` has cleared the writer bit: the next queued thread then finds it clear.
-    _writers: MutexGuard<'a, ()>,
+    /// Ends its access before the lock is released (under loom, the access is tracked).
+    data: ManuallyDrop<MutPtr<T>>,
 }
 
 impl<T> Deref for WriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the write lock is held while the guard lives: nobody else is inside.
-        unsafe { self.data.deref() }
+        unsafe { MutPtr::deref(&self.data) }
     }
 }
 
 impl<T> DerefMut for WriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as for `deref`, and `&mut self` makes this the only reference the guard gives.
-        unsafe { self.data.deref() }
+        unsafe { MutPtr::deref(&self.data) }
     }
 }
 
 impl<T> Drop for WriteGuard<'_, T> {
+    #[inline]
     fn drop(&mut self) {
-        self.word.state.fetch_and(!WRITER, Release);
+        // SAFETY: dropped once, here, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.data) };
+        self.word.unlock_exclusive();
     }
 }
 
@@ -323,15 +387,15 @@ mod tests {
         assert_eq!(lock.word.flips.load(Relaxed), 2);
     }
 
-    /// Counted readers and writers on two threads each: every write lands, the readers never see a
+    /// Threads that both read (counted) and write: every write lands, the readers never see a
     /// write half done, and the count is exact once they are joined. Sized for Miri, which checks
     /// that the lock orders every access to the value.
     #[test]
     fn readers_and_writers_exclude_each_other_and_every_read_is_counted() {
         let lock = ShardLock::new((0u64, 0u64));
-        let rounds = if cfg!(miri) { 20 } else { 20_000 };
+        let (threads, rounds) = if cfg!(miri) { (2, 20) } else { (4, 50_000) };
         thread::scope(|s| {
-            for _ in 0..2 {
+            for _ in 0..threads {
                 s.spawn(|| {
                     for i in 0..rounds {
                         if i % 3 == 0 {
@@ -346,9 +410,9 @@ mod tests {
                 });
             }
         });
-        let writes = 2 * (0..rounds).filter(|i| i % 3 == 0).count() as u64;
+        let writes = threads * (0..rounds).filter(|i| i % 3 == 0).count() as u64;
         assert_eq!(*lock.read::<false>(), (writes, writes));
-        assert_eq!(lock.word.reads(), 2 * rounds as u64 - writes);
+        assert_eq!(lock.word.reads(), threads * rounds as u64 - writes);
         assert_eq!(
             lock.word.state.load(Relaxed) & !(u64::MAX << COUNT_SHIFT),
             0
@@ -391,6 +455,34 @@ mod loom_tests {
             }
             assert_eq!(*lock.read::<false>(), (1, 1));
             assert_eq!(lock.word().reads(), 2);
+        });
+    }
+
+    /// Two writers and a reader: one writer may have to queue behind the other (and set the
+    /// waiting bit the reader must respect); no write is lost and the reader sees a whole pair.
+    #[test]
+    fn loom_writers_and_a_reader() {
+        loom::model(|| {
+            let lock = Arc::new(ShardLock::new((0u32, 0u32)));
+            let writers: Vec<_> = (0..2)
+                .map(|_| {
+                    let lock = lock.clone();
+                    thread::spawn(move || {
+                        let mut pair = lock.try_write().unwrap_or_else(|| lock.write());
+                        pair.0 += 1;
+                        pair.1 += 1;
+                    })
+                })
+                .collect();
+            {
+                let pair = lock.try_read::<true>().unwrap_or_else(|| lock.read());
+                assert_eq!(pair.0, pair.1);
+            }
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            assert_eq!(*lock.read::<false>(), (2, 2));
+            assert_eq!(lock.word().reads(), 1);
         });
     }
 }
