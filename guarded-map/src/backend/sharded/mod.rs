@@ -210,7 +210,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         store
     }
 
-    #[inline]
+    // Always inlined: with its miss path the function was past the inlining threshold, and a call
+    // per read cost up to a quarter of the stats-on throughput on ReadHeavy in the comparison bench
+    // (22 vs 31 Mops/s against statistics off; 29 vs 31 inlined).
+    #[inline(always)]
     fn get<Q, R>(
         &self,
         hash: u64,
@@ -227,8 +230,8 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         let table = read_timed::<_, true>(&self.shard(hash).table, || stats.recorder(counting));
         let out = table.find(hash, key_eq(key)).map(|entry| f(&entry.value));
         drop(table);
-        if out.is_none() {
-            stats.recorder(counting).count(Counter::Miss, 1);
+        if counting && out.is_none() {
+            count_miss(stats);
         }
         out
     }
@@ -402,6 +405,13 @@ impl<K: Clone, V: Clone> ShardedStore<K, V> {
         let guards: Vec<_> = self.shards.iter().map(|shard| &**shard).map(lock).collect();
         guards.iter().map(|table| Table::clone(table)).collect()
     }
+}
+
+/// Counts a keyed read that found nothing: out of line, so that the inlined read stays small.
+#[cold]
+#[inline(never)]
+fn count_miss(stats: &MapStats) {
+    stats.recorder(true).count(Counter::Miss, 1);
 }
 
 /// The frozen form of a `Sharded` table: the same pairs, without their stored hashes.
