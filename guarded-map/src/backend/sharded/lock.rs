@@ -104,15 +104,18 @@ impl LockWord {
     #[inline(always)]
     fn leave(&self, done: u64) {
         let old = self.state.fetch_add(done.wrapping_sub(READER), Release);
-        if old & WAITING != 0 || (done != 0 && old & BELOW_TOP == BELOW_TOP) {
-            self.leave_slow(old, done);
+        let flipped = done != 0 && old & BELOW_TOP == BELOW_TOP;
+        if old & WAITING != 0 || flipped {
+            self.leave_slow(old, flipped);
         }
     }
 
+    /// What a leaving reader rarely has to do: note that its count flipped the count's top bit,
+    /// and wake the head of the queue if it was the last reader in.
     #[cold]
     #[inline(never)]
-    fn leave_slow(&self, old: u64, done: u64) {
-        if done != 0 && old & BELOW_TOP == BELOW_TOP {
+    fn leave_slow(&self, old: u64, flipped: bool) {
+        if flipped {
             // Released after the count's flip, so that `reads` never sees it ahead of the count.
             self.flips.fetch_add(1, Release);
         }
