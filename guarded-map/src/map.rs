@@ -63,6 +63,10 @@ type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
 ///   written so far (an `upsert` that created the entry keeps it); `retain` keeps the decisions it
 ///   made before the panic. Tables never call `Hash` again after insertion (hashes are stored), so a
 ///   resize cannot lose entries.
+///
+/// Statistics count what took effect: with `Rcu` a failed call counts nothing (except the
+/// contention it met); with `Sharded` an `update`/`upsert` whose closure panicked counts as an
+/// update (or an insert, if it created the entry), since its changes stay.
 pub struct GuardedMap<K, V, S: MapSpec, H = RandomState> {
     store: StoreOf<S, K, V>,
     hasher: H,
@@ -311,10 +315,6 @@ where
         let hash = self.hash(&key);
         match self.store.insert(hash, key, value, rec, self.rehash()) {
             Ok(old) => {
-                rec.count(Counter::Insert, 1);
-                if old.is_none() {
-                    rec.count(Counter::Added, 1);
-                }
                 self.probe(Op::Insert, hash);
                 Ok(old)
             }
@@ -347,10 +347,6 @@ where
         let rec = self.rec();
         let hash = self.hash(key);
         let out = self.store.remove(hash, key, rec);
-        rec.count(Counter::Remove, 1);
-        if out.is_some() {
-            rec.count(Counter::Removed, 1);
-        }
         self.probe(Op::Remove, hash);
         out
     }
@@ -364,9 +360,6 @@ where
         let rec = self.rec();
         let hash = self.hash(key);
         let out = self.store.update(hash, key, rec, f);
-        if out.is_some() {
-            rec.count(Counter::Update, 1);
-        }
         self.probe(Op::Update, hash);
         out
     }
@@ -405,14 +398,12 @@ where
         let hash = self.hash(&key);
         match self.store.upsert(hash, key, rec, self.rehash(), default, f) {
             Ok(done) => {
-                if done.inserted {
-                    rec.count(Counter::Insert, 1);
-                    rec.count(Counter::Added, 1);
-                    self.probe(Op::Insert, hash);
+                let op = if done.inserted {
+                    Op::Insert
                 } else {
-                    rec.count(Counter::Update, 1);
-                    self.probe(Op::Update, hash);
-                }
+                    Op::Update
+                };
+                self.probe(op, hash);
                 Ok(done.result)
             }
             Err(key) => Err(self.full(rec, key)),

@@ -1,10 +1,11 @@
 //! Model-based property tests: random operation sequences applied to a `GuardedMap` and to
 //! `std::collections::HashMap` must give the same results, the same contents and the same snapshots,
-//! for every backend and with a bounded map.
+//! for every backend and with a bounded map; and the map's statistics must count exactly the
+//! operations the model saw.
 
 use std::collections::HashMap;
 
-use guarded_map::{GuardedMap, map_spec};
+use guarded_map::{GuardedMap, Stats, map_spec};
 use proptest::prelude::*;
 
 map_spec!(RcuSpec: HashMap<u16, u32>, rcu);
@@ -54,6 +55,8 @@ macro_rules! check_against_model {
     ($spec:ty, $ops:expr, $bound:expr) => {{
         let map: GuardedMap<u16, u32, $spec> = GuardedMap::new();
         let mut model: HashMap<u16, u32> = HashMap::new();
+        // The statistics the operations should produce, counted from the model's answers.
+        let mut want = Stats::default();
         let bound: Option<usize> = $bound;
         let full = |model: &HashMap<u16, u32>, k: &u16| {
             bound.is_some_and(|max| model.len() >= max && !model.contains_key(k))
@@ -64,14 +67,32 @@ macro_rules! check_against_model {
                     if full(&model, &k) {
                         let err = map.try_insert(k, v).unwrap_err();
                         prop_assert_eq!(err.into_inner(), (k, v));
+                        want.rejected += 1;
                     } else {
-                        prop_assert_eq!(map.try_insert(k, v).unwrap(), model.insert(k, v));
+                        let old = model.insert(k, v);
+                        prop_assert_eq!(map.try_insert(k, v).unwrap(), old);
+                        want.inserts += 1;
+                        want.entries_added += u64::from(old.is_none());
                     }
                 }
-                Op::Remove(k) => prop_assert_eq!(map.remove(&k), model.remove(&k)),
-                Op::Get(k) => prop_assert_eq!(map.get_cloned(&k), model.get(&k).copied()),
-                Op::Contains(k) => prop_assert_eq!(map.contains_key(&k), model.contains_key(&k)),
+                Op::Remove(k) => {
+                    let old = model.remove(&k);
+                    prop_assert_eq!(map.remove(&k), old);
+                    want.removes += 1;
+                    want.entries_removed += u64::from(old.is_some());
+                }
+                Op::Get(k) | Op::Contains(k) => {
+                    let found = model.get(&k).copied();
+                    if matches!(op, Op::Get(_)) {
+                        prop_assert_eq!(map.get_cloned(&k), found);
+                    } else {
+                        prop_assert_eq!(map.contains_key(&k), found.is_some());
+                    }
+                    want.gets += 1;
+                    want.misses += u64::from(found.is_none());
+                }
                 Op::Update(k, d) => {
+                    want.updates += u64::from(model.contains_key(&k));
                     let got = map.update(&k, |v| {
                         *v = v.wrapping_add(d);
                         *v
@@ -88,7 +109,12 @@ macro_rules! check_against_model {
                             map.try_upsert(k, || d, |v| *v).unwrap_err().into_inner(),
                             k
                         );
+                        want.rejected += 1;
                     } else {
+                        let new = !model.contains_key(&k);
+                        want.inserts += u64::from(new);
+                        want.entries_added += u64::from(new);
+                        want.updates += u64::from(!new);
                         let got = map.try_upsert(
                             k,
                             || d,
@@ -103,6 +129,8 @@ macro_rules! check_against_model {
                     }
                 }
                 Op::Retain(m) => {
+                    want.retains += 1;
+                    want.entries_removed += model.keys().filter(|k| *k % m == 0).count() as u64;
                     map.retain(|k, v| {
                         *v = v.wrapping_add(1);
                         k % m != 0
@@ -113,10 +141,13 @@ macro_rules! check_against_model {
                     });
                 }
                 Op::Clear => {
+                    want.clears += 1;
+                    want.entries_removed += model.len() as u64;
                     map.clear();
                     model.clear();
                 }
                 Op::Snapshot => {
+                    want.snapshots += 1;
                     let snapshot = map.snapshot();
                     prop_assert_eq!(snapshot.len(), model.len());
                     prop_assert_eq!(snapshot.iter().count(), model.len());
@@ -137,6 +168,16 @@ macro_rules! check_against_model {
             if let Some(max) = bound {
                 prop_assert!(map.len() <= max);
             }
+        }
+        if map.descriptor().stats_enabled() {
+            let stats = map.stats();
+            want.len = stats.len;
+            want.capacity = stats.capacity;
+            want.memory_bytes = stats.memory_bytes;
+            want.rcu_publishes = stats.rcu_publishes;
+            want.rcu_publish_nanos = stats.rcu_publish_nanos;
+            want.rcu_copied_entries = stats.rcu_copied_entries;
+            prop_assert_eq!(stats, want);
         }
         // Final contents through every read path.
         let mut seen = HashMap::new();

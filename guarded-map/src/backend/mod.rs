@@ -103,6 +103,10 @@ pub struct Upserted<R> {
 /// The operations every backend provides. Hashes are computed once by the map and passed in;
 /// operations that may grow a table also get `rehash`, the map's hasher, for tables that keep no
 /// hashes (see [`Pair`](crate::table::Pair)).
+///
+/// Keyed writes (`insert`, `remove`, `update`, `upsert`) count themselves (see
+/// [`Wrote`](crate::stats::Wrote)) when they take effect, where the backend counts cheapest; the
+/// map counts the rest.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot store these key and value types",

@@ -1,11 +1,13 @@
 //! Per-map statistics: what [`GuardedMap::stats`](crate::GuardedMap::stats) and the registry report.
 //!
-//! Counting happens on the hot path in per-thread slots ([`slots`]); this module holds the public,
-//! plain-data view of those counts.
+//! Counting happens on the hot path in per-thread slots ([`slots`]), or in state a backend keeps of
+//! its own ([`kept`]); this module holds the public, plain-data view of those counts.
 
+pub(crate) mod kept;
 pub(crate) mod slots;
 
-pub(crate) use slots::{Counter, Counts, Entered, KeptReads, MapStats, ReadCounters, Recorder};
+pub(crate) use kept::{Entered, Kept, ReadCounters, WriteCounts, Wrote};
+pub(crate) use slots::{Counter, Counts, MapStats, Recorder};
 
 /// A plain snapshot of one map's (or one descriptor's) statistics.
 ///

@@ -5,10 +5,8 @@
 //! dropped). Only the owning thread writes a slot, with a relaxed load and store (no locked
 //! read-modify-write); readers sum all slots. Capacity changes, being rare, go to one shared gauge.
 //!
-//! A backend that touches state of its own on every read counts its reads there, where counting
-//! costs least, and attaches those counts here ([`KeptReads`]) so that they are summed with the
-//! rest: the `Rcu` reader's per-thread [`ReadCounters`], on the cache line the read touches anyway,
-//! and the `Sharded` shard locks, whose release counts the read.
+//! A backend that touches state of its own on every operation may count there instead, where
+//! counting costs least, and attach those counts here (see [`kept`](super::kept)).
 
 use std::ops::Index;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -17,6 +15,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use super::kept::{Attached, Kept, Wrote};
 use crate::per_thread::PerThread;
 use crate::spec::Descriptor;
 
@@ -54,98 +53,12 @@ impl Counters {
     }
 }
 
-/// Adds `n` to a counter that only the calling thread writes: a relaxed load and store is exact and
-/// avoids a locked instruction.
+/// Adds `n` to a counter that only one thread at a time writes (its owner, or the holder of a lock
+/// every writer holds): a relaxed load and store is exact and avoids a locked instruction.
 #[inline(always)]
-fn bump(cell: &AtomicU64, n: u64) {
+pub(super) fn bump(cell: &AtomicU64, n: u64) {
     cell.store(cell.load(Relaxed).wrapping_add(n), Relaxed);
 }
-
-/// One thread's keyed reads of one `Rcu` map: their counts, and the mark of a running read.
-///
-/// The `Rcu` reader keeps these in its own per-thread state and attaches them to the map's
-/// [`MapStats`] with [`MapStats::attach_reads`]. A read must mark the reader while it runs (see the
-/// reader's nested reads): a load and a store when it begins, a store when it ends. The count of
-/// outermost reads rides in the same word and stores, so counting costs nothing more; reads nested
-/// in another (rare) find the mark set, leave the word alone and count apart.
-#[derive(Default)]
-pub(crate) struct ReadCounters {
-    /// Bit 0: a read is running. Above it: outermost reads counted (one per 2).
-    state: AtomicU64,
-    nested: AtomicU64,
-    misses: AtomicU64,
-}
-
-/// How a read began (see [`ReadCounters::enter`]).
-#[derive(Clone, Copy)]
-pub(crate) enum Entered {
-    /// No other read was running; the value the word takes when this read ends (mark clear, the
-    /// read counted if counting).
-    Outermost(u64),
-    /// Another read on this thread was running; the word is its.
-    Nested,
-}
-
-impl ReadCounters {
-    /// Begins a read: marks it running, counting it when `counting`.
-    #[inline(always)]
-    pub(crate) fn enter(&self, counting: bool) -> Entered {
-        let state = self.state.load(Relaxed);
-        if state & 1 != 0 {
-            if counting {
-                bump(&self.nested, 1);
-            }
-            return Entered::Nested;
-        }
-        let end = state + if counting { 2 } else { 0 };
-        self.state.store(end | 1, Relaxed);
-        Entered::Outermost(end)
-    }
-
-    /// Ends a read that [`enter`](Self::enter) began; the outermost one clears the mark. Nothing
-    /// else writes the word meanwhile (nested reads leave it alone), so the value to store is known
-    /// from `enter`: no load, and nothing for this store to wait on.
-    #[inline(always)]
-    pub(crate) fn leave(&self, entered: Entered) {
-        if let Entered::Outermost(end) = entered {
-            self.state.store(end, Relaxed);
-        }
-    }
-
-    /// Counts a read that found nothing.
-    #[inline(always)]
-    pub(crate) fn missed(&self) {
-        bump(&self.misses, 1);
-    }
-}
-
-/// Read counts that a backend keeps in state of its own (the `Rcu` reader's [`ReadCounters`], the
-/// `Sharded` lock words) and attaches to a map's [`MapStats`] with [`MapStats::attach_reads`].
-pub(crate) trait KeptReads: Sync {
-    /// Keyed reads counted so far.
-    fn reads(&self) -> u64;
-    /// Those of them that found nothing, when they are kept here too.
-    fn misses(&self) -> u64;
-}
-
-impl KeptReads for ReadCounters {
-    fn reads(&self) -> u64 {
-        (self.state.load(Relaxed) >> 1).wrapping_add(self.nested.load(Relaxed))
-    }
-    fn misses(&self) -> u64 {
-        self.misses.load(Relaxed)
-    }
-}
-
-/// A pointer to attached read counts.
-struct Attached(*const dyn KeptReads);
-
-// SAFETY: the pointee is `Sync` (a `KeptReads` bound), and `MapStats::attach_reads`' contract keeps
-// it alive for as long as the pointer can be read; sending or sharing the pointer is then like
-// sending or sharing a shared reference to it.
-unsafe impl Send for Attached {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Attached {}
 
 /// Summed counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -156,6 +69,12 @@ impl Counts {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a = a.wrapping_add(b);
         }
+    }
+
+    /// Adds `n` to one counter.
+    pub(crate) fn add_one(&mut self, counter: Counter, n: u64) {
+        let sum = &mut self.0[counter as usize];
+        *sum = sum.wrapping_add(n);
     }
 }
 
@@ -194,24 +113,25 @@ impl MapStats {
         self.slots.get()
     }
 
-    /// Sums `reads` into this map's counts from now on.
+    /// Sums `kept` into this map's counts from now on.
     ///
     /// # Safety
     ///
-    /// `reads` must stay where it is until the map owning these statistics is dropped. Counts are
+    /// `kept` must stay where it is until the map owning these statistics is dropped. Counts are
     /// summed only while the map lives: by `GuardedMap::stats`, and by the registry until
-    /// `GuardedMap`'s `Drop` unregisters the map, before its fields (the store holding `reads`)
+    /// `GuardedMap`'s `Drop` unregisters the map, before its fields (the store holding `kept`)
     /// are dropped.
-    pub(crate) unsafe fn attach_reads(&self, reads: &(dyn KeptReads + 'static)) {
-        self.attached.lock().push(Attached(reads));
+    pub(crate) unsafe fn attach(&self, kept: &(dyn Kept + 'static)) {
+        self.attached.lock().push(Attached(kept));
     }
 
     /// A recorder for the calling thread; `enabled` is a compile-time constant of the map's spec.
+    /// Making one costs nothing: the thread's slot is looked up when something is counted.
     #[inline(always)]
     pub(crate) fn recorder(&self, enabled: bool) -> Recorder<'_> {
         Recorder {
-            counters: enabled.then(|| self.counters()),
             stats: self,
+            enabled,
         }
     }
 
@@ -223,17 +143,10 @@ impl MapStats {
                 *sum = sum.wrapping_add(cell.load(Relaxed));
             }
         }
-        for &Attached(reads) in self.attached.lock().iter() {
-            // SAFETY: `attach_reads`' contract: the map, and so the attached counters, are alive
-            // whenever counts are summed.
-            let reads = unsafe { &*reads };
-            for (counter, n) in [
-                (Counter::Get, reads.reads()),
-                (Counter::Miss, reads.misses()),
-            ] {
-                let sum = &mut total.0[counter as usize];
-                *sum = sum.wrapping_add(n);
-            }
+        for &Attached(kept) in self.attached.lock().iter() {
+            // SAFETY: `attach`'s contract: the map, and so the attached counts, are alive whenever
+            // counts are summed.
+            unsafe { &*kept }.add_to(&mut total);
         }
         total
     }
@@ -249,38 +162,54 @@ impl MapStats {
     }
 }
 
-/// The calling thread's view of a map's statistics, made once per operation.
+/// The calling thread's view of a map's statistics, for one operation.
+///
+/// Lazy: it looks the thread's slot up only when it counts, so that an operation which counts in
+/// state of its own (a `Sharded` write) or only on a cold path pays no thread-local loads.
 #[derive(Clone, Copy)]
 #[doc(hidden)]
 pub struct Recorder<'a> {
-    counters: Option<&'a Counters>,
     stats: &'a MapStats,
+    enabled: bool,
 }
 
 impl Recorder<'_> {
     /// Whether this map collects statistics.
     #[inline(always)]
     pub(crate) fn enabled(&self) -> bool {
-        self.counters.is_some()
+        self.enabled
     }
 
-    /// Sums `reads` into the map's counts from now on, if the map collects statistics.
+    /// Sums `kept` into the map's counts from now on, if the map collects statistics.
     ///
     /// # Safety
     ///
-    /// As for [`MapStats::attach_reads`].
-    pub(crate) unsafe fn attach_reads(&self, reads: &(dyn KeptReads + 'static)) {
-        if self.enabled() {
+    /// As for [`MapStats::attach`].
+    pub(crate) unsafe fn attach(&self, kept: &(dyn Kept + 'static)) {
+        if self.enabled {
             // SAFETY: the caller's contract.
-            unsafe { self.stats.attach_reads(reads) };
+            unsafe { self.stats.attach(kept) };
         }
     }
 
     /// Counts `n` events.
     #[inline(always)]
     pub(crate) fn count(&self, counter: Counter, n: u64) {
-        if let Some(counters) = self.counters {
-            counters.add(counter, n);
+        if self.enabled {
+            self.stats.counters().add(counter, n);
+        }
+    }
+
+    /// Counts a keyed write in the thread's slot.
+    #[inline]
+    pub(crate) fn wrote(&self, wrote: Wrote) {
+        if self.enabled {
+            let counters = self.stats.counters();
+            let (op, entry) = wrote.counters();
+            counters.add(op, 1);
+            if let Some(entry) = entry {
+                counters.add(entry, 1);
+            }
         }
     }
 

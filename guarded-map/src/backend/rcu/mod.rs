@@ -22,7 +22,7 @@ use reader::Readers;
 
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::shared_table::SharedTable;
-use crate::stats::{MapStats, Recorder};
+use crate::stats::{MapStats, Recorder, Wrote};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Frozen, FrozenTable, Pair, Shards, find_in, key_eq, shard_index};
 
@@ -226,6 +226,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         };
         let len = write.cur.len + usize::from(old.is_none());
         write.publish_grown(index, table, len, rehash);
+        rec.wrote(match old {
+            Some(_) => Wrote::Replaced,
+            None => Wrote::Added,
+        });
         Ok(old)
     }
 
@@ -235,10 +239,19 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         let write = self.begin(rec);
-        let (index, mut table) = write.copy_holding(hash, key)?;
-        let (pair, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
+        let found = write
+            .copy_holding(hash, key)
+            .and_then(|(index, mut table)| {
+                let (pair, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
+                Some((index, table, pair))
+            });
+        let Some((index, table, pair)) = found else {
+            rec.wrote(Wrote::NotRemoved);
+            return None;
+        };
         let len = write.cur.len - 1;
         write.publish(index, table, len);
+        rec.wrote(Wrote::Removed);
         Some((pair.key, pair.value))
     }
 
@@ -258,6 +271,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
         let len = write.cur.len;
         write.publish(index, table, len);
+        rec.wrote(Wrote::Updated);
         Some(result)
     }
 
@@ -286,6 +300,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         };
         let len = write.cur.len + usize::from(!exists);
         write.publish_grown(index, table, len, rehash);
+        rec.wrote(if exists { Wrote::Updated } else { Wrote::Added });
         Ok(Upserted {
             result,
             inserted: !exists,

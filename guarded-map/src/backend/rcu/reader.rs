@@ -121,7 +121,7 @@ impl<K, V> Readers<K, V> {
         if !reader.attached.replace(true) {
             // SAFETY: the reader stays in `self.slots` (`ThreadLocal` never moves its values) until
             // the store, and so the map owning `stats`, is dropped.
-            unsafe { stats.attach_reads(&reader.reads) };
+            unsafe { stats.attach(&reader.reads) };
         }
         let running = Running::enter(&reader.reads, counting);
         if reader.tag.get() != tag {

@@ -22,7 +22,7 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::stats::KeptReads;
+use crate::stats::{Counter, Counts, Kept};
 use crate::sync::{AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, yield_now};
 
 /// A writer is inside.
@@ -66,21 +66,22 @@ unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
 // SAFETY: owning the lock is owning a `T`.
 unsafe impl<T: Send> Send for ShardLock<T> {}
 
-impl KeptReads for LockWord {
+impl Kept for LockWord {
+    /// Adds the counted reads. Misses are counted in the per-thread slots: they are rarer, and
+    /// the lock cannot tell them.
+    fn add_to(&self, total: &mut Counts) {
+        total.add_one(Counter::Get, self.reads());
+    }
+}
+
+impl LockWord {
     /// Reads counted so far (a running one not included).
-    fn reads(&self) -> u64 {
+    pub(crate) fn reads(&self) -> u64 {
         // Flips first: a count loaded after them is at least as new, never older (see `widen`).
         let flips = self.flips.load(Acquire);
         widen(flips, self.state.load(Relaxed) >> COUNT_SHIFT, COUNT_BITS)
     }
 
-    /// Misses are counted in the per-thread slots: they are rarer, and the lock cannot tell them.
-    fn misses(&self) -> u64 {
-        0
-    }
-}
-
-impl LockWord {
     /// Enters as a reader unless a writer is inside or the queue's head waits; nothing changes
     /// when it returns false.
     #[inline(always)]
@@ -357,7 +358,6 @@ mod tests {
     use std::thread;
 
     use super::{BELOW_TOP, COUNT_SHIFT, ShardLock, widen};
-    use crate::stats::KeptReads;
 
     #[test]
     fn widen_recovers_the_count_from_its_low_bits_and_lagging_flips() {
@@ -431,7 +431,6 @@ mod loom_tests {
     use loom::thread;
 
     use super::ShardLock;
-    use crate::stats::KeptReads;
 
     /// A writer against two counted readers (one of which may back out and wait behind it): the
     /// readers see the pair whole, the writer waits for them, and every read is counted once.

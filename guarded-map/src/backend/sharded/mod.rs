@@ -2,8 +2,10 @@
 //! `hashbrown` tables.
 //!
 //! The locks are our own [`ShardLock`]s, which count the keyed reads in the same instruction that
-//! releases them (see the [`lock`] module for why). Their counts are attached to the map's statistics
-//! when the store is built; only misses are counted in the per-thread slots.
+//! releases them (see the [`lock`] module for why). Keyed writes are counted in the shard too, under
+//! its write lock ([`WriteCounts`]). Both are attached to the map's statistics when the store is
+//! built; only misses and the rare operations (contention, `retain`, `clear`) are counted in the
+//! per-thread slots, so that no keyed operation looks the thread's slot up on its way in.
 //!
 //! Every write goes through [`ShardWrite`], whose `Drop` (which also runs when user code panics)
 //! publishes the shard's length and capacity and returns `max_len` reservations, so the counters stay
@@ -19,7 +21,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
-use crate::stats::{Counter, MapStats, Recorder};
+use crate::stats::{Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
 use timed::{read_timed, write_timed};
@@ -28,11 +30,23 @@ mod lock;
 mod timed;
 use crate::table::{Entry, Frozen, FrozenTable, Pair, Table, key_eq, shard_among, stored_hash};
 
-/// One shard: its table and gauges readable without the lock.
+/// One shard: its table, gauges readable without the lock, and the keyed writes made under it.
 struct Shard<K, V> {
     table: ShardLock<Table<K, V>>,
     len: AtomicUsize,
     capacity: AtomicUsize,
+    writes: WriteCounts,
+}
+
+impl<K, V> Shard<K, V> {
+    fn new(table: Table<K, V>) -> Self {
+        Shard {
+            len: AtomicUsize::new(table.len()),
+            capacity: AtomicUsize::new(table.capacity()),
+            table: ShardLock::new(table),
+            writes: WriteCounts::default(),
+        }
+    }
 }
 
 /// Storage of the [`Sharded`](crate::Sharded) backend.
@@ -71,6 +85,29 @@ impl<K, V> DerefMut for ShardWrite<'_, K, V> {
     }
 }
 
+impl<'a, K, V> ShardWrite<'a, K, V> {
+    /// Where this write counts its keyed writes: the shard, whose write lock it holds.
+    #[inline(always)]
+    fn tally(&self) -> Tally<'a> {
+        Tally(self.rec.enabled().then_some(&self.shard.writes))
+    }
+}
+
+/// Counts keyed writes into a write-locked shard's [`WriteCounts`] (nowhere when the map keeps no
+/// statistics). Apart from the [`ShardWrite`], so that a write can count while it holds an entry
+/// borrowed from the table.
+#[derive(Clone, Copy)]
+struct Tally<'a>(Option<&'a WriteCounts>);
+
+impl Tally<'_> {
+    #[inline(always)]
+    fn wrote(self, wrote: Wrote) {
+        if let Some(counts) = self.0 {
+            counts.record(wrote);
+        }
+    }
+}
+
 impl<K, V> Drop for ShardWrite<'_, K, V> {
     fn drop(&mut self) {
         // Runs before the lock is released (the guard field drops after this), on unwind too.
@@ -97,14 +134,7 @@ impl<K, V> ShardedStore<K, V> {
         );
         let per_shard = config.capacity.div_ceil(config.shards);
         let shards = (0..config.shards)
-            .map(|_| {
-                let table = Table::with_capacity(per_shard);
-                CachePadded::new(Shard {
-                    capacity: AtomicUsize::new(table.capacity()),
-                    table: ShardLock::new(table),
-                    len: AtomicUsize::new(0),
-                })
-            })
+            .map(|_| CachePadded::new(Shard::new(Table::with_capacity(per_shard))))
             .collect();
         ShardedStore {
             shards,
@@ -158,8 +188,8 @@ impl<K, V> ShardedStore<K, V> {
             .sum()
     }
 
-    /// Publishes the gauges of a store just built, and attaches its shards' read counts to the
-    /// map's statistics. Called last: the shards stay where they are from here on.
+    /// Publishes the gauges of a store just built, and attaches its shards' read and write counts
+    /// to the map's statistics. Called last: the shards stay where they are from here on.
     fn finish(&self, rec: Recorder<'_>) {
         rec.set_capacity(self.total_capacity());
         if self.max_len.is_some() {
@@ -169,7 +199,10 @@ impl<K, V> ShardedStore<K, V> {
             // SAFETY: the shards are on the heap, so they stay where they are while the store
             // lives, and this store is the one the map owning `rec`'s statistics keeps until it is
             // dropped (the store is built for it, and nothing that can fail follows).
-            unsafe { rec.attach_reads(shard.table.word()) };
+            unsafe {
+                rec.attach(shard.table.word());
+                rec.attach(&shard.writes);
+            }
         }
     }
 }
@@ -245,18 +278,21 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         _rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
         let mut table = self.write(self.shard(hash), rec);
-        match table.entry(hash, key_eq(&key), stored_hash) {
-            hash_table::Entry::Occupied(mut entry) => {
-                Ok(Some(mem::replace(&mut entry.get_mut().value, value)))
-            }
+        let (old, wrote) = match table.entry(hash, key_eq(&key), stored_hash) {
+            hash_table::Entry::Occupied(mut entry) => (
+                Some(mem::replace(&mut entry.get_mut().value, value)),
+                Wrote::Replaced,
+            ),
             hash_table::Entry::Vacant(slot) => {
                 if !self.reserve() {
                     return Err((key, value));
                 }
                 slot.insert(Entry { hash, key, value });
-                Ok(None)
+                (None, Wrote::Added)
             }
-        }
+        };
+        table.tally().wrote(wrote);
+        Ok(old)
     }
 
     fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
@@ -265,8 +301,15 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Q: ?Sized + Eq,
     {
         let mut table = self.write(self.shard(hash), rec);
-        let (entry, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
-        Some((entry.key, entry.value))
+        let removed = match table.find_entry(hash, key_eq(key)) {
+            Ok(entry) => Some(entry.remove().0),
+            Err(_) => None,
+        };
+        table.tally().wrote(match removed {
+            Some(_) => Wrote::Removed,
+            None => Wrote::NotRemoved,
+        });
+        removed.map(|entry| (entry.key, entry.value))
     }
 
     fn update<Q, R>(
@@ -281,7 +324,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Q: ?Sized + Eq,
     {
         let mut table = self.write(self.shard(hash), rec);
+        let tally = table.tally();
         let entry = table.find_mut(hash, key_eq(key))?;
+        // Counted before `f` runs: a panicking `f` may have changed the value already.
+        tally.wrote(Wrote::Updated);
         Some(f(&mut entry.value))
     }
 
@@ -295,11 +341,16 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
         let mut table = self.write(self.shard(hash), rec);
+        let tally = table.tally();
+        // Counted before `f` runs, as in `update`.
         match table.entry(hash, key_eq(&key), stored_hash) {
-            hash_table::Entry::Occupied(mut entry) => Ok(Upserted {
-                result: f(&mut entry.get_mut().value),
-                inserted: false,
-            }),
+            hash_table::Entry::Occupied(mut entry) => {
+                tally.wrote(Wrote::Updated);
+                Ok(Upserted {
+                    result: f(&mut entry.get_mut().value),
+                    inserted: false,
+                })
+            }
             hash_table::Entry::Vacant(slot) => {
                 // The default is made before reserving, so a panicking default reserves nothing.
                 let value = default();
@@ -307,6 +358,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                     return Err(key);
                 }
                 let mut entry = slot.insert(Entry { hash, key, value });
+                tally.wrote(Wrote::Added);
                 Ok(Upserted {
                     result: f(&mut entry.get_mut().value),
                     inserted: true,
@@ -377,13 +429,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         let tables = self.copy_tables(|shard| shard.table.read());
         let shards = tables
             .into_iter()
-            .map(|table| {
-                CachePadded::new(Shard {
-                    len: AtomicUsize::new(table.len()),
-                    capacity: AtomicUsize::new(table.capacity()),
-                    table: ShardLock::new(table),
-                })
-            })
+            .map(|table| CachePadded::new(Shard::new(table)))
             .collect();
         let store = ShardedStore {
             shards,
