@@ -50,8 +50,14 @@ pub struct StatsCost {
     pub threads: usize,
     /// `Rcu` or `Sharded`.
     pub backend: &'static str,
-    /// `1 - on / off`, in percent (negative: the instrumented run was the faster).
+    /// `1 - on / off` of the two maps' best rounds, in percent (negative: the instrumented map
+    /// was the faster).
     pub percent: f64,
+    /// The median over rounds of each round's `1 - on / off`, in percent. The two maps of a round
+    /// run one after the other on maps built for that round, so a slow patch of the machine or a
+    /// lucky placement of one map in memory weighs on one round's ratio, not on the figure; the
+    /// goal is judged on this one.
+    pub paired_percent: f64,
 }
 
 /// One goal of the suite and how far this run is from it.
@@ -134,10 +140,24 @@ impl Report {
     }
 }
 
-fn mops_of(rows: &[Row], key: JobKey, contender: &str) -> Option<f64> {
+fn row_of<'a>(rows: &'a [Row], key: JobKey, contender: &str) -> Option<&'a Row> {
     rows.iter()
-        .find(|r| (r.workload, r.hashers, r.threads) == key && r.contender == contender)?
-        .mops
+        .find(|r| (r.workload, r.hashers, r.threads) == key && r.contender == contender)
+}
+
+/// The median of `1 - on / off` over the rounds both ran, in percent (NaN when none).
+fn paired_cost(on: &[f64], off: &[f64]) -> f64 {
+    let mut costs: Vec<f64> = on
+        .iter()
+        .zip(off)
+        .map(|(on, off)| (1.0 - on / off) * 100.0)
+        .collect();
+    costs.sort_by(f64::total_cmp);
+    match costs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => costs[n / 2],
+        n => (costs[n / 2 - 1] + costs[n / 2]) / 2.0,
+    }
 }
 
 fn stats_cost(rows: &[Row]) -> Vec<StatsCost> {
@@ -152,13 +172,17 @@ fn stats_cost(rows: &[Row]) -> Vec<StatsCost> {
         } else {
             ("Sharded", SHARDED_BARE)
         };
-        if let (Some(on), Some(off)) = (row.mops, mops_of(rows, key, bare)) {
+        let Some(bare) = row_of(rows, key, bare) else {
+            continue;
+        };
+        if let (Some(on), Some(off)) = (row.mops, bare.mops) {
             out.push(StatsCost {
                 workload: row.workload,
                 hashers: row.hashers,
                 threads: row.threads,
                 backend,
                 percent: (1.0 - on / off) * 100.0,
+                paired_percent: paired_cost(&row.rounds, &bare.rounds),
             });
         }
     }
@@ -216,18 +240,20 @@ fn goals(rows: &[Row], costs: &[StatsCost]) -> Vec<Goal> {
         .collect();
     let worst = same_costs
         .iter()
-        .max_by(|a, b| a.percent.total_cmp(&b.percent));
+        .max_by(|a, b| a.paired_percent.total_cmp(&b.paired_percent));
+    let within = |c: &&&StatsCost| c.paired_percent <= 3.0;
     goals.push(Goal {
-        goal: "statistics cost <= 3 % on every workload".into(),
-        met: !same_costs.is_empty() && same_costs.iter().all(|c| c.percent <= 3.0),
+        goal: "statistics cost <= 3 % on every workload (paired)".into(),
+        met: !same_costs.is_empty() && same_costs.iter().all(|c| within(&c)),
         measured: match worst {
             Some(w) => format!(
-                "worst {:.1} % ({} {} {}T); {} of {} jobs within 3 %",
-                w.percent,
+                "worst {:.1} % ({} {} {}T; best rounds {:.1} %); {} of {} jobs within 3 %",
+                w.paired_percent,
                 w.backend,
                 w.workload,
                 w.threads,
-                same_costs.iter().filter(|c| c.percent <= 3.0).count(),
+                w.percent,
+                same_costs.iter().filter(within).count(),
                 same_costs.len()
             ),
             None => "not measured in this run".into(),

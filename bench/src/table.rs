@@ -84,17 +84,18 @@ pub fn render(report: &Report) -> String {
     if !report.stats_cost.is_empty() {
         let _ = writeln!(
             out,
-            "\nCost of the statistics (1 - on/off; negative: within noise)"
+            "\nCost of the statistics (1 - on/off: best rounds, paired median of the rounds; negative: within noise)"
         );
         for c in &report.stats_cost {
             let _ = writeln!(
                 out,
-                "  {:<10} {:<8} {}T  {:<22} {:>6.1} %",
+                "  {:<10} {:<8} {}T  {:<22} {:>6.1} % {:>6.1} %",
                 c.workload.name(),
                 c.backend,
                 c.threads,
                 c.hashers.name(),
-                c.percent
+                c.percent,
+                c.paired_percent
             );
         }
     }

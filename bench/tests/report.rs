@@ -39,7 +39,7 @@ fn plan() -> Plan {
 }
 
 #[test]
-fn ratios_costs_and_goals_follow_from_the_best_rounds() {
+fn ratios_costs_and_goals_follow_from_the_rounds() {
     use Workload::{Exchange, PureRead};
     let cells = vec![
         cell(PureRead, RCU, &[90.0, 100.0]),
@@ -81,16 +81,26 @@ fn ratios_costs_and_goals_follow_from_the_best_rounds() {
     );
 
     let cost = |w: Workload, backend: &str| {
-        report
+        let c = report
             .stats_cost
             .iter()
             .find(|c| c.workload == w && c.backend == backend)
-            .unwrap()
-            .percent
+            .unwrap();
+        (c.percent, c.paired_percent)
     };
-    assert!((cost(PureRead, "Rcu") - (1.0 - 100.0 / 104.0) * 100.0).abs() < 1e-9);
-    assert!((cost(PureRead, "Sharded") - 0.0).abs() < 1e-9);
-    assert!((cost(Exchange, "Sharded") - 0.0).abs() < 1e-9);
+    let near =
+        |(a, b): (f64, f64), (x, y): (f64, f64)| (a - x).abs() < 1e-9 && (b - y).abs() < 1e-9;
+    // Best rounds against each other; paired: the median of each round's cost.
+    let rcu_rounds = ((1.0 - 90.0 / 104.0) + (1.0 - 100.0 / 98.0)) * 50.0;
+    assert!(near(
+        cost(PureRead, "Rcu"),
+        ((1.0 - 100.0 / 104.0) * 100.0, rcu_rounds)
+    ));
+    assert!(near(cost(PureRead, "Sharded"), (0.0, 1.25)));
+    assert!(near(
+        cost(Exchange, "Sharded"),
+        (0.0, (1.0 - 10.0 / 11.0) * 50.0)
+    ));
 
     let goal = |prefix: &str| {
         report
@@ -102,11 +112,13 @@ fn ratios_costs_and_goals_follow_from_the_best_rounds() {
     assert!(goal("Rcu >= 3x dashmap").met, "4.0x");
     assert!(goal("Rcu >= 0.6x").met, "0.625x");
     assert!(goal("Sharded >= dashmap").met, "Exchange 1.1x");
-    assert!(!goal("statistics cost").met, "Rcu pure read costs 3.8 %");
     assert!(
-        goal("statistics cost")
-            .measured
-            .starts_with("worst 3.8 % (Rcu PureRead 2T)")
+        !goal("statistics cost").met,
+        "Rcu pure read costs 5.7 % paired"
+    );
+    assert_eq!(
+        goal("statistics cost").measured,
+        "worst 5.7 % (Rcu PureRead 2T; best rounds 3.8 %); 1 of 3 jobs within 3 %"
     );
 
     let text = table::render(&report);

@@ -3,7 +3,8 @@
 //! - read throughput of `Rcu` and `Sharded`, 1 and 2 threads, against an unsynchronized
 //!   `hashbrown::HashMap` lookup (the limit), all with the same fast hasher, on a map that fits in
 //!   the cache (10 000 entries), one at the L2/L3 boundary (100 000) and one far beyond (1 000 000);
-//! - the cost of the statistics: the same maps with `stats = false`;
+//! - the cost of the statistics: the same maps with `stats = false`, on reads and on `Sharded`
+//!   writes (an upsert that updates; an insert of a new key and its removal);
 //! - write latency of `Rcu` at 1 000 and 100 000 entries.
 //!
 //! `cargo bench -p guarded-map --bench core` prints a table and writes `target/bench/core.json`
@@ -281,30 +282,41 @@ fn main() {
         }
     }
 
-    // Write costs: Sharded upsert with and without statistics, single thread.
+    // Write costs: Sharded writes with and without statistics, single thread. Each round measures
+    // both maps side by side (in alternating order) so that the per-round ratio can be paired.
     let write_ops = if quick { 100_000 } else { 2_000_000 };
-    let mut w_on = Vec::new();
-    let mut w_off = Vec::new();
     let keys = probes();
-    for round in 0..rounds {
-        // Fresh maps every round, built in alternating order (see `Maps`).
-        let (sh_on, sh_off) = if round % 2 == 0 {
-            let on: GuardedMap<u64, u64, ShardedOn, Hasher> = GuardedMap::default();
-            (on, GuardedMap::default())
-        } else {
-            let off: GuardedMap<u64, u64, ShardedOff, Hasher> = GuardedMap::default();
-            (GuardedMap::default(), off)
-        };
-        w_on.push(upserts(&sh_on, &keys, write_ops));
-        w_off.push(upserts(&sh_off, &keys, write_ops));
+    let mut json_write_cost = Vec::new();
+    for (kind, op) in [
+        ("upsert", Write::Upsert),
+        ("insert+remove", Write::InsertRemove),
+    ] {
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let on_map: GuardedMap<u64, u64, ShardedOn, Hasher> = GuardedMap::default();
+            let off_map: GuardedMap<u64, u64, ShardedOff, Hasher> = GuardedMap::default();
+            if round % 2 == 0 {
+                on.push(writes(&on_map, &keys, write_ops, op));
+                off.push(writes(&off_map, &keys, write_ops, op));
+            } else {
+                off.push(writes(&off_map, &keys, write_ops, op));
+                on.push(writes(&on_map, &keys, write_ops, op));
+            }
+        }
+        let (won, woff) = (best(&on, false), best(&off, false));
+        let (cost_best, cost_paired) = (
+            (won / woff - 1.0) * 100.0,
+            (paired(&on, &off) - 1.0) * 100.0,
+        );
+        println!(
+            "{:<28} {:>7} {cost_best:>+9.1}% {cost_paired:>+9.1}% cost  ({won:.1} vs {woff:.1} ns per write)",
+            format!("Sharded {kind}"),
+            1,
+        );
+        json_write_cost.push(format!(
+            "    {{\"write\": \"{kind}\", \"ns_stats_on\": {won:.2}, \"ns_stats_off\": {woff:.2}, \"cost_percent_best\": {cost_best:.2}, \"cost_percent_paired\": {cost_paired:.2}}}"
+        ));
     }
-    let (won, woff) = (best(&w_on, false), best(&w_off, false));
-    println!(
-        "{:<28} {:>7} {:>+9.1}% cost  ({won:.1} vs {woff:.1} ns per upsert)",
-        "Sharded upsert",
-        1,
-        (won / woff - 1.0) * 100.0
-    );
 
     // Rcu write latency by size.
     println!("\nRcu write latency (update of an existing key, one thread)");
@@ -344,13 +356,14 @@ fn main() {
         .display()
         .to_string();
     let json = format!(
-        "{{\n  \"bench\": \"core\",\n  \"unix_time\": {},\n  \"cores\": {},\n  \"rounds\": {rounds},\n  \"reads\": [\n{}\n  ],\n  \"stats_cost_reads\": [\n{}\n  ],\n  \"sharded_upsert_ns\": {{\"stats_on\": {won:.2}, \"stats_off\": {woff:.2}}},\n  \"rcu_writes\": [\n{}\n  ]\n}}\n",
+        "{{\n  \"bench\": \"core\",\n  \"unix_time\": {},\n  \"cores\": {},\n  \"rounds\": {rounds},\n  \"reads\": [\n{}\n  ],\n  \"stats_cost_reads\": [\n{}\n  ],\n  \"stats_cost_sharded_writes\": [\n{}\n  ],\n  \"rcu_writes\": [\n{}\n  ]\n}}\n",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         thread::available_parallelism().map_or(0, |n| n.get()),
         json_reads.join(",\n"),
         json_cost.join(",\n"),
+        json_write_cost.join(",\n"),
         json_writes.join(",\n"),
     );
     if let Some(dir) = std::path::Path::new(&out).parent() {
@@ -377,19 +390,40 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// Nanoseconds per `upsert(+1)` over `keys`, cycled `ops` times; generic so that each spec's loop is
-/// compiled on its own.
-fn upserts<S: guarded_map::MapSpec>(
+/// A kind of write for the write-cost figures.
+#[derive(Clone, Copy)]
+enum Write {
+    /// `upsert(+1)` of keys already present after the first pass: an update, counted once.
+    Upsert,
+    /// `insert` of a new key then its `remove`: each adds an entry count to its operation count.
+    InsertRemove,
+}
+
+/// Nanoseconds per write of kind `op` over `keys`, cycled `ops` times; generic so that each spec's
+/// loop is compiled on its own.
+fn writes<S: guarded_map::MapSpec>(
     map: &GuardedMap<u64, u64, S, Hasher>,
     keys: &[u64],
     ops: usize,
+    op: Write,
 ) -> f64
 where
     S::Backend: guarded_map::Backend<Store<u64, u64>: guarded_map::__private::Storage<u64, u64>>,
 {
     let start = Instant::now();
-    for i in 0..ops {
-        map.upsert(keys[i & (PROBES - 1)], || 0, |v| *v += 1);
+    match op {
+        Write::Upsert => {
+            for i in 0..ops {
+                map.upsert(keys[i & (PROBES - 1)], || 0, |v| *v += 1);
+            }
+        }
+        Write::InsertRemove => {
+            for i in 0..ops / 2 {
+                let key = keys[i & (PROBES - 1)];
+                map.insert(key, 1);
+                black_box(map.remove(&key));
+            }
+        }
     }
     start.elapsed().as_nanos() as f64 / ops as f64
 }
