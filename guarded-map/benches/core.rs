@@ -295,6 +295,10 @@ fn main() {
         for round in 0..rounds {
             let on_map: GuardedMap<u64, u64, ShardedOn, Hasher> = GuardedMap::default();
             let off_map: GuardedMap<u64, u64, ShardedOff, Hasher> = GuardedMap::default();
+            // Warm both before either is timed: the first timed run of a round would otherwise
+            // also grow its tables from empty, and fault in the pages they get.
+            writes(&on_map, &keys, PROBES, op);
+            writes(&off_map, &keys, PROBES, op);
             if round % 2 == 0 {
                 on.push(writes(&on_map, &keys, write_ops, op));
                 off.push(writes(&off_map, &keys, write_ops, op));
@@ -314,7 +318,7 @@ fn main() {
             1,
         );
         json_write_cost.push(format!(
-            "    {{\"write\": \"{kind}\", \"ns_stats_on\": {won:.2}, \"ns_stats_off\": {woff:.2}, \"cost_percent_best\": {cost_best:.2}, \"cost_percent_paired\": {cost_paired:.2}}}"
+            "    {{\"write\": \"{kind}\", \"ns_stats_on\": {won:.2}, \"ns_stats_off\": {woff:.2}, \"cost_percent_best\": {cost_best:.2}, \"cost_percent_paired\": {cost_paired:.2}, \"rounds_ns_stats_on\": {on:.2?}, \"rounds_ns_stats_off\": {off:.2?}}}"
         ));
     }
 
@@ -400,7 +404,9 @@ enum Write {
 }
 
 /// Nanoseconds per write of kind `op` over `keys`, cycled `ops` times; generic so that each spec's
-/// loop is compiled on its own.
+/// loop is compiled on its own, and never inlined so that a profiler (callgrind: see BENCHMARKS.md)
+/// can count each spec's instructions apart.
+#[inline(never)]
 fn writes<S: guarded_map::MapSpec>(
     map: &GuardedMap<u64, u64, S, Hasher>,
     keys: &[u64],
