@@ -147,16 +147,21 @@ fn row_of<'a>(rows: &'a [Row], key: JobKey, contender: &str) -> Option<&'a Row> 
 
 /// The median of `1 - on / off` over the rounds both ran, in percent (NaN when none).
 fn paired_cost(on: &[f64], off: &[f64]) -> f64 {
-    let mut costs: Vec<f64> = on
-        .iter()
-        .zip(off)
-        .map(|(on, off)| (1.0 - on / off) * 100.0)
-        .collect();
-    costs.sort_by(f64::total_cmp);
-    match costs.len() {
+    median(
+        on.iter()
+            .zip(off)
+            .map(|(on, off)| (1.0 - on / off) * 100.0)
+            .collect(),
+    )
+}
+
+/// The median of `v` (NaN when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
         0 => f64::NAN,
-        n if n % 2 == 1 => costs[n / 2],
-        n => (costs[n / 2 - 1] + costs[n / 2]) / 2.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 

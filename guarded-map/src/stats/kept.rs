@@ -100,6 +100,24 @@ pub(crate) enum Wrote {
 }
 
 impl Wrote {
+    /// An insert, which `replaced` a value or added an entry.
+    pub(crate) fn insert(replaced: bool) -> Self {
+        if replaced {
+            Wrote::Replaced
+        } else {
+            Wrote::Added
+        }
+    }
+
+    /// A remove, which `found` its entry or not.
+    pub(crate) fn remove(found: bool) -> Self {
+        if found {
+            Wrote::Removed
+        } else {
+            Wrote::NotRemoved
+        }
+    }
+
     /// The operation counter, and the entry counter if the write added or removed an entry.
     #[inline(always)]
     pub(crate) fn counters(self) -> (Counter, Option<Counter>) {

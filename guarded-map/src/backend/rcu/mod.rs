@@ -226,10 +226,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         };
         let len = write.cur.len + usize::from(old.is_none());
         write.publish_grown(index, table, len, rehash);
-        rec.wrote(match old {
-            Some(_) => Wrote::Replaced,
-            None => Wrote::Added,
-        });
+        rec.wrote(Wrote::insert(old.is_some()));
         Ok(old)
     }
 

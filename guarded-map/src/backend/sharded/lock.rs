@@ -76,7 +76,7 @@ impl Kept for LockWord {
 
 impl LockWord {
     /// Reads counted so far (a running one not included).
-    pub(crate) fn reads(&self) -> u64 {
+    fn reads(&self) -> u64 {
         // Flips first: a count loaded after them is at least as new, never older (see `widen`).
         let flips = self.flips.load(Acquire);
         widen(flips, self.state.load(Relaxed) >> COUNT_SHIFT, COUNT_BITS)

@@ -278,20 +278,19 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         _rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
         let mut table = self.write(self.shard(hash), rec);
-        let (old, wrote) = match table.entry(hash, key_eq(&key), stored_hash) {
-            hash_table::Entry::Occupied(mut entry) => (
-                Some(mem::replace(&mut entry.get_mut().value, value)),
-                Wrote::Replaced,
-            ),
+        let old = match table.entry(hash, key_eq(&key), stored_hash) {
+            hash_table::Entry::Occupied(mut entry) => {
+                Some(mem::replace(&mut entry.get_mut().value, value))
+            }
             hash_table::Entry::Vacant(slot) => {
                 if !self.reserve() {
                     return Err((key, value));
                 }
                 slot.insert(Entry { hash, key, value });
-                (None, Wrote::Added)
+                None
             }
         };
-        table.tally().wrote(wrote);
+        table.tally().wrote(Wrote::insert(old.is_some()));
         Ok(old)
     }
 
@@ -301,14 +300,11 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Q: ?Sized + Eq,
     {
         let mut table = self.write(self.shard(hash), rec);
-        let removed = match table.find_entry(hash, key_eq(key)) {
-            Ok(entry) => Some(entry.remove().0),
-            Err(_) => None,
-        };
-        table.tally().wrote(match removed {
-            Some(_) => Wrote::Removed,
-            None => Wrote::NotRemoved,
-        });
+        let removed = table
+            .find_entry(hash, key_eq(key))
+            .ok()
+            .map(|entry| entry.remove().0);
+        table.tally().wrote(Wrote::remove(removed.is_some()));
         removed.map(|entry| (entry.key, entry.value))
     }
 
