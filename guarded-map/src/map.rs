@@ -133,6 +133,7 @@ where
         }
     }
 
+    #[track_caller]
     fn from_entries(hasher: H, entries: Vec<Entry<K, V>>, rehash: impl Fn(&K) -> u64) -> Self {
         let count = entries.len();
         if let Some(max) = S::DESCRIPTOR.max_len_limit() {
@@ -301,6 +302,7 @@ where
     ///
     /// If the spec sets `max_len`, the map is full and `key` is new. Use
     /// [`try_insert`](Self::try_insert) where that can happen.
+    #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         match self.try_insert(key, value) {
             Ok(old) => old,
@@ -380,6 +382,7 @@ where
     /// # Panics
     ///
     /// Like [`insert`](Self::insert), when a new key would exceed `max_len`.
+    #[track_caller]
     pub fn upsert<R>(&self, key: K, default: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R) -> R {
         match self.try_upsert(key, default, f) {
             Ok(result) => result,
@@ -492,6 +495,7 @@ where
     /// # Panics
     ///
     /// If the map has more entries than the spec's `max_len`.
+    #[track_caller]
     fn from(map: std::collections::HashMap<K, V, H>) -> Self {
         let hasher = map.hasher().clone();
         let entries = map
@@ -519,6 +523,7 @@ where
     /// # Panics
     ///
     /// If there are more distinct keys than the spec's `max_len`.
+    #[track_caller]
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let map: std::collections::HashMap<K, V, H> = iter.into_iter().collect();
         Self::from(map)
@@ -537,6 +542,7 @@ where
     /// # Panics
     ///
     /// Like [`insert`](GuardedMap::insert), when a new key would exceed `max_len`.
+    #[track_caller]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         let mut shared = &*self;
         shared.extend(iter);
@@ -551,6 +557,7 @@ where
     StoreOf<S, K, V>: Storage<K, V>,
 {
     /// Inserts every pair, in order, through a shared reference.
+    #[track_caller]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         for (key, value) in iter {
             self.insert(key, value);

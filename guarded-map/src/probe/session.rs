@@ -40,6 +40,7 @@ impl Default for Options {
 
 /// A probe attached to one process. Dropping it detaches (the kernel lowers the target's semaphore
 /// as the uprobes go, also when this process is killed).
+#[must_use = "dropping the Probe detaches it: keep it for as long as it should watch"]
 pub struct Probe {
     // Declared (so dropped) before the programs they run.
     uprobes: Vec<OwnedFd>,

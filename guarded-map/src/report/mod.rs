@@ -34,7 +34,7 @@ mod names;
 mod publish;
 mod reporter;
 
-pub use names::{ALL as METRICS, Kind as MetricKind, Metric, SECONDS_BUCKETS};
+pub use names::{ALL as METRICS, Kind as MetricKind, Metric, SECONDS_BUCKETS, label};
 pub(crate) use publish::{observe_lock_wait, observe_publish};
 pub use reporter::{Reporter, ReporterError};
 

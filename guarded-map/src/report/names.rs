@@ -153,3 +153,19 @@ pub const SECONDS_BUCKETS: [f64; 19] = [
     1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
     5e-2, 0.1, 0.25, 0.5, 1.0,
 ];
+
+/// The label names guarded-map's metrics carry (a global label of the exporter must not reuse one).
+pub mod label {
+    /// The map's label, from its descriptor: on every metric.
+    pub const MAP: &str = "map";
+    /// The operation kind, on `guarded_map_operations_total`.
+    pub const OP: &str = "op";
+    /// The backend, on `guarded_map_info`.
+    pub const BACKEND: &str = "backend";
+    /// The key type, on `guarded_map_info`.
+    pub const KEY_TYPE: &str = "key_type";
+    /// The value type, on `guarded_map_info`.
+    pub const VALUE_TYPE: &str = "value_type";
+    /// Every label above.
+    pub const ALL: [&str; 5] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE];
+}

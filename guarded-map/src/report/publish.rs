@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use metrics::{Label, counter, gauge, histogram};
 
-use super::names::{self, Metric};
+use super::names::{self, Metric, label};
 use crate::registry::{self, MapReport};
 use crate::spec::{BackendKind, Descriptor};
 
@@ -17,7 +17,7 @@ pub(crate) fn publish_all() {
 }
 
 fn map_label(d: &'static Descriptor) -> Label {
-    Label::from_static_parts("map", d.label())
+    Label::from_static_parts(label::MAP, d.label())
 }
 
 fn publish(report: &MapReport) {
@@ -28,9 +28,9 @@ fn publish(report: &MapReport) {
         names::INFO.name,
         vec![
             map.clone(),
-            Label::from_static_parts("backend", d.backend().as_str()),
-            Label::from_static_parts("key_type", d.key_type()),
-            Label::from_static_parts("value_type", d.value_type()),
+            Label::from_static_parts(label::BACKEND, d.backend().as_str()),
+            Label::from_static_parts(label::KEY_TYPE, d.key_type()),
+            Label::from_static_parts(label::VALUE_TYPE, d.value_type()),
         ]
     )
     .set(1.0);
@@ -51,7 +51,7 @@ fn publish(report: &MapReport) {
     for (op, n) in ops {
         counter!(
             names::OPERATIONS.name,
-            vec![map.clone(), Label::from_static_parts("op", op)]
+            vec![map.clone(), Label::from_static_parts(label::OP, op)]
         )
         .absolute(n);
     }

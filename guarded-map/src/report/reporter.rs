@@ -26,6 +26,7 @@ use super::report_now;
 /// reporter.shutdown();
 /// # Ok::<(), guarded_map::ReporterError>(())
 /// ```
+#[must_use = "dropping the Reporter stops it: keep it for as long as it should publish"]
 pub struct Reporter {
     interval: Duration,
     stop: Arc<Stop>,
