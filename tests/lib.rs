@@ -5,6 +5,15 @@ use guarded_map::map_spec;
 
 pub mod scrape;
 
+/// `target/<profile>`, where cargo put the running test's sibling binaries and `examples/`.
+pub fn target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
+}
+
 map_spec!(
     /// A map declared in another crate than the tests that look for it.
     pub ForeignSpec: HashMap<u32, String>, sharded, name = "tests::foreign"

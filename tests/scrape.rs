@@ -8,11 +8,17 @@ use std::time::Duration;
 
 /// `GET path` on `addr`; returns the status code and the body.
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    request(addr, "GET", path)
+}
+
+/// `method path` on `addr`, on a fresh connection closed after the reply; returns the status
+/// code and the body.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
@@ -125,4 +131,14 @@ pub fn promtool_check(text: &str) -> Option<Result<(), String>> {
         Ok(()) if out.status.success() && printed.trim().is_empty() => Ok(()),
         Ok(()) => Err(printed),
     })
+}
+
+/// Asserts that `promtool check metrics` accepts `text` without warnings; without promtool the
+/// check is skipped with a note, except in CI (`CI` set), where promtool is required.
+pub fn assert_promtool_accepts(text: &str) {
+    match promtool_check(text) {
+        Some(verdict) => verdict.expect("promtool check metrics passes without warnings"),
+        None if std::env::var_os("CI").is_some() => panic!("promtool is required in CI"),
+        None => eprintln!("skipped promtool check: promtool not installed"),
+    }
 }

@@ -4,12 +4,12 @@
 //! must run, so a non-root CI fails instead of passing silently.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use guarded_map::probe::{self, Interval, Op, Options, Probe, ProbeError};
+use guarded_map_tests::target_dir;
 
 /// Whether to run; panics under CI when this process cannot.
 fn privileged() -> bool {
@@ -23,15 +23,6 @@ fn privileged() -> bool {
         eprintln!("skipped: the probe tests need root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
     }
     root
-}
-
-/// `target/<profile>`, where cargo put this test's sibling binaries.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf()
 }
 
 fn probe_command() -> Command {
