@@ -266,7 +266,7 @@ fn huge_content_length(addr: SocketAddr) -> Held {
     ] {
         let request = format!("GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
         held.sockets
-            .extend(send_and_hold(addr, request.as_bytes()).sockets.drain(..));
+            .append(&mut send_and_hold(addr, request.as_bytes()).sockets);
     }
     held
 }
@@ -436,9 +436,12 @@ fn tls_client_hello(addr: SocketAddr) -> Held {
     Held::of(stream)
 }
 
+/// Opens an attack on the address and holds it until dropped.
+type Attack = fn(SocketAddr) -> Held;
+
 /// Runs one attack against the target and checks everything the module promises while it is
 /// held and after it lets go.
-fn survive(target: &mut Target, name: &str, attack: fn(SocketAddr) -> Held) {
+fn survive(target: &mut Target, name: &str, attack: Attack) {
     let base = target.usage();
     let held = attack(target.addr);
     thread::sleep(Duration::from_millis(100));
@@ -468,7 +471,7 @@ fn no_client_can_crash_or_stall_the_exporter() {
     let mut target = Target::start();
     // Baseline: the process, its exporter thread, and its descriptors, once it has served.
     target.scrape("baseline");
-    let attacks: [(&str, fn(SocketAddr) -> Held); 9] = [
+    let attacks: [(&str, Attack); 9] = [
         ("huge and overflowing Content-Length", huge_content_length),
         ("a declared body never sent", body_never_sent),
         ("Expect: 100-continue", expect_continue),

@@ -215,7 +215,7 @@ mod tests {
         // A request starts arriving at 500 ms and trickles: the request timeout ends it at 600.
         tokio::time::advance(Duration::from_millis(1)).await;
         watch.bytes_read();
-        assert_eq!(watch.eviction_rank().0, true);
+        assert!(watch.eviction_rank().0, "receiving ranks after idle");
         let trickle = {
             let watch = Arc::clone(&watch);
             tokio::spawn(async move {
