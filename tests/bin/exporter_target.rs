@@ -4,7 +4,8 @@
 //! `exporter-target [--max-connections N] [--request-timeout-ms N] [--idle-timeout-ms N]`
 //!
 //! Prints `listening IP:PORT`, then reads commands on standard input: `shutdown` stops the
-//! exporter and prints `stopped in N us`; the end of input exits.
+//! exporter and prints `stopped in N us`; the end of input exits. The exporter's log goes to
+//! standard error.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -23,7 +24,24 @@ struct Target {
     sessions: HashMap<u64, u64>,
 }
 
+/// Prints the exporter's log lines on standard error, where the tests read them.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("{} {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    log::set_logger(&StderrLog).expect("the only logger");
+    log::set_max_level(log::LevelFilter::Info);
     let mut builder = Builder::new().listen("127.0.0.1:0");
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {

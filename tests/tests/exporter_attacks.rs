@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,8 @@ const SCRAPE_LIMIT: Duration = Duration::from_secs(1);
 
 struct Target {
     child: Child,
+    /// Where the target's standard error (the exporter's log) goes.
+    log: PathBuf,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     addr: SocketAddr,
@@ -38,7 +41,8 @@ struct Usage {
 }
 
 impl Target {
-    fn start() -> Target {
+    fn start(name: &str) -> Target {
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.log"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_exporter-target"));
         command
             .args([
@@ -46,7 +50,8 @@ impl Target {
                 &REQUEST_TIMEOUT.as_millis().to_string(),
             ])
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("the target's log file"));
         // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe and the
         // closure touches nothing else.
         unsafe {
@@ -76,6 +81,7 @@ impl Target {
             .expect("an address");
         Target {
             child,
+            log,
             stdin,
             stdout,
             addr,
@@ -101,6 +107,10 @@ impl Target {
             fds,
             rss_kib: field("VmRSS:"),
         }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn assert_alive(&mut self, attack: &str) {
@@ -468,7 +478,7 @@ fn survive(target: &mut Target, name: &str, attack: Attack) {
 
 #[test]
 fn no_client_can_crash_or_stall_the_exporter() {
-    let mut target = Target::start();
+    let mut target = Target::start("attacks");
     // Baseline: the process, its exporter thread, and its descriptors, once it has served.
     target.scrape("baseline");
     let attacks: [(&str, Attack); 9] = [
@@ -485,6 +495,10 @@ fn no_client_can_crash_or_stall_the_exporter() {
     for (name, attack) in attacks {
         survive(&mut target, name, attack);
     }
+
+    // Running out of descriptors was logged, once (the next line may come 10 s later).
+    let log = target.log();
+    assert_eq!(log.matches("cannot accept connections").count(), 1, "{log}");
 
     // The same requests get the right answers.
     let overflowing =
@@ -514,7 +528,7 @@ fn no_client_can_crash_or_stall_the_exporter() {
 
 #[test]
 fn routes_methods_and_keep_alive() {
-    let target = Target::start();
+    let target = Target::start("routes");
     let (status, body) = get(target.addr, "HEAD", "/metrics").unwrap();
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(get(target.addr, "GET", "/").unwrap().0, 200);

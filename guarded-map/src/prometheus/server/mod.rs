@@ -249,21 +249,23 @@ enum Retry {
     After(Duration),
 }
 
-/// Accept failures: the pause before the next try, and the log.
+/// Accept failures: the pause before the next try, and the log (at most one line per
+/// [`LOG_EVERY`], so that a flood of connections cannot flood the log too).
 #[derive(Default)]
 struct Backoff {
-    failures: u32,
+    /// Failures since the last accept that succeeded.
+    in_a_row: u32,
+    /// Failures since the last log line.
+    unlogged: u64,
+    last_logged: Option<tokio::time::Instant>,
 }
+
+/// The least time between two log lines about accept failures.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Backoff {
     fn succeeded(&mut self) {
-        if self.failures > 0 {
-            log::info!(
-                "guarded-map: the metrics server accepts connections again after {} failures",
-                self.failures
-            );
-        }
-        self.failures = 0;
+        self.in_a_row = 0;
     }
 
     fn failed(&mut self, e: &io::Error, connections: &Connections) -> Retry {
@@ -271,21 +273,28 @@ impl Backoff {
         if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
             return Retry::Now;
         }
-        self.failures += 1;
-        if self.failures.is_power_of_two() {
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        self.unlogged += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= LOG_EVERY)
+        {
             log::warn!(
-                "guarded-map: the metrics server cannot accept a connection ({e}; {} in a row, {} \
-                 open); retrying",
-                self.failures,
+                "guarded-map: the metrics server cannot accept connections ({e}; {} failures since the \
+                 last report, {} connections open); closing the idlest to make room, retrying",
+                self.unlogged,
                 connections.len()
             );
+            self.unlogged = 0;
+            self.last_logged = Some(now);
         }
         // Out of file descriptors or memory: make room by closing the idlest connection. Its
         // task runs (and closes its socket) while this one yields.
         if connections.evict_one() {
             return Retry::AfterYield;
         }
-        let exp = self.failures.saturating_sub(1).min(10);
+        let exp = self.in_a_row.saturating_sub(1).min(10);
         Retry::After((Duration::from_millis(1) * (1 << exp)).min(MAX_BACKOFF))
     }
 }
