@@ -21,6 +21,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use super::recorder::{CONTENT_TYPE as METRICS_TYPE, render};
+
 /// A router with `GET /metrics` (and `HEAD`), which publishes every guarded map and renders the
 /// recorder behind `handle` (see [`install_recorder`](super::install_recorder)). Merge it into
 /// the service's router, whatever that router's state.
@@ -33,8 +35,5 @@ where
 
 /// The handler behind [`router`], to mount elsewhere: `get(move || metrics(handle.clone()))`.
 pub async fn metrics(handle: PrometheusHandle) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, super::CONTENT_TYPE)],
-        super::render(&handle),
-    )
+    ([(CONTENT_TYPE, METRICS_TYPE)], render(&handle))
 }

@@ -5,12 +5,34 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 
+use super::error::InstallError;
 use super::exporter::{self, Exporter};
+use super::recorder;
 use super::server::Limits;
-use super::{DEFAULT_ADDR, InstallError, recorder};
 use crate::report::{self, label};
 
-/// Configures and installs the Prometheus exporter; [`install`](super::install) is
+/// The default listen address: loopback only. Pass `0.0.0.0:9898` to [`install`] to be scraped
+/// from other hosts.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9898";
+
+/// Installs the Prometheus recorder as the global `metrics` recorder and serves `/metrics` on
+/// `addr` (`IP:PORT`; port 0 picks a free port, see [`Exporter::local_addr`]), with the
+/// [`Builder`]'s defaults otherwise.
+///
+/// The endpoint serves for the life of the process, also when the returned [`Exporter`] is
+/// dropped; [`Exporter::shutdown`] stops it. Nothing is installed when an error is returned: the
+/// address is checked and bound first.
+///
+/// ```no_run
+/// let exporter = guarded_map::prometheus::install("127.0.0.1:0")?;
+/// println!("metrics on http://{}/metrics", exporter.local_addr());
+/// # Ok::<(), guarded_map::prometheus::InstallError>(())
+/// ```
+pub fn install(addr: &str) -> Result<Exporter, InstallError> {
+    Builder::new().listen(addr).install()
+}
+
+/// Configures and installs the Prometheus exporter; [`install`] is
 /// `Builder::new().listen(addr).install()`.
 ///
 /// ```no_run

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use super::DEFAULT_ADDR;
-
 /// Why [`install`](super::install), [`Builder::install`](super::Builder::install) or
 /// [`install_recorder`](super::install_recorder) failed. Nothing was installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +42,7 @@ impl fmt::Display for InstallError {
         match self {
             InstallError::Address { addr } => write!(
                 f,
-                "invalid listen address {addr:?}: expected IP:PORT, such as {DEFAULT_ADDR}"
+                "invalid listen address {addr:?}: expected IP:PORT, such as 127.0.0.1:9090"
             ),
             InstallError::Bind { addr, reason } => write!(f, "cannot listen on {addr}: {reason}"),
             InstallError::RecorderInstalled => {

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 
-use super::InstallError;
+use super::error::InstallError;
+use super::recorder::render;
 use super::server::{self, Control, Limits};
 use crate::report;
 
@@ -36,7 +37,7 @@ impl Exporter {
 
     /// What a scrape would return now (publishes the maps first, like a scrape).
     pub fn render(&self) -> String {
-        super::render(&self.handle)
+        render(&self.handle)
     }
 
     /// The recorder's handle, to render from elsewhere too.

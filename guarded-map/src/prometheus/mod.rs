@@ -35,31 +35,7 @@ mod server;
 #[cfg(feature = "axum")]
 pub mod axum;
 
-pub use builder::Builder;
+pub use builder::{Builder, DEFAULT_ADDR, install};
 pub use error::InstallError;
 pub use exporter::Exporter;
-pub use recorder::{install_recorder, prepare, render};
-
-/// The default listen address: loopback only. Pass `0.0.0.0:9898` to [`install`] to be scraped
-/// from other hosts.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:9898";
-
-/// The content type of the Prometheus text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Installs the Prometheus recorder as the global `metrics` recorder and serves `/metrics` on
-/// `addr` (`IP:PORT`; port 0 picks a free port, see [`Exporter::local_addr`]), with the
-/// [`Builder`]'s defaults otherwise.
-///
-/// The endpoint serves for the life of the process, also when the returned [`Exporter`] is
-/// dropped; [`Exporter::shutdown`] stops it. Nothing is installed when an error is returned: the
-/// address is checked and bound first.
-///
-/// ```no_run
-/// let exporter = guarded_map::prometheus::install("127.0.0.1:0")?;
-/// println!("metrics on http://{}/metrics", exporter.local_addr());
-/// # Ok::<(), guarded_map::prometheus::InstallError>(())
-/// ```
-pub fn install(addr: &str) -> Result<Exporter, InstallError> {
-    Builder::new().listen(addr).install()
-}
+pub use recorder::{CONTENT_TYPE, install_recorder, prepare, render};

@@ -4,8 +4,11 @@
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::InstallError;
+use super::error::InstallError;
 use crate::report::{self, MetricKind};
+
+/// The content type of the Prometheus text format, for a route that serves [`render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Prepares a user's `PrometheusBuilder` for guarded-map's metrics: sets our histogram buckets
 /// ([`SECONDS_BUCKETS`](crate::report::SECONDS_BUCKETS), 1 µs to 1 s) on our histograms, so they

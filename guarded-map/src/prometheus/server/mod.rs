@@ -31,7 +31,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 
-use super::InstallError;
+use super::error::InstallError;
 use connections::Connections;
 use tracked::{Tracked, Watch};
 

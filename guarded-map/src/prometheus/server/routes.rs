@@ -9,18 +9,14 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode, Version};
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::prometheus::CONTENT_TYPE as METRICS_TYPE;
+use crate::prometheus::recorder::{CONTENT_TYPE as METRICS_TYPE, render};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
 pub(super) fn respond<B>(request: &Request<B>, handle: &PrometheusHandle) -> Response<Full<Bytes>> {
     let readable = matches!(*request.method(), Method::GET | Method::HEAD);
     let mut response = match (request.uri().path(), readable) {
-        ("/metrics", true) => reply(
-            StatusCode::OK,
-            METRICS_TYPE,
-            crate::prometheus::render(handle),
-        ),
+        ("/metrics", true) => reply(StatusCode::OK, METRICS_TYPE, render(handle)),
         ("/", true) => reply(
             StatusCode::OK,
             TEXT,
