@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use guarded_map_tests::scrape;
+
 /// The most the target's resident memory may grow while an attack is held.
 const RSS_BOUND_KIB: u64 = 32 * 1024;
 /// The target's file descriptor limit: fewer than its connection cap (64) plus what it holds
@@ -122,7 +124,7 @@ impl Target {
     /// A normal scrape on a fresh connection: complete, correct, and within [`SCRAPE_LIMIT`].
     fn scrape(&self, attack: &str) -> Duration {
         let start = Instant::now();
-        let (status, body) = get(self.addr, "GET", "/metrics")
+        let (status, body) = scrape::get(self.addr, "/metrics")
             .unwrap_or_else(|e| panic!("{attack}: scrape failed after {:?}: {e}", start.elapsed()));
         let took = start.elapsed();
         assert_eq!(status, 200, "{attack}: {body}");
@@ -174,26 +176,6 @@ impl Target {
             .unwrap_or_else(|| panic!("unexpected line {line:?}"));
         Duration::from_micros(reported)
     }
-}
-
-/// A request on a fresh connection (closed after the reply); the status and the body.
-fn get(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, SCRAPE_LIMIT)?;
-    stream.set_read_timeout(Some(SCRAPE_LIMIT))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
-    Ok((status, body.to_owned()))
 }
 
 /// What an attack holds open until dropped: sockets, and threads that stop when told.
@@ -529,11 +511,16 @@ fn no_client_can_crash_or_stall_the_exporter() {
 #[test]
 fn routes_methods_and_keep_alive() {
     let target = Target::start("routes");
-    let (status, body) = get(target.addr, "HEAD", "/metrics").unwrap();
+    let (status, body) = scrape::request(target.addr, "HEAD", "/metrics").unwrap();
     assert_eq!((status, body.as_str()), (200, ""));
-    assert_eq!(get(target.addr, "GET", "/").unwrap().0, 200);
-    assert_eq!(get(target.addr, "GET", "/nothing").unwrap().0, 404);
-    assert_eq!(get(target.addr, "DELETE", "/metrics").unwrap().0, 405);
+    assert_eq!(scrape::get(target.addr, "/").unwrap().0, 200);
+    assert_eq!(scrape::get(target.addr, "/nothing").unwrap().0, 404);
+    assert_eq!(
+        scrape::request(target.addr, "DELETE", "/metrics")
+            .unwrap()
+            .0,
+        405
+    );
     // Keep-alive: three scrapes on one connection.
     let mut stream = connect(target.addr);
     let mut reader = BufReader::new(stream.try_clone().unwrap());

@@ -111,8 +111,8 @@ fn footprint(pid: u32) -> Footprint {
     }
 }
 
-/// One scrape on a fresh connection, closed after the reply.
-fn scrape_fresh(addr: SocketAddr) -> Duration {
+/// One scrape on a fresh connection, closed after the reply: its time and the reply's size.
+fn scrape_fresh(addr: SocketAddr) -> (Duration, usize) {
     let start = Instant::now();
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
@@ -123,7 +123,7 @@ fn scrape_fresh(addr: SocketAddr) -> Duration {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).unwrap();
     assert!(reply.starts_with(b"HTTP/1.1 200"), "a failed scrape");
-    start.elapsed()
+    (start.elapsed(), reply.len())
 }
 
 /// A keep-alive connection that scrapes again and again.
@@ -182,7 +182,7 @@ fn latencies(addr: SocketAddr, scrapes: usize) -> (Latency, Latency) {
     let mut kept = KeepAlive::open(addr);
     while fresh_times.len() < scrapes {
         let round = (scrapes - fresh_times.len()).min(100);
-        fresh_times.extend((0..round).map(|_| scrape_fresh(addr)));
+        fresh_times.extend((0..round).map(|_| scrape_fresh(addr).0));
         kept_times.extend((0..round).map(|_| kept.scrape()));
     }
     (Latency::of(fresh_times), Latency::of(kept_times))
@@ -206,19 +206,7 @@ fn main() {
         eprintln!("scrape-latency: {e}\n{USAGE}");
         std::process::exit(2)
     });
-    let response_bytes = {
-        let mut kept = KeepAlive::open(args.addr);
-        kept.scrape();
-        let mut stream = TcpStream::connect(args.addr).unwrap();
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut all = Vec::new();
-        stream.read_to_end(&mut all).unwrap();
-        all.len()
-    };
+    let (_, response_bytes) = scrape_fresh(args.addr);
     let (fresh, keep_alive) = latencies(args.addr, args.scrapes);
     let idle = footprint(args.pid);
     let held: Vec<TcpStream> = (0..args.connections)
@@ -226,7 +214,7 @@ fn main() {
         .collect();
     thread::sleep(Duration::from_millis(300));
     let with_connections = footprint(args.pid);
-    let fresh_with_connections = Latency::of((0..100).map(|_| scrape_fresh(args.addr)).collect());
+    let fresh_with_connections = Latency::of((0..100).map(|_| scrape_fresh(args.addr).0).collect());
     drop(held);
     thread::sleep(Duration::from_millis(300));
     let after = footprint(args.pid);
