@@ -6,11 +6,11 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+use guarded_map_probe_common::cmd::{
+    MAP_CREATE, MAP_DELETE_ELEM, MAP_LOOKUP_BATCH, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM,
+};
+
+/// `BPF_MAP_TYPE_HASH`.
 const BPF_MAP_TYPE_HASH: u32 = 1;
 
 /// `bpf()` calls made through this module, by this process.
@@ -37,11 +37,18 @@ impl Attr {
     }
 }
 
-fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<libc::c_long> {
+fn bpf(cmd: u32, attr: &mut Attr) -> io::Result<libc::c_long> {
     CALLS.fetch_add(1, Relaxed);
     // SAFETY: `attr` is a zero-filled `union bpf_attr` of the size passed, with the fields of
     // `cmd` set; pointers inside it point to live buffers of the sizes the map was created with.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            libc::c_long::from(cmd),
+            attr.0.as_mut_ptr(),
+            attr.0.len(),
+        )
+    };
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -64,7 +71,7 @@ impl BpfHashMap {
             .u32_at(12, max_entries);
         let name = &name.as_bytes()[..name.len().min(15)];
         attr.0[28..28 + name.len()].copy_from_slice(name);
-        let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
+        let fd = bpf(MAP_CREATE, &mut attr)?;
         // SAFETY: the kernel returned a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         Ok(BpfHashMap { fd })
@@ -79,13 +86,13 @@ impl BpfHashMap {
 
     /// Sets `key` to `value`.
     pub fn update(&self, key: u32, mut value: u64) -> io::Result<()> {
-        bpf(BPF_MAP_UPDATE_ELEM, &mut self.elem(&key, &raw mut value)).map(drop)
+        bpf(MAP_UPDATE_ELEM, &mut self.elem(&key, &raw mut value)).map(drop)
     }
 
     /// The value of `key`, if present.
     pub fn lookup(&self, key: u32) -> io::Result<Option<u64>> {
         let mut value = 0u64;
-        match bpf(BPF_MAP_LOOKUP_ELEM, &mut self.elem(&key, &raw mut value)) {
+        match bpf(MAP_LOOKUP_ELEM, &mut self.elem(&key, &raw mut value)) {
             Ok(_) => Ok(Some(value)),
             Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(err) => Err(err),
@@ -94,17 +101,14 @@ impl BpfHashMap {
 
     /// Removes `key`; false if it was absent.
     pub fn delete(&self, key: u32) -> io::Result<bool> {
-        match bpf(
-            BPF_MAP_DELETE_ELEM,
-            &mut self.elem(&key, std::ptr::null_mut()),
-        ) {
+        match bpf(MAP_DELETE_ELEM, &mut self.elem(&key, std::ptr::null_mut())) {
             Ok(_) => Ok(true),
             Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(err) => Err(err),
         }
     }
 
-    /// Every entry, read with `BPF_MAP_LOOKUP_BATCH`, `chunk` entries per call.
+    /// Every entry, read with `MAP_LOOKUP_BATCH`, `chunk` entries per call.
     pub fn entries(&self, chunk: u32) -> io::Result<Vec<(u32, u64)>> {
         let mut out = Vec::new();
         let (mut token, mut first) = (0u32, true);
@@ -119,7 +123,7 @@ impl BpfHashMap {
                 .u64_at(24, values.as_mut_ptr() as u64)
                 .u32_at(32, chunk)
                 .u32_at(36, self.fd.as_raw_fd() as u32);
-            let result = bpf(BPF_MAP_LOOKUP_BATCH, &mut attr);
+            let result = bpf(MAP_LOOKUP_BATCH, &mut attr);
             let count = attr.get_u32(32) as usize;
             out.extend(
                 keys[..count]

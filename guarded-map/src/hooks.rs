@@ -11,7 +11,7 @@
 //!
 //! The hooks are naked functions made of a 5-byte `nop` and a `ret`, so an attached uprobe takes the
 //! kernel's fast path (an ordinary function entry costs several times more per hit). The probe finds
-//! all four items by their symbols (see `guarded_map_ebpf`'s `*_SYMBOL` constants), which a stripped
+//! all four items by their symbols (see `guarded_map_probe_common`'s `*_SYMBOL` constants), which a stripped
 //! binary no longer has.
 //!
 //! The semaphore sits in `.data`, not `.bss`: the kernel raises it through its offset in the
@@ -29,8 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::thread;
 use std::time::Duration;
 
-pub(crate) use guarded_map_ebpf::Op;
-use guarded_map_ebpf::{BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Summary};
+pub(crate) use guarded_map_probe_common::Op;
+use guarded_map_probe_common::{
+    BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Summary,
+};
 
 use crate::registry::{self, MapReport};
 use crate::spec::BackendKind;

@@ -67,8 +67,6 @@ mod hasher_of;
 mod hooks;
 mod map;
 mod per_thread;
-#[cfg(feature = "probe")]
-pub mod probe;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod registry;

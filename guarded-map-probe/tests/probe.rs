@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use guarded_map::probe::{self, Interval, Op, Options, Probe, ProbeError};
+use guarded_map_probe::{self as probe, Interval, Op, Options, Probe, ProbeError};
 use guarded_map_tests::target_dir;
 
 /// Whether to run; panics under CI when this process cannot.

@@ -6,15 +6,19 @@ use std::time::{Duration, Instant};
 use aya::maps::{MapData, RingBuf};
 use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
-use guarded_map_ebpf::{OpSample, ProbeConfig, Record, RecordKind, Summary, Syscall};
+use guarded_map_probe_common::{OpSample, ProbeConfig, Record, RecordKind, Summary, Syscall};
 
 use super::intervals::{Interval, Intervals};
 use super::privileges::Privileges;
 use super::target::Target;
 use super::{ProbeError, perf};
 
-/// The eBPF object `build.rs` built (see `guarded-map-ebpf`).
+/// The eBPF object `build.rs` built (see `guarded-map-ebpf`); empty without the feature
+/// `programs`, which [`Probe::attach`] then reports.
+#[cfg(feature = "programs")]
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guarded-map-ebpf"));
+#[cfg(not(feature = "programs"))]
+static OBJECT: &[u8] = &[];
 
 /// How often the ring buffer is read (the kernel side does not wake the reader per record).
 const READ_EVERY: Duration = Duration::from_millis(50);
@@ -58,9 +62,13 @@ impl Probe {
     ///
     /// # Errors
     ///
+    /// [`ProbeError::NoPrograms`] (built without the feature `programs`),
     /// [`ProbeError::NoSuchProcess`], [`ProbeError::NoHooks`] (not built with guarded-map, or
     /// stripped), [`ProbeError::Privileges`], or what loading and attaching returned.
     pub fn attach(pid: u32, options: Options) -> Result<Probe, ProbeError> {
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NoPrograms);
+        }
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return Err(ProbeError::NoSuchProcess(pid));
         }

@@ -1,4 +1,4 @@
-//! Watch a running process's guarded maps, and its kernel BPF maps, from outside (feature `probe`).
+//! Watch a running process's guarded maps, and its kernel BPF maps, from outside.
 //!
 //! A process built with guarded-map carries hooks (always compiled, one relaxed load per map
 //! operation while nobody watches). [`Probe::attach`] loads the eBPF programs of
@@ -11,10 +11,12 @@
 //! (`#[guarded(bpf_map = "...")]`).
 //!
 //! Needs `CAP_BPF`, `CAP_PERFMON` and `CAP_SYS_PTRACE` (or root); [`check`] says what is missing.
-//! The `guarded-map-probe` command (`top`, `record`, `check`) is built on this module.
+//! The `guarded-map-probe` command (`top`, `record`, `check`) is built on this crate. The kernel
+//! programs are embedded when the crate is built with the feature `programs` (nightly with
+//! `rust-src`, and `bpf-linker`); without it, [`Probe::attach`] returns [`ProbeError::NoPrograms`].
 //!
 //! ```no_run
-//! use guarded_map::probe::{Options, Probe};
+//! use guarded_map_probe::{Options, Probe};
 //!
 //! let mut probe = Probe::attach(4242, Options::default())?;
 //! for _ in 0..5 {
@@ -23,7 +25,7 @@
 //!         println!("{}: {} gets", map.label, map.totals[0]);
 //!     }
 //! }
-//! # Ok::<(), guarded_map::probe::ProbeError>(())
+//! # Ok::<(), guarded_map_probe::ProbeError>(())
 //! ```
 
 mod error;
@@ -36,7 +38,7 @@ mod session;
 mod target;
 
 pub use error::ProbeError;
-pub use guarded_map_ebpf::{OPS, Op};
+pub use guarded_map_probe_common::{OPS, Op};
 pub use intervals::{CommandCounts, Interval, KernelMapRow, MapRow};
 pub use kernel_maps::KernelMap;
 pub use privileges::Privileges;

@@ -1,8 +1,8 @@
 //! The records guarded-map's probe moves from a target process to the probe, shared by the three
 //! parties that handle them: the target's runtime (which fills [`Summary`] and [`OpSample`] and hands
-//! them to its hook functions), the kernel-side programs of this crate (which copy them, and write
-//! [`Syscall`] records of their own, into one ring buffer), and the probe in user space (which reads
-//! that ring buffer).
+//! them to its hook functions), the kernel-side programs of `guarded-map-ebpf` (which copy them, and
+//! write [`Syscall`] records of their own, into one ring buffer), and the probe in user space
+//! (`guarded-map-probe`, which reads that ring buffer).
 //!
 //! Every record is `#[repr(C)]` with explicit padding, starts with a `u32` [`RecordKind`], and is read
 //! back by kind and size. `no_std` and dependency-free, so the target's runtime can use it at no cost.

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use guarded_map_ebpf::{OPS, Op, OpSample, Summary, Syscall, cmd, name_bytes};
+use guarded_map_probe_common::{OPS, Op, OpSample, Summary, Syscall, cmd, name_bytes};
 
 use super::kernel_maps::{KernelMap, KernelMaps};
 
@@ -311,7 +311,7 @@ fn percentile(values: &mut [u64], q: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use guarded_map_ebpf::RecordKind;
+    use guarded_map_probe_common::RecordKind;
 
     use super::*;
 

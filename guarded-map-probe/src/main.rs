@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use guarded_map::probe::{self, Options, Probe, ProbeError, render};
+use guarded_map_probe::{self as probe, Options, Probe, ProbeError, render};
 
 const USAGE: &str = "usage:
   guarded-map-probe top    --pid PID [--interval 1s] [--sample-every 1024] [--duration D]

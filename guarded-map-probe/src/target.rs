@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use guarded_map_ebpf::{
+use guarded_map_probe_common::{
     CONFIG_SYMBOL, OP_HOOK_SYMBOL, ProbeConfig, SEMAPHORE_SYMBOL, SUMMARY_HOOK_SYMBOL,
 };
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};

@@ -1,15 +1,15 @@
-//! With the feature `probe`, builds the kernel-side programs of `guarded-map-ebpf` for the BPF target
-//! (aya-build: nightly cargo with `-Z build-std=core`, linked by `bpf-linker`) into `OUT_DIR`, where
-//! `guarded_map::probe` embeds them. Without it, does nothing: applications that only use the maps
-//! never need the eBPF toolchain.
+//! With the feature `programs`, builds the kernel-side programs of `guarded-map-ebpf` for the BPF
+//! target (aya-build: nightly cargo with `-Z build-std=core`, linked by `bpf-linker`) into `OUT_DIR`,
+//! where the probe embeds them. Without it, does nothing, so that `cargo check --workspace` and
+//! every other build of the workspace need stable Rust alone; the probe then says it has no programs.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    #[cfg(feature = "probe")]
+    #[cfg(feature = "programs")]
     probe::build();
 }
 
-#[cfg(feature = "probe")]
+#[cfg(feature = "programs")]
 mod probe {
     use std::path::Path;
 
@@ -25,7 +25,7 @@ mod probe {
         };
         if let Err(err) = aya_build::build_ebpf([package], aya_build::Toolchain::default()) {
             panic!(
-                "guarded-map (feature `probe`): building the eBPF programs failed: {err:#}\n\
+                "guarded-map-probe (feature `programs`): building the eBPF programs failed: {err:#}\n\
                  They need the nightly toolchain with `rust-src` and `bpf-linker` built for LLVM 22; \
                  `./scripts/test` installs both (see the README)."
             );

@@ -32,6 +32,8 @@ pub enum ProbeError {
     },
     /// Loading or attaching an eBPF program failed.
     Ebpf(String),
+    /// This build has no eBPF programs: it was built without the feature `programs`.
+    NoPrograms,
 }
 
 impl ProbeError {
@@ -61,6 +63,10 @@ impl fmt::Display for ProbeError {
             ProbeError::TargetExited(pid) => write!(f, "process {pid} exited"),
             ProbeError::Io { what, source } => write!(f, "{what}: {source}"),
             ProbeError::Ebpf(what) => write!(f, "eBPF: {what}"),
+            ProbeError::NoPrograms => f.write_str(
+                "this guarded-map-probe was built without its eBPF programs: rebuild it with \
+                 `--features programs` (needs nightly with rust-src and bpf-linker; see the README)",
+            ),
         }
     }
 }

@@ -23,7 +23,7 @@ mod programs {
     use aya_ebpf::macros::{map, tracepoint, uprobe};
     use aya_ebpf::maps::{HashMap, RingBuf};
     use aya_ebpf::programs::{ProbeContext, TracePointContext};
-    use guarded_map_ebpf::{OpSample, RecordKind, Summary, Syscall, cmd};
+    use guarded_map_probe_common::{OpSample, RecordKind, Summary, Syscall, cmd};
 
     /// The process whose `bpf()` calls are followed; set by the loader before it loads the programs.
     #[unsafe(no_mangle)]
