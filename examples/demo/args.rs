@@ -2,54 +2,34 @@
 
 use std::time::Duration;
 
-/// What the command line asked for.
+use clap::Parser;
+
+/// A small gateway's state under a built-in load whose read/write mix changes every two seconds,
+/// serving its guarded maps' metrics and printing one line per map every second.
+#[derive(Parser, Debug)]
+#[command(name = "demo")]
 pub struct Args {
-    /// How long to run; `None`: until Ctrl-C.
-    pub duration: Option<Duration>,
-    /// Load-generating threads.
-    pub threads: usize,
-    /// Where to serve `/metrics`.
+    /// Seconds to run; 0 runs until Ctrl-C.
+    #[arg(long = "duration", value_name = "SECONDS", default_value_t = 10)]
+    seconds: u64,
+    /// Load-generating threads (1 to 256).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+    /// Address of the /metrics endpoint (IP:PORT; port 0 picks a free one).
+    #[arg(long, value_name = "IP:PORT", default_value = guarded_map::prometheus::DEFAULT_ADDR)]
     pub listen: String,
 }
 
-pub const USAGE: &str = "usage: demo [--duration SECONDS] [--threads N] [--listen IP:PORT]
-  --duration  seconds to run, 0 = until Ctrl-C (default 10)
-  --threads   load-generating threads (default 2)
-  --listen    address of the /metrics endpoint (default 127.0.0.1:9898)";
-
 impl Args {
-    /// Parses `args` (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut parsed = Args {
-            duration: Some(Duration::from_secs(10)),
-            threads: 2,
-            listen: guarded_map::prometheus::DEFAULT_ADDR.to_owned(),
-        };
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            if flag == "--help" || flag == "-h" {
-                return Err(String::new());
-            }
-            let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let number = || {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| format!("{flag} needs a whole number, not {value:?}"))
-            };
-            match flag.as_str() {
-                "--duration" => {
-                    parsed.duration = Some(number()?).filter(|&s| s > 0).map(Duration::from_secs);
-                }
-                "--threads" => {
-                    parsed.threads = usize::try_from(number()?)
-                        .ok()
-                        .filter(|&n| (1..=256).contains(&n))
-                        .ok_or_else(|| format!("--threads must be 1 to 256, not {value}"))?;
-                }
-                "--listen" => parsed.listen = value,
-                _ => return Err(format!("unknown flag {flag:?}")),
-            }
-        }
-        Ok(parsed)
+    /// How long to run; `None`: until Ctrl-C.
+    pub fn duration(&self) -> Option<Duration> {
+        Some(self.seconds)
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs)
+    }
+
+    /// Load-generating threads.
+    pub fn threads(&self) -> usize {
+        usize::from(self.threads)
     }
 }

@@ -19,21 +19,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use args::Args;
+use clap::Parser;
 use load::{Load, phase_at};
 use state::State;
 use table::Table;
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("demo: {e}");
-            }
-            eprintln!("{}", args::USAGE);
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     let exporter = match guarded_map::prometheus::install(&args.listen) {
         Ok(exporter) => exporter,
         Err(e) => {
@@ -52,8 +44,8 @@ fn main() -> ExitCode {
     println!(
         "serving http://{}/metrics; {} load threads, {}",
         exporter.local_addr(),
-        args.threads,
-        match args.duration {
+        args.threads(),
+        match args.duration() {
             Some(d) => format!("for {} s", d.as_secs()),
             None => "until Ctrl-C".into(),
         }
@@ -61,7 +53,7 @@ fn main() -> ExitCode {
     let state = State::new();
     let start = Instant::now();
     thread::scope(|s| {
-        for t in 0..args.threads {
+        for t in 0..args.threads() {
             let (state, stop) = (&state, &stop);
             s.spawn(move || {
                 let mut load = Load::new(t as u64);
@@ -90,7 +82,7 @@ fn main() -> ExitCode {
                 println!("{line}");
             }
             last = now;
-            if args.duration.is_some_and(|d| elapsed >= d) {
+            if args.duration().is_some_and(|d| elapsed >= d) {
                 stop.store(true, Ordering::Relaxed);
             }
         }

@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bpf_map::{BpfHashMap, CALLS};
+use clap::Parser;
 use guarded_map::guarded_map;
 
 #[guarded_map]
@@ -41,19 +42,29 @@ struct Agent {
 /// Flows the simulated traffic spreads over.
 const FLOWS: u32 = 256;
 
+/// An eBPF agent's shape for `guarded-map-probe` to watch: a kernel BPF map mirrored into a guarded
+/// map, which query threads read (needs CAP_BPF or root).
+#[derive(Parser, Debug)]
+#[command(name = "flows")]
+struct Args {
+    /// Seconds to run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    duration: f64,
+    /// Read commands from standard input instead of running the traffic (the probe's tests).
+    #[arg(long)]
+    script: bool,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(secs),
+        _ => Err("needs a positive number of seconds".into()),
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let script = args.iter().any(|a| a == "--script");
-    let duration = match args.iter().position(|a| a == "--duration") {
-        Some(i) => match args.get(i + 1).and_then(|s| s.parse::<f64>().ok()) {
-            Some(secs) if secs > 0.0 => Duration::from_secs_f64(secs),
-            _ => {
-                eprintln!("flows: --duration needs a positive number of seconds");
-                return ExitCode::from(2);
-            }
-        },
-        None => Duration::from_secs(10),
-    };
+    let args = Args::parse();
+    let (script, duration) = (args.script, Duration::from_secs_f64(args.duration));
     let kernel = match BpfHashMap::create("flows", FLOWS * 4) {
         Ok(map) => map,
         Err(err) => {

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Exit status: 0 on success, 1 when the probe failed or `check` found something missing, 2 on a
-//! usage error. Every error is one line on stderr.
+//! usage error (with clap's message and usage). Every error of the probe itself is one line on stderr.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
@@ -16,46 +16,97 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clap::{Args, Parser, Subcommand};
 use guarded_map_probe::{self as probe, Options, Probe, ProbeError, render};
 
-const USAGE: &str = "usage:
-  guarded-map-probe top    --pid PID [--interval 1s] [--sample-every 1024] [--duration D]
-  guarded-map-probe record --pid PID --duration D --json FILE [--interval 1s] [--sample-every 1024]
-  guarded-map-probe check  --pid PID
-
-Durations: 500ms, 10s, 2m, or a number of seconds. FILE may be `-` for stdout.";
-
-#[derive(Debug, PartialEq)]
-enum Command {
-    Top,
-    Record,
-    Check,
+/// Watch a running process's guarded maps and kernel BPF maps from outside.
+#[derive(Parser, Debug)]
+#[command(
+    name = "guarded-map-probe",
+    version,
+    after_help = "Durations: 500ms, 10s, 2m, or a number of seconds. FILE may be `-` for stdout.\n\
+                  Exit status: 0 on success, 1 when the probe failed or `check` found something \
+                  missing, 2 on a usage error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-#[derive(Debug)]
-struct Args {
-    command: Command,
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// A live table of the target's maps, every interval (Ctrl-C detaches).
+    Top {
+        #[command(flatten)]
+        watch: Watch,
+        /// Stop after this long.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// One JSON line per interval, to a file.
+    Record {
+        #[command(flatten)]
+        watch: Watch,
+        /// How long to record.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Duration,
+        /// Where to write the lines (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
+        json: String,
+    },
+    /// Whether the target has the hooks, and this process the privileges to attach.
+    Check {
+        /// The target process.
+        #[arg(long)]
+        pid: u32,
+    },
+}
+
+/// What `top` and `record` watch, and how.
+#[derive(Args, Debug)]
+struct Watch {
+    /// The target process.
+    #[arg(long)]
     pid: u32,
-    options: Options,
-    duration: Option<Duration>,
-    json: Option<String>,
+    /// Length of an interval (at least 10ms).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    interval: Duration,
+    /// Sample one operation in this many, per thread of the target (0: none).
+    #[arg(long, default_value_t = Options::default().sample_every)]
+    sample_every: u32,
+}
+
+impl Watch {
+    fn options(&self) -> Options {
+        Options {
+            interval: self.interval,
+            sample_every: self.sample_every,
+        }
+    }
+}
+
+/// Where `watch` writes, and in which form.
+enum Output {
+    Table { duration: Option<Duration> },
+    Json { duration: Duration, path: String },
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(msg) if msg.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(msg) => {
-            eprintln!("guarded-map-probe: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match args.command {
-        Command::Check => check(args.pid),
-        Command::Top | Command::Record => watch(&args),
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { pid } => check(pid),
+        Command::Top { watch, duration } => run(&watch, Output::Table { duration }),
+        Command::Record {
+            watch,
+            duration,
+            json,
+        } => run(
+            &watch,
+            Output::Json {
+                duration,
+                path: json,
+            },
+        ),
     };
     match result {
         Ok(code) => code,
@@ -66,49 +117,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
-    let command = match argv.next().as_deref() {
-        Some("top") => Command::Top,
-        Some("record") => Command::Record,
-        Some("check") => Command::Check,
-        Some("-h" | "--help" | "help") | None => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command `{other}`")),
-    };
-    let (mut pid, mut duration, mut json) = (None, None, None);
-    let mut options = Options::default();
-    while let Some(flag) = argv.next() {
-        let mut value = || argv.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--pid" => {
-                let v = value()?;
-                pid = Some(v.parse::<u32>().map_err(|_| format!("bad pid `{v}`"))?);
-            }
-            "--interval" => options.interval = parse_duration(&value()?)?,
-            "--duration" => duration = Some(parse_duration(&value()?)?),
-            "--sample-every" => {
-                let v = value()?;
-                options.sample_every = v
-                    .parse()
-                    .map_err(|_| format!("bad --sample-every `{v}` (a count, 0 for none)"))?;
-            }
-            "--json" if command == Command::Record => json = Some(value()?),
-            other => return Err(format!("unknown option `{other}`")),
-        }
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(10) {
+        return Err("the interval must be at least 10ms".into());
     }
-    let pid = pid.ok_or("--pid is required")?;
-    if options.interval < Duration::from_millis(10) {
-        return Err("--interval must be at least 10ms".into());
-    }
-    if command == Command::Record && (duration.is_none() || json.is_none()) {
-        return Err("record needs --duration and --json".into());
-    }
-    Ok(Args {
-        command,
-        pid,
-        options,
-        duration,
-        json,
-    })
+    Ok(interval)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -150,27 +164,30 @@ fn check(pid: u32) -> Result<ExitCode, ProbeError> {
     }
 }
 
-fn watch(args: &Args) -> Result<ExitCode, ProbeError> {
+fn run(watch: &Watch, output: Output) -> Result<ExitCode, ProbeError> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
         // Without a handler, Ctrl-C still detaches (the kernel drops the uprobes with the process).
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
     }
-    let mut out: Box<dyn Write> = match args.json.as_deref() {
-        Some("-") => Box::new(io::stdout()),
-        Some(path) => Box::new(File::create(path).map_err(|source| ProbeError::Io {
-            what: format!("creating {path}"),
-            source,
-        })?),
-        None => Box::new(io::stdout()),
+    let (mut out, duration): (Box<dyn Write>, _) = match &output {
+        Output::Json { path, duration } if path != "-" => (
+            Box::new(File::create(path).map_err(|source| ProbeError::Io {
+                what: format!("creating {path}"),
+                source,
+            })?),
+            Some(*duration),
+        ),
+        Output::Json { duration, .. } => (Box::new(io::stdout()), Some(*duration)),
+        Output::Table { duration } => (Box::new(io::stdout()), *duration),
     };
-    let mut probe = Probe::attach(args.pid, args.options)?;
+    let mut probe = Probe::attach(watch.pid, watch.options())?;
     let started = Instant::now();
-    let clear = args.command == Command::Top && io::stdout().is_terminal();
+    let clear = matches!(output, Output::Table { .. }) && io::stdout().is_terminal();
     while !stop.load(Ordering::Relaxed) {
         let interval = probe.next_interval()?;
-        let written = if args.command == Command::Record {
+        let written = if let Output::Json { .. } = output {
             let unix_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
@@ -189,7 +206,7 @@ fn watch(args: &Args) -> Result<ExitCode, ProbeError> {
                 what: "writing the output".into(),
                 source,
             })?;
-        if args.duration.is_some_and(|d| started.elapsed() >= d) {
+        if duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
     }
@@ -201,23 +218,33 @@ fn watch(args: &Args) -> Result<ExitCode, ProbeError> {
 mod tests {
     use super::*;
 
-    fn args(line: &str) -> Result<Args, String> {
-        parse(line.split_whitespace().map(str::to_owned))
+    fn args(line: &str) -> Result<Cli, String> {
+        let words = std::iter::once("guarded-map-probe").chain(line.split_whitespace());
+        Cli::try_parse_from(words).map_err(|e| e.to_string())
     }
 
     #[test]
     fn commands_and_options_parse() {
-        let a = args("record --pid 42 --duration 2s --json out.jsonl --sample-every 8").unwrap();
-        assert_eq!((a.command, a.pid), (Command::Record, 42));
-        assert_eq!(a.duration, Some(Duration::from_secs(2)));
-        assert_eq!(a.options.sample_every, 8);
-        assert_eq!(
-            args("top --pid 1 --interval 250ms")
-                .unwrap()
-                .options
-                .interval,
-            Duration::from_millis(250)
-        );
+        let Command::Record {
+            watch,
+            duration,
+            json,
+        } = args("record --pid 42 --duration 2s --json out.jsonl --sample-every 8")
+            .unwrap()
+            .command
+        else {
+            panic!("not record");
+        };
+        assert_eq!((watch.pid, duration), (42, Duration::from_secs(2)));
+        assert_eq!((json.as_str(), watch.sample_every), ("out.jsonl", 8));
+        let Command::Top { watch, duration } =
+            args("top --pid 1 --interval 250ms").unwrap().command
+        else {
+            panic!("not top");
+        };
+        assert_eq!(watch.interval, Duration::from_millis(250));
+        assert_eq!(watch.sample_every, Options::default().sample_every);
+        assert_eq!(duration, None);
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
     }
@@ -225,12 +252,12 @@ mod tests {
     #[test]
     fn bad_input_is_refused_with_a_reason() {
         for (line, says) in [
-            ("top", "--pid is required"),
-            ("top --pid abc", "bad pid"),
-            ("top --pid", "needs a value"),
-            ("frob --pid 1", "unknown command"),
-            ("top --pid 1 --json x", "unknown option"),
-            ("record --pid 1 --duration 1s", "record needs"),
+            ("top", "--pid <PID>"),
+            ("top --pid abc", "invalid value 'abc' for '--pid <PID>'"),
+            ("top --pid", "a value is required for '--pid <PID>'"),
+            ("frob --pid 1", "unrecognized subcommand 'frob'"),
+            ("top --pid 1 --json x", "unexpected argument '--json'"),
+            ("record --pid 1 --duration 1s", "--json <FILE>"),
             ("top --pid 1 --interval 0", "bad duration"),
             ("top --pid 1 --interval 1ms", "at least 10ms"),
             ("top --pid 1 --duration 3h", "bad duration"),
@@ -238,5 +265,12 @@ mod tests {
             let err = args(line).unwrap_err();
             assert!(err.contains(says), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn help_is_not_an_error() {
+        let err = Cli::try_parse_from(["guarded-map-probe", "--help"]).unwrap_err();
+        assert_eq!(err.exit_code(), 0);
+        assert!(err.to_string().contains("record"));
     }
 }

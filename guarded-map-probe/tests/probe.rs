@@ -303,7 +303,7 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
     // Usage errors.
     let out = run_probe(&["top"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--pid is required"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("required arguments were not provided"));
     // Root without capabilities: refused before anything is loaded.
     let child = Script::spawn();
     let out = run_probe_without_capabilities(&["top", "--pid", &child.pid().to_string()]);

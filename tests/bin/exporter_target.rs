@@ -12,6 +12,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use guarded_map::guarded_map;
 use guarded_map::prometheus::Builder;
 
@@ -22,6 +23,21 @@ struct Target {
     routes: HashMap<u32, u32>,
     #[guarded(sharded, name = "target.sessions")]
     sessions: HashMap<u64, u64>,
+}
+
+/// Serves guarded-map's Prometheus endpoint on a free loopback port, for the attack tests.
+#[derive(Parser, Debug)]
+#[command(name = "exporter-target")]
+struct Args {
+    /// The exporter's connection cap (default: the Builder's).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// The exporter's request timeout, in milliseconds.
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
+    /// The exporter's idle timeout, in milliseconds.
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
 }
 
 /// Prints the exporter's log lines on standard error, where the tests read them.
@@ -42,22 +58,16 @@ impl log::Log for StderrLog {
 fn main() -> ExitCode {
     log::set_logger(&StderrLog).expect("the only logger");
     log::set_max_level(log::LevelFilter::Info);
+    let args = Args::parse();
     let mut builder = Builder::new().listen("127.0.0.1:0");
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let Some(n) = args.next().and_then(|v| v.parse::<u64>().ok()) else {
-            eprintln!("exporter-target: {flag} needs a number");
-            return ExitCode::from(2);
-        };
-        builder = match flag.as_str() {
-            "--max-connections" => builder.max_connections(n as usize),
-            "--request-timeout-ms" => builder.request_timeout(Duration::from_millis(n)),
-            "--idle-timeout-ms" => builder.idle_timeout(Duration::from_millis(n)),
-            _ => {
-                eprintln!("exporter-target: unknown flag {flag}");
-                return ExitCode::from(2);
-            }
-        };
+    if let Some(max) = args.max_connections {
+        builder = builder.max_connections(max);
+    }
+    if let Some(ms) = args.request_timeout_ms {
+        builder = builder.request_timeout(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.idle_timeout_ms {
+        builder = builder.idle_timeout(Duration::from_millis(ms));
     }
     let exporter = match builder.install() {
         Ok(exporter) => exporter,

@@ -14,50 +14,35 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use std::{fs, thread};
 
+use clap::Parser;
 use serde::Serialize;
 
 /// The exporter thread's name as `/proc` shows it (15 characters).
 const EXPORTER_COMM: &str = "guarded-map-pro";
 
+/// Scrape latency and the exporter's footprint, against a running process that serves /metrics.
+#[derive(Parser, Debug)]
+#[command(name = "scrape-latency")]
 struct Args {
+    /// The endpoint's address.
+    #[arg(long, value_name = "IP:PORT")]
     addr: SocketAddr,
+    /// The serving process, whose threads, memory and descriptors are read from /proc.
+    #[arg(long)]
     pid: u32,
+    /// Scrapes of each kind (fresh connections, keep-alive).
+    #[arg(long, default_value_t = 1000)]
     scrapes: usize,
+    /// Idle connections held open for the footprint.
+    #[arg(long, default_value_t = 500)]
     connections: usize,
+    /// The results file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/bench/scrape-latency.json"
+    )]
     out: PathBuf,
-}
-
-const USAGE: &str =
-    "usage: scrape-latency --addr IP:PORT --pid PID [--scrapes N] [--connections N] [--out FILE]";
-
-fn parse_args() -> Result<Args, String> {
-    let (mut addr, mut pid) = (None, None);
-    let (mut scrapes, mut connections) = (1000, 500);
-    let mut out = PathBuf::from("target/bench/scrape-latency.json");
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |what: &str| format!("{flag} needs {what}, not {value:?}");
-        match flag.as_str() {
-            "--addr" => addr = Some(value.parse().map_err(|_| bad("IP:PORT"))?),
-            "--pid" => pid = Some(value.parse().map_err(|_| bad("a process id"))?),
-            "--scrapes" => scrapes = value.parse().map_err(|_| bad("a number"))?,
-            "--connections" => connections = value.parse().map_err(|_| bad("a number"))?,
-            "--out" => out = value.into(),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(Args {
-        addr: addr.ok_or("--addr is required")?,
-        pid: pid.ok_or("--pid is required")?,
-        scrapes,
-        connections,
-        out,
-    })
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -202,10 +187,7 @@ struct Results {
 }
 
 fn main() {
-    let args = parse_args().unwrap_or_else(|e| {
-        eprintln!("scrape-latency: {e}\n{USAGE}");
-        std::process::exit(2)
-    });
+    let args = Args::parse();
     let (_, response_bytes) = scrape_fresh(args.addr);
     let (fresh, keep_alive) = latencies(args.addr, args.scrapes);
     let idle = footprint(args.pid);
