@@ -34,8 +34,8 @@ use guarded_map_probe_common::{
     BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Summary,
 };
 
+use crate::descriptor::BackendKind;
 use crate::registry::{self, MapReport};
-use crate::spec::BackendKind;
 
 use semaphore::semaphore;
 

@@ -62,6 +62,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod descriptor;
 mod error;
 mod hasher_of;
 mod hooks;
@@ -79,12 +80,13 @@ mod sync;
 mod table;
 
 pub use backend::{Backend, Rcu, Sharded};
+pub use descriptor::{BackendKind, ConfigError, Descriptor};
 pub use error::CapacityError;
 pub use guarded_map_macros::guarded_map;
 pub use map::GuardedMap;
 pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
-pub use spec::{BackendKind, ConfigError, Descriptor, MapSpec};
+pub use spec::MapSpec;
 pub use stats::Stats;
 
 /// Items the macros expand to. Not a public API.

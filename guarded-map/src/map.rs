@@ -9,13 +9,15 @@ use std::mem;
 use std::sync::Arc;
 
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
+use crate::descriptor::BackendKind;
 use crate::error::CapacityError;
 use crate::hooks::{self, Op};
-use crate::registry;
 use crate::snapshot::Snapshot;
-use crate::spec::{BackendKind, MapSpec};
+use crate::spec::MapSpec;
+use crate::stats::sink::{self, Sink};
 use crate::stats::{Counter, MapStats, Recorder, Stats};
 use crate::table::{Entry, Pair};
+use crate::{registry, report};
 
 /// The storage type a spec's backend uses for `K` and `V`.
 type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
@@ -122,6 +124,12 @@ where
             BackendKind::Sharded => mem::size_of::<Entry<K, V>>(),
         };
         let entry_bytes = (entry_size + 1) * 8 / 7;
+        // Rare events go on to the probe's hooks and the metrics histograms.
+        sink::install(|| Sink {
+            waited: hooks::waited,
+            observe_wait: report::observe_lock_wait,
+            observe_publish: report::observe_publish,
+        });
         let stats = Arc::new(MapStats::new(S::DESCRIPTOR, entry_bytes));
         let store = make(stats.recorder(Self::STATS));
         registry::register(&stats);

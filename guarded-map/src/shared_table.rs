@@ -1,7 +1,7 @@
 //! [`SharedTable`]: an immutable shard table shared between versions, readable without a pointer hop.
 //!
 //! `Rcu` versions and snapshots share their unchanged shards by reference count. Behind an
-//! `Arc<FrozenTable>` a lookup follows the shard array to the `Arc`, then the `Arc` to the table's header
+//! `Arc<HashTable>` a lookup follows the shard array to the `Arc`, then the `Arc` to the table's header
 //! (control bytes pointer, bucket mask), then the header to the table's memory: one dependent load
 //! more than a plain `hashbrown` table, on every read. A `SharedTable` keeps a copy of the header
 //! inline, next to the `Arc` that owns the table, so the shard array leads straight to the header.
@@ -12,24 +12,24 @@ use std::ops::Deref;
 use std::ptr;
 use std::sync::Arc;
 
-use crate::table::FrozenTable;
+use hashbrown::HashTable;
 
-/// One shard of a frozen table. Derefs to the (immutable) table.
-pub(crate) struct SharedTable<K, V> {
+/// One shard of a frozen table of `T`s. Derefs to the (immutable) table.
+pub(crate) struct SharedTable<T> {
     /// A bitwise copy of `*owner`: the same control bytes and buckets. Never dropped (the owner
     /// frees the memory) and never mutated (`owner` is shared and only ever read).
-    view: ManuallyDrop<FrozenTable<K, V>>,
+    view: ManuallyDrop<HashTable<T>>,
     /// Owns the table's memory; private, so nothing can reach it mutably (`Arc::get_mut`).
-    owner: Arc<FrozenTable<K, V>>,
+    owner: Arc<HashTable<T>>,
 }
 
-impl<K, V> SharedTable<K, V> {
+impl<T> SharedTable<T> {
     /// Freezes `table`.
-    pub(crate) fn new(table: FrozenTable<K, V>) -> Self {
+    pub(crate) fn new(table: HashTable<T>) -> Self {
         Self::from_owner(Arc::new(table))
     }
 
-    fn from_owner(owner: Arc<FrozenTable<K, V>>) -> Self {
+    fn from_owner(owner: Arc<HashTable<T>>) -> Self {
         // SAFETY: `hashbrown::HashTable` is a header of plain pointers and counts (no `Box` or
         // reference whose uniqueness a copy would break; Miri runs the tests that read through
         // views). The copy reads the memory `owner` keeps alive for as long as `self` exists, and
@@ -40,39 +40,36 @@ impl<K, V> SharedTable<K, V> {
     }
 }
 
-impl<K, V> Clone for SharedTable<K, V> {
+impl<T> Clone for SharedTable<T> {
     /// Shares the table (a reference count), never copies its entries.
     fn clone(&self) -> Self {
         Self::from_owner(Arc::clone(&self.owner))
     }
 }
 
-impl<K, V> Deref for SharedTable<K, V> {
-    type Target = FrozenTable<K, V>;
+impl<T> Deref for SharedTable<T> {
+    type Target = HashTable<T>;
 
     #[inline(always)]
-    fn deref(&self) -> &FrozenTable<K, V> {
+    fn deref(&self) -> &HashTable<T> {
         &self.view
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use hashbrown::HashTable;
+
     use super::SharedTable;
-    use crate::table::{FrozenTable, Pair};
 
     fn hash(k: u64) -> u64 {
         k.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
-    fn table(keys: std::ops::Range<u64>) -> FrozenTable<u64, String> {
-        let mut t = FrozenTable::new();
+    fn table(keys: std::ops::Range<u64>) -> HashTable<(u64, String)> {
+        let mut t = HashTable::new();
         for k in keys {
-            let pair = Pair {
-                key: k,
-                value: k.to_string(),
-            };
-            t.insert_unique(hash(k), pair, |p| hash(p.key));
+            t.insert_unique(hash(k), (k, k.to_string()), |p| hash(p.0));
         }
         t
     }
@@ -83,8 +80,8 @@ mod tests {
         let b = a.clone();
         drop(a);
         // `b` still reads the entries `a` was built with (Miri: no use after free, no leak).
-        let found = b.find(hash(7), |e| e.key == 7);
-        assert_eq!(found.map(|e| e.value.as_str()), Some("7"));
+        let found = b.find(hash(7), |e| e.0 == 7);
+        assert_eq!(found.map(|e| e.1.as_str()), Some("7"));
         assert_eq!(b.len(), 100);
         let empty = SharedTable::new(table(0..0));
         assert!(empty.clone().is_empty());

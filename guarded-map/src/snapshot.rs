@@ -125,7 +125,7 @@ impl<'a, K, V, H> IntoIterator for &'a Snapshot<K, V, H> {
 
 /// Iterator over the entries of a [`Snapshot`].
 pub struct Iter<'a, K, V> {
-    shards: std::slice::Iter<'a, SharedTable<K, V>>,
+    shards: std::slice::Iter<'a, SharedTable<Pair<K, V>>>,
     current: Option<hashbrown::hash_table::Iter<'a, Pair<K, V>>>,
     remaining: usize,
 }

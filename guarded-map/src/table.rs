@@ -92,12 +92,12 @@ pub(crate) fn shard_among(hash: u64, count: usize) -> usize {
 
 /// The shards of a [`Frozen`] table: shared by `Arc` so that `Rcu` readers can keep them without
 /// the rest of the version (one pointer less between a reader and a shard).
-pub(crate) type Shards<K, V> = Arc<[SharedTable<K, V>]>;
+pub(crate) type Shards<K, V> = Arc<[SharedTable<Pair<K, V>>]>;
 
 /// The entry for `key`, whose hash is `hash`, among `shards` (a power-of-two count).
 #[inline]
 pub(crate) fn find_in<'a, K, V, Q>(
-    shards: &'a [SharedTable<K, V>],
+    shards: &'a [SharedTable<Pair<K, V>>],
     hash: u64,
     key: &Q,
 ) -> Option<&'a Pair<K, V>>

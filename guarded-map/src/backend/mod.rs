@@ -5,7 +5,7 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::spec::BackendKind;
+use crate::descriptor::BackendKind;
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Frozen};

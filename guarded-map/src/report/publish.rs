@@ -5,8 +5,8 @@ use std::time::Duration;
 use metrics::{Label, counter, gauge, histogram};
 
 use super::names::{self, Metric, label};
+use crate::descriptor::{BackendKind, Descriptor};
 use crate::registry::{self, MapReport};
-use crate::spec::{BackendKind, Descriptor};
 
 /// Publishes every registered map's statistics to the installed recorder: counters as absolute
 /// values, gauges as current values. Descriptors sharing one label are summed into one series.

@@ -4,6 +4,7 @@
 //! its own ([`kept`]); this module holds the public, plain-data view of those counts.
 
 pub(crate) mod kept;
+pub(crate) mod sink;
 pub(crate) mod slots;
 
 pub(crate) use kept::{Entered, Kept, ReadCounters, WriteCounts, Wrote};

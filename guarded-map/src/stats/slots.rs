@@ -16,8 +16,9 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::kept::{Attached, Kept, Wrote};
+use super::sink;
+use crate::descriptor::Descriptor;
 use crate::per_thread::PerThread;
-use crate::spec::Descriptor;
 
 /// What a slot counts. The discriminant is the slot index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,12 +217,17 @@ impl Recorder<'_> {
     /// Counts one contended lock acquisition that waited `wait`.
     #[inline]
     pub(crate) fn contended(&self, wait: Duration) {
-        crate::hooks::waited(wait);
+        let sink = sink::get();
+        if let Some(sink) = sink {
+            (sink.waited)(wait);
+        }
         if self.enabled() {
             self.count(Counter::Contended, 1);
             self.count(Counter::WaitNanos, duration_nanos(wait));
             // A rare event, already slow: recorded straight into the facade's histogram.
-            crate::report::observe_lock_wait(self.stats.descriptor, wait);
+            if let Some(sink) = sink {
+                (sink.observe_wait)(self.stats.descriptor, wait);
+            }
         }
     }
 
@@ -233,7 +239,9 @@ impl Recorder<'_> {
             self.count(Counter::PublishNanos, duration_nanos(took));
             self.count(Counter::Copied, copied as u64);
             // A write that copied a shard: the facade's histogram costs little beside it.
-            crate::report::observe_publish(self.stats.descriptor, took);
+            if let Some(sink) = sink::get() {
+                (sink.observe_publish)(self.stats.descriptor, took);
+            }
         }
     }
 

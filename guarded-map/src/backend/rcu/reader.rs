@@ -31,6 +31,7 @@ use super::published::Published;
 use crate::per_thread::{Hot, PerThread};
 use crate::shared_table::SharedTable;
 use crate::stats::{Entered, MapStats, ReadCounters};
+use crate::table::Pair;
 use crate::table::Shards;
 
 /// The per-thread readers of one `Rcu` map.
@@ -88,7 +89,7 @@ impl<K, V> Readers<K, V> {
         published: &Published<K, V>,
         stats: &MapStats,
         counting: bool,
-        f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
+        f: impl FnOnce(&[SharedTable<Pair<K, V>>], Option<&ReadCounters>) -> R,
     ) -> R {
         if let Some((reader, hot)) = self.slots.tagged(published.tag()) {
             // SAFETY: an entry carries a version's tag only with the words of that version's
@@ -108,7 +109,7 @@ impl<K, V> Readers<K, V> {
         published: &Published<K, V>,
         stats: &MapStats,
         counting: bool,
-        f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
+        f: impl FnOnce(&[SharedTable<Pair<K, V>>], Option<&ReadCounters>) -> R,
     ) -> R {
         let tag = published.tag();
         if let Some((reader, hot)) = self.slots.tagged_prev(tag) {
@@ -145,7 +146,7 @@ impl<K, V> Reader<K, V> {
     /// The fast-path words of the cached shards: their slice's address and length.
     fn hot(&self) -> Hot {
         // SAFETY: this thread's reader (see `Send`); the reference ends here.
-        let shards: &[SharedTable<K, V>] = unsafe { &*self.shards.get() };
+        let shards: &[SharedTable<Pair<K, V>>] = unsafe { &*self.shards.get() };
         (shards.as_ptr().cast(), shards.len())
     }
 
@@ -160,7 +161,7 @@ impl<K, V> Reader<K, V> {
         &self,
         hot: Hot,
         counting: bool,
-        f: impl FnOnce(&[SharedTable<K, V>], Option<&ReadCounters>) -> R,
+        f: impl FnOnce(&[SharedTable<Pair<K, V>>], Option<&ReadCounters>) -> R,
     ) -> R {
         let _running = Running::enter(&self.reads, counting);
         // SAFETY: the caller's contract.
@@ -174,7 +175,7 @@ impl<K, V> Reader<K, V> {
     ///
     /// `hot` must come from `hot()` of a reader whose shards have not been dropped since.
     #[inline(always)]
-    unsafe fn shards_of<'a>(hot: Hot) -> &'a [SharedTable<K, V>] {
+    unsafe fn shards_of<'a>(hot: Hot) -> &'a [SharedTable<Pair<K, V>>] {
         // SAFETY: the caller's contract: a live slice of `SharedTable`s, never written (versions
         // are immutable).
         unsafe { slice::from_raw_parts(hot.0.cast(), hot.1) }

@@ -1,0 +1,286 @@
+//! [`Descriptor`]: the static description of one guarded map (its label, backend kind, options,
+//! types and source location), and [`BackendKind`]. Plain data: every layer may read it, it reads
+//! no other module.
+
+/// Which concurrency strategy a map uses.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// Read-copy-update: wait-free reads of an immutable, atomically swapped table.
+    Rcu,
+    /// A power-of-two array of reader-writer locks, each over its own hash table.
+    Sharded,
+}
+
+impl BackendKind {
+    /// The lowercase name used in metric labels (`"rcu"`, `"sharded"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Rcu => "rcu",
+            BackendKind::Sharded => "sharded",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a [`Descriptor`] is invalid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `shards` was zero or not a power of two.
+    ShardsNotPowerOfTwo(usize),
+    /// `shards` exceeded [`Descriptor::MAX_SHARDS`].
+    TooManyShards(usize),
+    /// `max_len` was zero: such a map could never hold anything.
+    ZeroMaxLen,
+    /// `shards` was given for the `Rcu` backend, which sizes its shards itself.
+    ShardsOnRcu,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::ShardsNotPowerOfTwo(n) => {
+                write!(f, "shard count must be a power of two greater than zero, got {n}")
+            }
+            ConfigError::TooManyShards(n) => write!(
+                f,
+                "shard count must be at most {}, got {n}",
+                Descriptor::MAX_SHARDS
+            ),
+            ConfigError::ZeroMaxLen => f.write_str("max_len must be greater than zero"),
+            ConfigError::ShardsOnRcu => f.write_str(
+                "shards applies to the sharded backend only; the rcu backend sizes its shards itself",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Everything known about one guarded map at compile time.
+///
+/// Built with a `const` builder so that it can live in a `static` and be collected by `inventory`
+/// before any map exists:
+///
+/// ```
+/// use guarded_map::{BackendKind, Descriptor};
+///
+/// static ROUTES: Descriptor = Descriptor::new("app::State.routes", BackendKind::Sharded)
+///     .shards(16)
+///     .max_len(10_000)
+///     .help("Routing table, keyed by path prefix.");
+/// assert_eq!(ROUTES.shards_or_default(), 16);
+/// assert!(ROUTES.validate().is_ok());
+/// ```
+#[derive(Debug)]
+pub struct Descriptor {
+    name: &'static str,
+    backend: BackendKind,
+    shards: usize,
+    shards_set: bool,
+    max_len: usize,
+    max_len_set: bool,
+    stats: bool,
+    bpf_map: Option<&'static str>,
+    help: Option<&'static str>,
+    key_type: &'static str,
+    value_type: &'static str,
+    module_path: &'static str,
+    file: &'static str,
+    line: u32,
+}
+
+impl Descriptor {
+    /// The largest accepted shard count.
+    pub const MAX_SHARDS: usize = 1 << 16;
+
+    /// A descriptor with the given metric label and backend, every option at its default.
+    pub const fn new(name: &'static str, backend: BackendKind) -> Self {
+        Descriptor {
+            name,
+            backend,
+            shards: 0,
+            shards_set: false,
+            max_len: 0,
+            max_len_set: false,
+            stats: true,
+            bpf_map: None,
+            help: None,
+            key_type: "",
+            value_type: "",
+            module_path: "",
+            file: "",
+            line: 0,
+        }
+    }
+
+    /// Renames the metric label (`map="..."`).
+    pub const fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Sets the shard count of the `Sharded` backend (a power of two).
+    pub const fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self.shards_set = true;
+        self
+    }
+
+    /// Bounds the map to `max_len` entries: inserting a new key beyond it fails
+    /// ([`GuardedMap::try_insert`](crate::GuardedMap::try_insert)).
+    pub const fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self.max_len_set = true;
+        self
+    }
+
+    /// Turns the per-map statistics on (the default) or compiles them out of this map's hot path.
+    pub const fn stats(mut self, on: bool) -> Self {
+        self.stats = on;
+        self
+    }
+
+    /// Names the kernel BPF map this map mirrors, for the eBPF probe.
+    pub const fn bpf_map(mut self, name: &'static str) -> Self {
+        self.bpf_map = Some(name);
+        self
+    }
+
+    /// Sets the help text published with the map's metrics.
+    pub const fn help(mut self, help: &'static str) -> Self {
+        self.help = Some(help);
+        self
+    }
+
+    /// Records the key and value type names (as written in the source).
+    pub const fn types(mut self, key_type: &'static str, value_type: &'static str) -> Self {
+        self.key_type = key_type;
+        self.value_type = value_type;
+        self
+    }
+
+    /// Records where the map was declared.
+    pub const fn location(
+        mut self,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        self.module_path = module_path;
+        self.file = file;
+        self.line = line;
+        self
+    }
+
+    /// The metric label (`map="..."`): `module::Struct.field` unless renamed.
+    pub const fn label(&self) -> &'static str {
+        self.name
+    }
+    /// The backend.
+    pub const fn backend(&self) -> BackendKind {
+        self.backend
+    }
+    /// The configured shard count, if one was set (see [`Self::shards_or_default`]).
+    pub const fn shard_count(&self) -> Option<usize> {
+        if self.shards_set {
+            Some(self.shards)
+        } else {
+            None
+        }
+    }
+    /// The shard count a new `Sharded` map gets: the configured one, or four per core rounded up to a
+    /// power of two (at least 4, at most 256) when none was configured.
+    pub fn shards_or_default(&self) -> usize {
+        if self.shards_set {
+            return self.shards;
+        }
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cores * 4).next_power_of_two().clamp(4, 256)
+    }
+    /// The bound on the number of entries, if any.
+    pub const fn max_len_limit(&self) -> Option<usize> {
+        if self.max_len_set {
+            Some(self.max_len)
+        } else {
+            None
+        }
+    }
+    /// Whether statistics are collected.
+    pub const fn stats_enabled(&self) -> bool {
+        self.stats
+    }
+    /// The kernel BPF map this map mirrors, if named.
+    pub const fn bpf_map_name(&self) -> Option<&'static str> {
+        self.bpf_map
+    }
+    /// The help text, if any.
+    pub const fn help_text(&self) -> Option<&'static str> {
+        self.help
+    }
+    /// The key type as written in the source (empty when unknown).
+    pub const fn key_type(&self) -> &'static str {
+        self.key_type
+    }
+    /// The value type as written in the source (empty when unknown).
+    pub const fn value_type(&self) -> &'static str {
+        self.value_type
+    }
+    /// The module that declared the map.
+    pub const fn module_path(&self) -> &'static str {
+        self.module_path
+    }
+    /// The source file that declared the map.
+    pub const fn file(&self) -> &'static str {
+        self.file
+    }
+    /// The line that declared the map.
+    pub const fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// Checks the options: shard count a power of two, `max_len` not zero.
+    pub const fn validate(&self) -> Result<(), ConfigError> {
+        if self.shards_set && matches!(self.backend, BackendKind::Rcu) {
+            return Err(ConfigError::ShardsOnRcu);
+        }
+        if self.shards_set && !self.shards.is_power_of_two() {
+            return Err(ConfigError::ShardsNotPowerOfTwo(self.shards));
+        }
+        if self.shards > Self::MAX_SHARDS {
+            return Err(ConfigError::TooManyShards(self.shards));
+        }
+        if self.max_len_set && self.max_len == 0 {
+            return Err(ConfigError::ZeroMaxLen);
+        }
+        Ok(())
+    }
+
+    /// Like [`Self::validate`], but fails compilation when evaluated in a `const` context.
+    ///
+    /// [`map_spec!`](crate::map_spec) and every [`GuardedMap`](crate::GuardedMap) constructor evaluate
+    /// it at compile time, so an invalid spec never builds.
+    pub const fn assert_valid(&self) {
+        match self.validate() {
+            Ok(()) => {}
+            Err(ConfigError::ShardsNotPowerOfTwo(_)) => {
+                panic!("guarded-map: `shards` must be a power of two greater than zero")
+            }
+            Err(ConfigError::TooManyShards(_)) => {
+                panic!("guarded-map: `shards` must be at most 65536")
+            }
+            Err(ConfigError::ZeroMaxLen) => {
+                panic!("guarded-map: `max_len` must be greater than zero")
+            }
+            Err(ConfigError::ShardsOnRcu) => {
+                panic!("guarded-map: `shards` applies to the sharded backend only")
+            }
+        }
+    }
+}
