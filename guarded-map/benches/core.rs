@@ -26,9 +26,8 @@ map_spec!(RcuOff: HashMap<u64, u64>, rcu, stats = false);
 map_spec!(ShardedOn: HashMap<u64, u64>, sharded);
 map_spec!(ShardedOff: HashMap<u64, u64>, sharded, stats = false);
 
-/// Map sizes for the read figures: one that fits in the L1/L2 caches (a lookup of ~3 ns here), one
-/// at the L2/L3 boundary (~6-8 ns, the limit DESIGN.md quotes for these machines), one far beyond
-/// the caches (~30 ns, memory-bound).
+/// Map sizes for the read figures: one that fits in the L1/L2 caches, one at the L2/L3 boundary,
+/// one far beyond the caches (memory-bound). Their lookup times are in BENCHMARKS.md.
 const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
 /// Keys of the write-cost figures.
 const PROBES: usize = 4096;

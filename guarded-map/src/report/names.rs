@@ -1,7 +1,7 @@
 //! The metric names, kinds, units and help texts: one table that [`describe`](super::describe) and
 //! the publisher share, so a metric cannot be published without being described.
 //!
-//! Prometheus conventions (DESIGN.md §6): base units, `_total` on counters, the unit as a suffix,
+//! Prometheus conventions: base units, `_total` on counters, the unit as a suffix,
 //! one `map` label whose values come only from static descriptors.
 
 use metrics::Unit;
