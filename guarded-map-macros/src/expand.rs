@@ -86,9 +86,9 @@ fn spec_items(
 ) -> TokenStream {
     let opts = &map.spec;
     let label = format!("::{}.{}", owner.unraw(), map.ident.unraw());
-    let (kind, backend) = match opts.backend {
-        BackendChoice::Rcu => (quote!(Rcu), quote!(::guarded_map::Rcu)),
-        BackendChoice::Sharded => (quote!(Sharded), quote!(::guarded_map::Sharded)),
+    let backend = match opts.backend {
+        BackendChoice::Rcu => quote!(::guarded_map::Rcu),
+        BackendChoice::Sharded => quote!(::guarded_map::Sharded),
     };
     let key = type_name(&map.ty.key);
     let value = type_name(&map.ty.value);
@@ -132,7 +132,7 @@ fn spec_items(
         const _: () = {
             static DESCRIPTOR: ::guarded_map::Descriptor = ::guarded_map::Descriptor::new(
                 ::core::concat!(::core::module_path!(), #label),
-                ::guarded_map::BackendKind::#kind,
+                <#backend as ::guarded_map::Backend>::KIND,
             )
             .types(#key, #value)
             .location(::core::module_path!(), ::core::file!(), #line)

@@ -22,6 +22,51 @@ pub const LABEL_LEN: usize = 96;
 /// Bytes of a kernel BPF map name (the kernel's `BPF_OBJ_NAME_LEN`).
 pub const BPF_NAME_LEN: usize = 16;
 
+/// Which concurrency strategy a map uses (`guarded_map::BackendKind`). Its code is what a
+/// [`Summary`] carries; this is the one place that names and decodes it.
+#[repr(u8)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// Read-copy-update: wait-free reads of an immutable, atomically swapped table.
+    Rcu = 0,
+    /// A power-of-two array of reader-writer locks, each over its own hash table.
+    Sharded = 1,
+}
+
+impl BackendKind {
+    /// Every kind, in code order.
+    pub const ALL: [BackendKind; 2] = [BackendKind::Rcu, BackendKind::Sharded];
+
+    /// The lowercase name used in metric labels and by the probe (`"rcu"`, `"sharded"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Rcu => "rcu",
+            BackendKind::Sharded => "sharded",
+        }
+    }
+
+    /// The code a record carries.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind of a record's code, if it names one.
+    pub const fn from_code(code: u32) -> Option<BackendKind> {
+        match code {
+            0 => Some(BackendKind::Rcu),
+            1 => Some(BackendKind::Sharded),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The first field of every record.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +194,7 @@ pub const OPS: usize = 7;
 pub struct Summary {
     /// [`RecordKind::Summary`].
     pub kind: u32,
-    /// 0: `Rcu`, 1: `Sharded`.
+    /// The map's [`BackendKind::code`].
     pub backend: u32,
     /// Identifies the map within the target (its descriptor's address).
     pub map_id: u64,

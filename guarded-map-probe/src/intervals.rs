@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use guarded_map_probe_common::{OPS, Op, OpSample, Summary, Syscall, cmd, name_bytes};
+use guarded_map_probe_common::{BackendKind, OPS, Op, OpSample, Summary, Syscall, cmd, name_bytes};
 
 use super::kernel_maps::{KernelMap, KernelMaps};
 
@@ -274,7 +274,7 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
     let bpf_map = String::from_utf8_lossy(name_bytes(&s.bpf_map)).into_owned();
     MapRow {
         label: String::from_utf8_lossy(name_bytes(&s.label)).into_owned(),
-        backend: if s.backend == 0 { "rcu" } else { "sharded" },
+        backend: BackendKind::from_code(s.backend).map_or("unknown", BackendKind::as_str),
         bpf_map: (!bpf_map.is_empty()).then_some(bpf_map),
         instances: s.instances,
         totals: s.ops,

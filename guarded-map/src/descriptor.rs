@@ -1,32 +1,9 @@
 //! [`Descriptor`]: the static description of one guarded map (its label, backend kind, options,
-//! types and source location), and [`BackendKind`]. Plain data: every layer may read it, it reads
-//! no other module.
+//! types and source location). Plain data: every layer may read it, it reads no other module.
 
-/// Which concurrency strategy a map uses.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BackendKind {
-    /// Read-copy-update: wait-free reads of an immutable, atomically swapped table.
-    Rcu,
-    /// A power-of-two array of reader-writer locks, each over its own hash table.
-    Sharded,
-}
-
-impl BackendKind {
-    /// The lowercase name used in metric labels (`"rcu"`, `"sharded"`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Rcu => "rcu",
-            BackendKind::Sharded => "sharded",
-        }
-    }
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which concurrency strategy a map uses. Its code (`#[repr(u8)]`) is the one the probe's records
+/// carry, defined and decoded in `guarded-map-probe-common` alone.
+pub use guarded_map_probe_common::BackendKind;
 
 /// Why a [`Descriptor`] is invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]

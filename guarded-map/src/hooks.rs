@@ -34,7 +34,6 @@ use guarded_map_probe_common::{
     BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Summary,
 };
 
-use crate::descriptor::BackendKind;
 use crate::registry::{self, MapReport};
 
 use semaphore::semaphore;
@@ -277,10 +276,7 @@ fn summary_of(report: &MapReport) -> Summary {
     let d = report.descriptor;
     let s = &report.stats;
     let mut summary = Summary::EMPTY;
-    summary.backend = match d.backend() {
-        BackendKind::Rcu => 0,
-        BackendKind::Sharded => 1,
-    };
+    summary.backend = u32::from(d.backend().code());
     summary.map_id = map_id(d.label());
     summary.instances = report.instances as u64;
     for op in Op::ALL {

@@ -5,18 +5,16 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
-use std::mem;
 use std::sync::Arc;
 
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
-use crate::descriptor::BackendKind;
 use crate::error::CapacityError;
 use crate::hooks::{self, Op};
 use crate::snapshot::Snapshot;
 use crate::spec::MapSpec;
 use crate::stats::sink::{self, Sink};
 use crate::stats::{Counter, MapStats, Recorder, Stats};
-use crate::table::{Entry, Pair};
+use crate::table::Entry;
 use crate::{registry, report};
 
 /// The storage type a spec's backend uses for `K` and `V`.
@@ -105,25 +103,17 @@ where
                 "guarded-map: the spec's descriptor names a different backend than its `Backend` type"
             );
         }
-        let descriptor = S::DESCRIPTOR;
         StoreConfig {
             capacity,
-            shards: match descriptor.backend() {
-                BackendKind::Sharded => descriptor.shards_or_default(),
-                BackendKind::Rcu => 1,
-            },
-            max_len: descriptor.max_len_limit(),
+            shards: <S::Backend as Backend>::shards(S::DESCRIPTOR),
+            max_len: S::DESCRIPTOR.max_len_limit(),
         }
     }
 
     /// Builds and registers an instance around the store `make` returns.
     fn build(hasher: H, make: impl FnOnce(Recorder<'_>) -> StoreOf<S, K, V>) -> Self {
         // hashbrown keeps one control byte per bucket and fills at most 7/8 of its buckets.
-        let entry_size = match S::DESCRIPTOR.backend() {
-            BackendKind::Rcu => mem::size_of::<Pair<K, V>>(),
-            BackendKind::Sharded => mem::size_of::<Entry<K, V>>(),
-        };
-        let entry_bytes = (entry_size + 1) * 8 / 7;
+        let entry_bytes = (<S::Backend as Backend>::entry_size::<K, V>() + 1) * 8 / 7;
         // Rare events go on to the probe's hooks and the metrics histograms.
         sink::install(|| Sink {
             waited: hooks::waited,

@@ -55,7 +55,7 @@ macro_rules! map_spec {
         const _: () = {
             static DESCRIPTOR: $crate::Descriptor = $crate::Descriptor::new(
                 ::core::concat!(::core::module_path!(), "::", ::core::stringify!($spec)),
-                $crate::map_spec!(@kind $backend),
+                <$crate::map_spec!(@type $backend) as $crate::Backend>::KIND,
             )
             .types(::core::stringify!($key), ::core::stringify!($value))
             .location(::core::module_path!(), ::core::file!(), ::core::line!())
@@ -73,8 +73,6 @@ macro_rules! map_spec {
             }
         };
     };
-    (@kind rcu) => { $crate::BackendKind::Rcu };
-    (@kind sharded) => { $crate::BackendKind::Sharded };
     (@type rcu) => { $crate::Rcu };
     (@type sharded) => { $crate::Sharded };
 }

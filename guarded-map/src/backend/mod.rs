@@ -5,10 +5,10 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::descriptor::BackendKind;
+use crate::descriptor::{BackendKind, Descriptor};
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard};
-use crate::table::{Entry, Frozen};
+use crate::table::{Entry, Frozen, Pair};
 
 pub(crate) mod rcu;
 pub(crate) mod sharded;
@@ -25,11 +25,20 @@ mod sealed {
 }
 
 /// A backend: [`Rcu`] or [`Sharded`]. Sealed; named in a [`MapSpec`](crate::MapSpec).
+///
+/// Every fact of a backend is on its type: its kind (which a descriptor takes from it), how many
+/// shards a map of a descriptor gets, and the bytes one entry of its tables takes.
 pub trait Backend: sealed::Sealed + 'static {
-    /// The backend's kind, as reported in descriptors and metrics.
+    /// The backend's kind, as reported in descriptors, metrics and the probe's records.
     const KIND: BackendKind;
     #[doc(hidden)]
     type Store<K, V>;
+    /// The shards a map of `descriptor` starts with.
+    #[doc(hidden)]
+    fn shards(descriptor: &Descriptor) -> usize;
+    /// The bytes one entry takes in this backend's tables (without hashbrown's control byte).
+    #[doc(hidden)]
+    fn entry_size<K, V>() -> usize;
 }
 
 /// Read-copy-update backend for read-mostly maps.
@@ -77,11 +86,31 @@ pub struct Sharded;
 impl Backend for Rcu {
     const KIND: BackendKind = BackendKind::Rcu;
     type Store<K, V> = RcuStore<K, V>;
+
+    /// One to start with: the store re-shards itself as it grows.
+    fn shards(_: &Descriptor) -> usize {
+        1
+    }
+
+    /// A bare key-value pair: versions keep no hashes.
+    fn entry_size<K, V>() -> usize {
+        std::mem::size_of::<Pair<K, V>>()
+    }
 }
 
 impl Backend for Sharded {
     const KIND: BackendKind = BackendKind::Sharded;
     type Store<K, V> = ShardedStore<K, V>;
+
+    /// The descriptor's `shards`, or four per core (see [`Descriptor::shards_or_default`]).
+    fn shards(descriptor: &Descriptor) -> usize {
+        descriptor.shards_or_default()
+    }
+
+    /// An entry with its stored hash: a resize never calls the user's `Hash`.
+    fn entry_size<K, V>() -> usize {
+        std::mem::size_of::<Entry<K, V>>()
+    }
 }
 
 /// How to build a store.
