@@ -35,7 +35,8 @@ mod programs {
     static RECORDS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
     /// Submit without waking the reader: it reads on its own clock (every 50 ms), so that a busy
-    /// target does not wake it once per record (which measured a tenth of a busy 2-core machine).
+    /// target does not wake it once per record (which cost a busy machine a noticeable share of its
+    /// CPU).
     const NO_WAKEUP: u64 = 1;
 
     /// A followed `bpf()` call between its entry and its exit, by thread.

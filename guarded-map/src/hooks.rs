@@ -18,7 +18,7 @@
 //! executable's file, and `.bss` has none. On x86_64 it is defined in assembly with hidden
 //! visibility and read with one RIP-relative instruction: a Rust `static` under its own symbol name
 //! has default visibility, which rustc reaches through the GOT (a second, dependent load on every
-//! map operation; measured at about 2% of an `Rcu` read). Hidden, the symbol stays in the symbol
+//! map operation, measurable on an `Rcu` read). Hidden, the symbol stays in the symbol
 //! table the probe searches, but it cannot be reached from outside the binary or shared object
 //! that links this crate (a Rust `dylib` whose users inline map operations would not link).
 

@@ -3,7 +3,7 @@
 //! Why not `parking_lot::RwLock`: a `Sharded` read pays two locked instructions on the shard's lock
 //! word, to take the lock and to release it. Counting the read anywhere else puts a load and a store
 //! between them, where nothing overlaps: a locked instruction waits for every older store. That cost
-//! 6-11 % of a read of a cache-resident map. Here the release's one `fetch_add` both drops the reader
+//! a measurable share of a read of a cache-resident map (BENCHMARKS.md). Here the release's one `fetch_add` both drops the reader
 //! and counts the read, so counting costs nothing; no lock crate counts its acquisitions.
 //!
 //! The word holds a writer bit, a waiting bit, the number of readers inside, and above them a
