@@ -8,6 +8,10 @@
 //! back by kind and size. `no_std` and dependency-free, so the target's runtime can use it at no cost.
 #![no_std]
 
+mod statistics;
+
+pub use statistics::{STATS, Stat};
+
 /// Symbol of the `u16` semaphore the kernel raises while a probe is attached.
 pub const SEMAPHORE_SYMBOL: &str = "guarded_map_probe_semaphore";
 /// Symbol of the target's [`ProbeConfig`], which the probe writes before it attaches.
@@ -178,6 +182,19 @@ impl Op {
         }
     }
 
+    /// The statistic that counts it.
+    pub const fn stat(self) -> Stat {
+        match self {
+            Op::Get => Stat::Get,
+            Op::Insert => Stat::Insert,
+            Op::Update => Stat::Update,
+            Op::Remove => Stat::Remove,
+            Op::Retain => Stat::Retain,
+            Op::Clear => Stat::Clear,
+            Op::Snapshot => Stat::Snapshot,
+        }
+    }
+
     /// Whether it writes.
     pub fn is_write(self) -> bool {
         !matches!(self, Op::Get | Op::Snapshot)
@@ -202,24 +219,8 @@ pub struct Summary {
     pub time_ns: u64,
     /// Live instances.
     pub instances: u64,
-    /// Operation counts since the target started, indexed by [`Op`].
-    pub ops: [u64; OPS],
-    /// Reads that found nothing.
-    pub misses: u64,
-    /// Inserts refused at `max_len`.
-    pub rejected: u64,
-    /// Entries now.
-    pub len: u64,
-    /// Capacity now.
-    pub capacity: u64,
-    /// Lock acquisitions that waited.
-    pub lock_contended: u64,
-    /// Total wait of those, in ns.
-    pub lock_wait_nanos: u64,
-    /// `Rcu` versions published.
-    pub rcu_publishes: u64,
-    /// Entries copied by those publishes.
-    pub rcu_copied_entries: u64,
+    /// The map's statistics, indexed by [`Stat`]: counters since the target started, gauges now.
+    pub stats: [u64; STATS],
     /// The map's label, NUL-padded.
     pub label: [u8; LABEL_LEN],
     /// The kernel BPF map the map mirrors (`#[guarded(bpf_map = "...")]`), NUL-padded; empty if none.
@@ -227,6 +228,11 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The value of one statistic.
+    pub const fn get(&self, stat: Stat) -> u64 {
+        self.stats[stat as usize]
+    }
+
     /// An empty summary of kind [`RecordKind::Summary`].
     pub const EMPTY: Summary = Summary {
         kind: RecordKind::Summary as u32,
@@ -234,15 +240,7 @@ impl Summary {
         map_id: 0,
         time_ns: 0,
         instances: 0,
-        ops: [0; OPS],
-        misses: 0,
-        rejected: 0,
-        len: 0,
-        capacity: 0,
-        lock_contended: 0,
-        lock_wait_nanos: 0,
-        rcu_publishes: 0,
-        rcu_copied_entries: 0,
+        stats: [0; STATS],
         label: [0; LABEL_LEN],
         bpf_map: [0; BPF_NAME_LEN],
     };
@@ -414,7 +412,7 @@ mod tests {
         // and the user side may read any byte.
         assert_eq!(
             size_of::<Summary>(),
-            4 * 2 + 8 * 3 + 8 * OPS + 8 * 8 + LABEL_LEN + BPF_NAME_LEN
+            4 * 2 + 8 * 3 + 8 * STATS + LABEL_LEN + BPF_NAME_LEN
         );
         assert_eq!(size_of::<OpSample>(), 4 * 2 + 8 * 4 + 4 * 2);
         assert_eq!(size_of::<Syscall>(), 4 * 4 + 8 + 4 * 2 + 8 * 2);

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use guarded_map_probe_common::{BackendKind, OPS, Op, OpSample, Summary, Syscall, cmd, name_bytes};
+use guarded_map_probe_common::{
+    BackendKind, OPS, Op, OpSample, STATS, Stat, Summary, Syscall, cmd, name_bytes,
+};
 
 use super::kernel_maps::{KernelMap, KernelMaps};
 
@@ -35,6 +37,9 @@ pub struct MapRow {
     pub bpf_map: Option<String>,
     /// Live instances.
     pub instances: u64,
+    /// Every statistic of the latest summary, by [`Stat`] index: counters since the target
+    /// started (exact), gauges now. The fields below name the ones the table shows.
+    pub stats: [u64; STATS],
     /// Operations since the target started, by [`Op`] index (from the latest summary: exact).
     pub totals: [u64; OPS],
     /// Operations per second during the interval, by [`Op`] index (0 until two summaries arrived).
@@ -260,7 +265,8 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
     };
     let mut rates = [0.0; OPS];
     for (i, r) in rates.iter_mut().enumerate() {
-        *r = rate(s.ops[i], prev.map(|p| p.ops[i]));
+        let stat = Op::ALL[i].stat();
+        *r = rate(s.get(stat), prev.map(|p| p.get(stat)));
     }
     let samples = samples.map_or(&[][..], Vec::as_slice);
     let mut waits: Vec<u64> = samples.iter().map(|s| s.lock_wait_nanos).collect();
@@ -277,16 +283,17 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
         backend: BackendKind::from_code(s.backend).map_or("unknown", BackendKind::as_str),
         bpf_map: (!bpf_map.is_empty()).then_some(bpf_map),
         instances: s.instances,
-        totals: s.ops,
+        stats: s.stats,
+        totals: Op::ALL.map(|op| s.get(op.stat())),
         rates,
-        misses: s.misses,
-        len: s.len,
-        capacity: s.capacity,
-        lock_contended: s.lock_contended,
-        contended_rate: rate(s.lock_contended, prev.map(|p| p.lock_contended)),
-        lock_wait_nanos: s.lock_wait_nanos,
-        rcu_publishes: s.rcu_publishes,
-        rcu_copied_entries: s.rcu_copied_entries,
+        misses: s.get(Stat::Miss),
+        len: s.get(Stat::Len),
+        capacity: s.get(Stat::Capacity),
+        lock_contended: s.get(Stat::Contended),
+        contended_rate: rate(s.get(Stat::Contended), prev.map(|p| p.get(Stat::Contended))),
+        lock_wait_nanos: s.get(Stat::WaitNanos),
+        rcu_publishes: s.get(Stat::Publishes),
+        rcu_copied_entries: s.get(Stat::Copied),
         samples: samples.len() as u64,
         wait_p99_nanos: (!waits.is_empty()).then(|| percentile(&mut waits, 0.99)),
         hot_keys,
@@ -318,8 +325,8 @@ mod tests {
     fn summary(gets: u64, time_ns: u64) -> Summary {
         let mut s = Summary::EMPTY;
         s.map_id = 7;
-        s.ops[Op::Get as usize] = gets;
-        s.ops[Op::Update as usize] = gets / 10;
+        s.stats[Stat::Get as usize] = gets;
+        s.stats[Stat::Update as usize] = gets / 10;
         s.time_ns = time_ns;
         s.label[..3].copy_from_slice(b"app");
         s.bpf_map[..5].copy_from_slice(b"flows");

@@ -38,7 +38,7 @@ mod session;
 mod target;
 
 pub use error::ProbeError;
-pub use guarded_map_probe_common::{OPS, Op};
+pub use guarded_map_probe_common::{OPS, Op, STATS, Stat};
 pub use intervals::{CommandCounts, Interval, KernelMapRow, MapRow};
 pub use kernel_maps::KernelMap;
 pub use privileges::Privileges;

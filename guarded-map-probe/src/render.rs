@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use super::intervals::{CommandCounts, Interval, KernelMapRow, MapRow};
-use super::{OPS, Op};
+use super::{OPS, Op, STATS, Stat};
 
 /// The `top` table of one interval.
 pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
@@ -206,6 +206,15 @@ fn by_op<T: Into<Value> + Copy>(values: &[T; OPS]) -> Value {
     Value::Object(out)
 }
 
+/// Every statistic under its `Stats` field name: a statistic added to the table appears here.
+fn by_stat(values: &[u64; STATS]) -> Value {
+    let mut out = Map::new();
+    for stat in Stat::ALL {
+        out.insert(stat.field().into(), values[stat as usize].into());
+    }
+    Value::Object(out)
+}
+
 fn map_json(map: &MapRow) -> Value {
     json!({
         "label": map.label,
@@ -225,6 +234,7 @@ fn map_json(map: &MapRow) -> Value {
         "rcu_copied_entries": map.rcu_copied_entries,
         "samples": map.samples,
         "wait_p99_nanos": map.wait_p99_nanos,
+        "stats": by_stat(&map.stats),
         "hot_keys": map.hot_keys.iter().map(|(key, n)| json!({
             "fingerprint": format!("{key:016x}"),
             "samples": n,
@@ -276,6 +286,19 @@ mod tests {
         assert_eq!(nanos(850), "850ns");
         assert_eq!(nanos(12_500), "12.5us");
         assert_eq!(cut("abcdef", 4), "abc~");
+    }
+
+    #[test]
+    fn every_statistic_is_in_the_json_under_its_field_name() {
+        let mut row = MapRow::default();
+        for stat in Stat::ALL {
+            row.stats[stat as usize] = stat as u64 + 100;
+        }
+        let value = map_json(&row);
+        let stats = value["stats"].as_object().expect("a stats object");
+        assert_eq!(stats.len(), STATS);
+        assert_eq!(stats["gets"], 100);
+        assert_eq!(stats["rcu_copied_entries"], Stat::Copied as u64 + 100);
     }
 
     #[test]

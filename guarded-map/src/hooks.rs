@@ -31,7 +31,7 @@ use std::time::Duration;
 
 pub(crate) use guarded_map_probe_common::Op;
 use guarded_map_probe_common::{
-    BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Summary,
+    BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Stat, Summary,
 };
 
 use crate::registry::{self, MapReport};
@@ -279,25 +279,9 @@ fn summary_of(report: &MapReport) -> Summary {
     summary.backend = u32::from(d.backend().code());
     summary.map_id = map_id(d.label());
     summary.instances = report.instances as u64;
-    for op in Op::ALL {
-        summary.ops[op as usize] = match op {
-            Op::Get => s.gets,
-            Op::Insert => s.inserts,
-            Op::Update => s.updates,
-            Op::Remove => s.removes,
-            Op::Retain => s.retains,
-            Op::Clear => s.clears,
-            Op::Snapshot => s.snapshots,
-        };
+    for stat in Stat::ALL {
+        summary.stats[stat as usize] = s.get(stat);
     }
-    summary.misses = s.misses;
-    summary.rejected = s.rejected;
-    summary.len = s.len;
-    summary.capacity = s.capacity;
-    summary.lock_contended = s.lock_contended;
-    summary.lock_wait_nanos = s.lock_wait_nanos;
-    summary.rcu_publishes = s.rcu_publishes;
-    summary.rcu_copied_entries = s.rcu_copied_entries;
     copy_name(&mut summary.label, d.label());
     copy_name(&mut summary.bpf_map, d.bpf_map_name().unwrap_or(""));
     summary

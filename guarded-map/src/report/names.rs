@@ -1,5 +1,7 @@
-//! The metric names, kinds, units and help texts: one table that [`describe`](super::describe) and
-//! the publisher share, so a metric cannot be published without being described.
+//! The metric names, kinds, units and help texts that [`describe`](super::describe) and the
+//! publisher share, so a metric cannot be published without being described: the metrics of single
+//! statistics come from the table of statistics (`guarded_map_probe_common::statistics!`), the
+//! others are written here.
 //!
 //! Prometheus conventions: base units, `_total` on counters, the unit as a suffix,
 //! one `map` label whose values come only from static descriptors.
@@ -53,54 +55,12 @@ pub const OPERATIONS: Metric = metric(
     Unit::Count,
     "Operations on the map by kind (get, insert, update, remove, retain, clear, snapshot).",
 );
-/// `guarded_map_misses_total{map}`.
-pub const MISSES: Metric = metric(
-    "guarded_map_misses_total",
-    Kind::Counter,
-    Unit::Count,
-    "Keyed reads that found no entry.",
-);
-/// `guarded_map_rejected_total{map}`.
-pub const REJECTED: Metric = metric(
-    "guarded_map_rejected_total",
-    Kind::Counter,
-    Unit::Count,
-    "New keys refused because the map held its max_len entries.",
-);
-/// `guarded_map_entries{map}`.
-pub const ENTRIES: Metric = metric(
-    "guarded_map_entries",
-    Kind::Gauge,
-    Unit::Count,
-    "Entries in the map (all live instances).",
-);
-/// `guarded_map_capacity_entries{map}`.
-pub const CAPACITY: Metric = metric(
-    "guarded_map_capacity_entries",
-    Kind::Gauge,
-    Unit::Count,
-    "Entries the map can hold without allocating (all live instances).",
-);
-/// `guarded_map_memory_bytes{map}`.
-pub const MEMORY: Metric = metric(
-    "guarded_map_memory_bytes",
-    Kind::Gauge,
-    Unit::Bytes,
-    "Estimated bytes of the map's tables: capacity times the bytes per entry slot; heap memory owned by keys and values is not included.",
-);
 /// `guarded_map_instances{map}`.
 pub const INSTANCES: Metric = metric(
     "guarded_map_instances",
     Kind::Gauge,
     Unit::Count,
     "Live instances of the map's field.",
-);
-/// `guarded_map_lock_contended_total{map}`.
-pub const LOCK_CONTENDED: Metric = metric(
-    "guarded_map_lock_contended_total",
-    Kind::Counter,
-    Unit::Count,
-    "Lock acquisitions that had to wait (shard locks; the writer lock of rcu maps).",
 );
 /// `guarded_map_lock_wait_seconds{map}`.
 pub const LOCK_WAIT: Metric = metric(
@@ -109,13 +69,6 @@ pub const LOCK_WAIT: Metric = metric(
     Unit::Seconds,
     "Time spent waiting for a contended lock.",
 );
-/// `guarded_map_rcu_publishes_total{map}`.
-pub const RCU_PUBLISHES: Metric = metric(
-    "guarded_map_rcu_publishes_total",
-    Kind::Counter,
-    Unit::Count,
-    "New versions published by an rcu map (one per write).",
-);
 /// `guarded_map_rcu_publish_seconds{map}`.
 pub const RCU_PUBLISH: Metric = metric(
     "guarded_map_rcu_publish_seconds",
@@ -123,30 +76,37 @@ pub const RCU_PUBLISH: Metric = metric(
     Unit::Seconds,
     "Time to build and publish one version of an rcu map.",
 );
-/// `guarded_map_rcu_copied_entries_total{map}`.
-pub const RCU_COPIED: Metric = metric(
-    "guarded_map_rcu_copied_entries_total",
-    Kind::Counter,
-    Unit::Count,
-    "Entries copied into new versions of an rcu map (its write amplification).",
-);
 
-/// Every metric, in the order they are described.
-pub const ALL: [Metric; 13] = [
-    INFO,
-    OPERATIONS,
-    MISSES,
-    REJECTED,
-    ENTRIES,
-    CAPACITY,
-    MEMORY,
-    INSTANCES,
-    LOCK_CONTENDED,
-    LOCK_WAIT,
-    RCU_PUBLISHES,
-    RCU_PUBLISH,
-    RCU_COPIED,
-];
+/// The metrics of the table of statistics (`guarded_map_probe_common::statistics!`), collected
+/// into [`ALL`] after the metrics that are not one statistic's.
+macro_rules! define_all {
+    (@acc [$($metric:expr,)*]) => {
+        /// Every metric, in the order they are described.
+        pub const ALL: [Metric; 5 + [$(stringify!($metric)),*].len()] =
+            [INFO, OPERATIONS, INSTANCES, LOCK_WAIT, RCU_PUBLISH, $($metric,)*];
+    };
+    (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
+        (counter $n:literal $help:literal); $($rest:tt)*) => {
+        define_all!(@acc [$($metric,)* metric($n, Kind::Counter, Unit::Count, $help),] $($rest)*);
+    };
+    (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
+        (rcu_counter $n:literal $help:literal); $($rest:tt)*) => {
+        define_all!(@acc [$($metric,)* metric($n, Kind::Counter, Unit::Count, $help),] $($rest)*);
+    };
+    (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
+        (gauge $n:literal $unit:ident $help:literal); $($rest:tt)*) => {
+        define_all!(@acc [$($metric,)* metric($n, Kind::Gauge, Unit::$unit, $help),] $($rest)*);
+    };
+    (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
+        $other:tt; $($rest:tt)*) => {
+        define_all!(@acc [$($metric,)*] $($rest)*);
+    };
+    ($($rows:tt)*) => {
+        define_all!(@acc [] $($rows)*);
+    };
+}
+
+guarded_map_probe_common::statistics!(define_all);
 
 /// Histogram buckets, in seconds: 1 µs to 1 s, three per decade.
 pub const SECONDS_BUCKETS: [f64; 19] = [

@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use metrics::{Label, counter, gauge, histogram};
 
-use super::names::{self, Metric, label};
+use guarded_map_probe_common::Op;
+
+use super::names::{self, label};
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::registry::{self, MapReport};
+use crate::stats::Stats;
 
 /// Publishes every registered map's statistics to the installed recorder: counters as absolute
 /// values, gauges as current values. Descriptors sharing one label are summed into one series.
@@ -39,46 +42,45 @@ fn publish(report: &MapReport) {
         // Nothing was counted: publishing zeros would read as an idle map.
         return;
     }
-    let ops = [
-        ("get", s.gets),
-        ("insert", s.inserts),
-        ("update", s.updates),
-        ("remove", s.removes),
-        ("retain", s.retains),
-        ("clear", s.clears),
-        ("snapshot", s.snapshots),
-    ];
-    for (op, n) in ops {
-        counter!(
-            names::OPERATIONS.name,
-            vec![map.clone(), Label::from_static_parts(label::OP, op)]
-        )
-        .absolute(n);
-    }
-    let counters: [(Metric, u64); 3] = [
-        (names::MISSES, s.misses),
-        (names::REJECTED, s.rejected),
-        (names::LOCK_CONTENDED, s.lock_contended),
-    ];
-    for (metric, n) in counters {
-        counter!(metric.name, vec![map.clone()]).absolute(n);
-    }
-    let gauges: [(Metric, u64); 3] = [
-        (names::ENTRIES, s.len),
-        (names::CAPACITY, s.capacity),
-        (names::MEMORY, s.memory_bytes),
-    ];
-    for (metric, n) in gauges {
-        gauge!(metric.name, vec![map.clone()]).set(n as f64);
-    }
+    let rcu = d.backend() == BackendKind::Rcu;
+    publish_stats(s, &map, rcu);
     // Registering a histogram (without an observation) makes it visible before its first event.
     let _registered = histogram!(names::LOCK_WAIT.name, vec![map.clone()]);
-    if d.backend() == BackendKind::Rcu {
-        counter!(names::RCU_PUBLISHES.name, vec![map.clone()]).absolute(s.rcu_publishes);
-        counter!(names::RCU_COPIED.name, vec![map.clone()]).absolute(s.rcu_copied_entries);
+    if rcu {
         let _registered = histogram!(names::RCU_PUBLISH.name, vec![map]);
     }
 }
+
+/// `publish_stats`: each row of the table of statistics published as its row says (counters as
+/// absolute values, gauges as current values; `rcu_counter` rows for `rcu` maps only).
+macro_rules! define_publish {
+    ($( $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident $metric:tt ; )*) => {
+        fn publish_stats(s: &Stats, map: &Label, rcu: bool) {
+            $( define_publish!(@one s map rcu $field $metric); )*
+        }
+    };
+    (@one $s:ident $map:ident $rcu:ident $field:ident (op $op:ident)) => {
+        counter!(
+            names::OPERATIONS.name,
+            vec![$map.clone(), Label::from_static_parts(label::OP, Op::$op.name())]
+        )
+        .absolute($s.$field);
+    };
+    (@one $s:ident $map:ident $rcu:ident $field:ident (counter $n:literal $help:literal)) => {
+        counter!($n, vec![$map.clone()]).absolute($s.$field);
+    };
+    (@one $s:ident $map:ident $rcu:ident $field:ident (rcu_counter $n:literal $help:literal)) => {
+        if $rcu {
+            counter!($n, vec![$map.clone()]).absolute($s.$field);
+        }
+    };
+    (@one $s:ident $map:ident $rcu:ident $field:ident (gauge $n:literal $unit:ident $help:literal)) => {
+        gauge!($n, vec![$map.clone()]).set($s.$field as f64);
+    };
+    (@one $s:ident $map:ident $rcu:ident $field:ident ()) => {};
+}
+
+guarded_map_probe_common::statistics!(define_publish);
 
 /// Records one contended lock wait of a map of `d`.
 pub(crate) fn observe_lock_wait(d: &'static Descriptor, wait: Duration) {

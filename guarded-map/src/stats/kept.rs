@@ -9,7 +9,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::slots::{Counter, Counts, bump};
+use super::slots::{Counts, bump};
+use super::table::Counter;
 
 /// Counts a backend keeps and attaches to a map's statistics with
 /// [`MapStats::attach`](super::MapStats::attach).

@@ -17,31 +17,9 @@ use parking_lot::Mutex;
 
 use super::kept::{Attached, Kept, Wrote};
 use super::sink;
+use super::table::{COUNTERS, Counter};
 use crate::descriptor::Descriptor;
 use crate::per_thread::PerThread;
-
-/// What a slot counts. The discriminant is the slot index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Counter {
-    Get,
-    Miss,
-    Insert,
-    Update,
-    Remove,
-    Retain,
-    Clear,
-    Snapshot,
-    Rejected,
-    Added,
-    Removed,
-    Contended,
-    WaitNanos,
-    Publishes,
-    PublishNanos,
-    Copied,
-}
-
-const COUNTERS: usize = Counter::Copied as usize + 1;
 
 /// One thread's counters for one map.
 #[derive(Default)]
