@@ -15,8 +15,6 @@
 //! (N inserts, N reads and N upserts, answers `ok`), `bpf N` (N updates, N lookups, one batch read,
 //! one delete, answers `ok CALLS` with the number of `bpf()` calls it made), `quit`.
 
-mod bpf_map;
-
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
@@ -24,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bpf_map::{BpfHashMap, CALLS};
 use clap::Parser;
+use guarded_map::bpf::{self, BpfHashMap};
 use guarded_map::guarded_map;
 
 #[guarded_map]
@@ -88,7 +86,7 @@ fn main() -> ExitCode {
 }
 
 /// Traffic into the kernel map, the mirror, and queries, for `duration`.
-fn run(agent: &Agent, kernel: &BpfHashMap, duration: Duration) -> io::Result<()> {
+fn run(agent: &Agent, kernel: &BpfHashMap<u32, u64>, duration: Duration) -> io::Result<()> {
     let stop = AtomicBool::new(false);
     let deadline = Instant::now() + duration;
     thread::scope(|s| {
@@ -131,7 +129,7 @@ fn run(agent: &Agent, kernel: &BpfHashMap, duration: Duration) -> io::Result<()>
         println!(
             "mirrored {mirrored} times; {} flows, {} bpf() calls",
             agent.flows.len(),
-            CALLS.load(Relaxed)
+            bpf::calls()
         );
         Ok(())
     })
@@ -139,7 +137,7 @@ fn run(agent: &Agent, kernel: &BpfHashMap, duration: Duration) -> io::Result<()>
 
 /// Copies the kernel map into the guarded map (changed entries only, so the `Rcu` map publishes
 /// little).
-fn mirror(agent: &Agent, kernel: &BpfHashMap) -> io::Result<()> {
+fn mirror(agent: &Agent, kernel: &BpfHashMap<u32, u64>) -> io::Result<()> {
     for (flow, packets) in kernel.entries(64)? {
         if agent.flows.with(&flow, |p| *p) != Some(packets) {
             agent.flows.insert(flow, packets);
@@ -148,7 +146,7 @@ fn mirror(agent: &Agent, kernel: &BpfHashMap) -> io::Result<()> {
     Ok(())
 }
 
-fn run_script(agent: &Agent, kernel: &BpfHashMap) -> io::Result<()> {
+fn run_script(agent: &Agent, kernel: &BpfHashMap<u32, u64>) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
@@ -169,7 +167,7 @@ fn run_script(agent: &Agent, kernel: &BpfHashMap) -> io::Result<()> {
                 writeln!(out, "ok")?;
             }
             (Some("bpf"), Some(n)) => {
-                let before = CALLS.load(Relaxed);
+                let before = bpf::calls();
                 for i in 0..n {
                     kernel.update(i % FLOWS, u64::from(i))?;
                 }
@@ -178,7 +176,7 @@ fn run_script(agent: &Agent, kernel: &BpfHashMap) -> io::Result<()> {
                 }
                 kernel.entries(16)?;
                 kernel.delete(0)?;
-                writeln!(out, "ok {}", CALLS.load(Relaxed) - before)?;
+                writeln!(out, "ok {}", bpf::calls() - before)?;
             }
             (Some("quit"), _) => return Ok(()),
             _ => writeln!(out, "error: unknown command `{line}`")?,

@@ -62,6 +62,8 @@
 #![warn(missing_docs)]
 
 mod backend;
+#[cfg(all(feature = "bpf", target_os = "linux"))]
+pub mod bpf;
 mod descriptor;
 mod error;
 mod hasher_of;
