@@ -4,7 +4,7 @@
 //!   argument points to into the `RECORDS` ring buffer and stamps it with the time (and thread).
 //! - `bpf_enter` / `bpf_exit`: the `syscalls:sys_enter_bpf` / `sys_exit_bpf` tracepoints, filtered to
 //!   the target process (`TARGET_TGID`, set by the loader); a followed map command is remembered per
-//!   thread on entry and written to `RECORDS` as a [`Syscall`] on exit, with its latency and result.
+//!   thread on entry and written to `RECORDS` as a `Syscall` record on exit, with its latency and result.
 //!
 //! On any other target this binary is an empty placeholder.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]

@@ -1,9 +1,9 @@
 //! The `#[guarded_map]` attribute of the guarded-map crate.
 //!
 //! Depend on `guarded-map` and write `use guarded_map::guarded_map;`; this crate is its proc-macro
-//! half and has no API of its own. The crate is laid out in passes: [`attr`] and [`parse`] read the
-//! syntax, [`validate`] checks its meaning (every error at the offending token), [`expand`] generates
-//! the code and [`fallback`] reports errors without hiding the user's struct.
+//! half and has no API of its own. The crate is laid out in passes: `attr` and `parse` read the
+//! syntax, `validate` checks its meaning (every error at the offending token), `expand` generates
+//! the code and `fallback` reports errors without hiding the user's struct.
 
 mod attr;
 mod expand;
