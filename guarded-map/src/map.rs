@@ -120,7 +120,7 @@ where
             observe_wait: report::observe_lock_wait,
             observe_publish: report::observe_publish,
         });
-        let stats = Arc::new(MapStats::new(S::DESCRIPTOR, entry_bytes));
+        let stats = MapStats::new(S::DESCRIPTOR, entry_bytes);
         let store = make(stats.recorder(Self::STATS));
         registry::register(&stats);
         GuardedMap {

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::slots::{Counts, bump};
 use super::table::Counter;
 
-/// Counts a backend keeps and attaches to a map's statistics with
-/// [`MapStats::attach`](super::MapStats::attach).
+/// Counts a backend keeps and attaches to a map's statistics through an
+/// [`Attachment`](super::Attachment).
 pub(crate) trait Kept: Sync {
     /// Adds the counts kept here to `total`.
     fn add_to(&self, total: &mut Counts);
@@ -182,16 +182,6 @@ impl Kept for WriteCounts {
         }
     }
 }
-
-/// A pointer to attached counts.
-pub(super) struct Attached(pub(super) *const dyn Kept);
-
-// SAFETY: the pointee is `Sync` (a `Kept` bound), and `MapStats::attach`'s contract keeps it alive
-// for as long as the pointer can be read; sending or sharing the pointer is then like sending or
-// sharing a shared reference to it.
-unsafe impl Send for Attached {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Attached {}
 
 #[cfg(test)]
 mod tests {

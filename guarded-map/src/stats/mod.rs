@@ -3,11 +3,13 @@
 //! Counting happens on the hot path in per-thread slots ([`slots`]), or in state a backend keeps of
 //! its own ([`kept`]); this module holds the public, plain-data view of those counts.
 
+mod attach;
 pub(crate) mod kept;
 pub(crate) mod sink;
 pub(crate) mod slots;
 mod table;
 
+pub(crate) use attach::Attachment;
 pub(crate) use kept::{Entered, Kept, ReadCounters, WriteCounts, Wrote};
 pub(crate) use slots::{Counts, MapStats, Recorder};
 pub(crate) use table::Counter;

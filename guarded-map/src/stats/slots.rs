@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
 
-use super::kept::{Attached, Kept, Wrote};
+use super::attach::{Attachment, AttachmentsLock};
+use super::kept::Wrote;
 use super::sink;
 use super::table::{COUNTERS, Counter};
 use crate::descriptor::Descriptor;
@@ -70,20 +71,24 @@ pub struct MapStats {
     pub(crate) descriptor: &'static Descriptor,
     slots: PerThread<CachePadded<Counters>>,
     capacity: AtomicUsize,
-    attached: Mutex<Vec<Attached>>,
+    attached: AttachmentsLock,
+    /// This statistics' own `Arc`, for the attachments stores take.
+    me: Weak<MapStats>,
     /// Bytes of table memory per entry of capacity (see [`Stats::memory_bytes`](crate::Stats)).
     entry_bytes: usize,
 }
 
 impl MapStats {
-    pub(crate) fn new(descriptor: &'static Descriptor, entry_bytes: usize) -> Self {
-        MapStats {
+    /// New statistics, in an `Arc` (stores hold it through their [`Attachment`]).
+    pub(crate) fn new(descriptor: &'static Descriptor, entry_bytes: usize) -> Arc<Self> {
+        Arc::new_cyclic(|me| MapStats {
             descriptor,
             slots: PerThread::new(),
             capacity: AtomicUsize::new(0),
-            attached: Mutex::new(Vec::new()),
+            attached: AttachmentsLock::default(),
+            me: me.clone(),
             entry_bytes,
-        }
+        })
     }
 
     /// The calling thread's counters, created on its first use.
@@ -92,16 +97,9 @@ impl MapStats {
         self.slots.get()
     }
 
-    /// Sums `kept` into this map's counts from now on.
-    ///
-    /// # Safety
-    ///
-    /// `kept` must stay where it is until the map owning these statistics is dropped. Counts are
-    /// summed only while the map lives: by `GuardedMap::stats`, and by the registry until
-    /// `GuardedMap`'s `Drop` unregisters the map, before its fields (the store holding `kept`)
-    /// are dropped.
-    pub(crate) unsafe fn attach(&self, kept: &(dyn Kept + 'static)) {
-        self.attached.lock().push(Attached(kept));
+    /// The counts stores attached.
+    pub(super) fn attachments(&self) -> &AttachmentsLock {
+        &self.attached
     }
 
     /// A recorder for the calling thread; `enabled` is a compile-time constant of the map's spec.
@@ -122,11 +120,7 @@ impl MapStats {
                 *sum = sum.wrapping_add(cell.load(Relaxed));
             }
         }
-        for &Attached(kept) in self.attached.lock().iter() {
-            // SAFETY: `attach`'s contract: the map, and so the attached counts, are alive whenever
-            // counts are summed.
-            unsafe { &*kept }.add_to(&mut total);
-        }
+        self.attached.lock().add_to(&mut total);
         total
     }
 
@@ -159,16 +153,15 @@ impl Recorder<'_> {
         self.enabled
     }
 
-    /// Sums `kept` into the map's counts from now on, if the map collects statistics.
-    ///
-    /// # Safety
-    ///
-    /// As for [`MapStats::attach`].
-    pub(crate) unsafe fn attach(&self, kept: &(dyn Kept + 'static)) {
-        if self.enabled {
-            // SAFETY: the caller's contract.
-            unsafe { self.stats.attach(kept) };
-        }
+    /// A hold on the map's statistics for a store being built, through which it attaches the
+    /// counts it keeps itself.
+    pub(crate) fn attachment(&self) -> Attachment {
+        let stats = self
+            .stats
+            .me
+            .upgrade()
+            .expect("a map's statistics live in an Arc");
+        Attachment::new(stats, self.enabled)
     }
 
     /// Counts `n` events.

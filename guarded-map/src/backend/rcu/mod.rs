@@ -160,7 +160,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         rec.set_capacity(frozen.capacity);
         RcuStore {
             current: Published::new(Arc::new(frozen)),
-            readers: Readers::new(),
+            readers: Readers::new(rec.attachment()),
             writer: Mutex::new(()),
             max_len: config.max_len,
         }
@@ -185,7 +185,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         &self,
         hash: u64,
         key: &Q,
-        stats: &Arc<MapStats>,
+        _stats: &Arc<MapStats>,
         counting: bool,
         f: impl FnOnce(&V) -> R,
     ) -> Option<R>
@@ -193,14 +193,13 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.readers
-            .read(&self.current, stats, counting, |shards, reads| {
-                let out = find_in(shards, hash, key).map(|entry| f(&entry.value));
-                if let (Some(reads), None) = (reads, &out) {
-                    reads.missed();
-                }
-                out
-            })
+        self.readers.read(&self.current, counting, |shards, reads| {
+            let out = find_in(shards, hash, key).map(|entry| f(&entry.value));
+            if let (Some(reads), None) = (reads, &out) {
+                reads.missed();
+            }
+            out
+        })
     }
 
     fn insert(
@@ -378,7 +377,7 @@ impl<K, V> RcuStore<K, V> {
         rec.set_capacity(frozen.capacity);
         RcuStore {
             current: Published::new(frozen),
-            readers: Readers::new(),
+            readers: Readers::new(rec.attachment()),
             writer: Mutex::new(()),
             max_len: config.max_len,
         }

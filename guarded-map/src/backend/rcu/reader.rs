@@ -30,12 +30,14 @@ use crossbeam_utils::CachePadded;
 use super::published::Published;
 use crate::per_thread::{Hot, PerThread};
 use crate::shared_table::SharedTable;
-use crate::stats::{Entered, MapStats, ReadCounters};
+use crate::stats::{Attachment, Entered, ReadCounters};
 use crate::table::Pair;
 use crate::table::Shards;
 
 /// The per-thread readers of one `Rcu` map.
 pub(crate) struct Readers<K, V> {
+    /// Declared before `slots`, so that it detaches the readers' counts before they are dropped.
+    attachment: Attachment,
     /// Padded: `thread_local` allocates neighbouring threads' readers side by side, and each is
     /// written on every read.
     slots: PerThread<CachePadded<Reader<K, V>>>,
@@ -68,8 +70,10 @@ struct Reader<K, V> {
 unsafe impl<K, V> Send for Reader<K, V> {}
 
 impl<K, V> Readers<K, V> {
-    pub(crate) fn new() -> Self {
+    /// Readers whose read counts are attached through `attachment`.
+    pub(crate) fn new(attachment: Attachment) -> Self {
         Readers {
+            attachment,
             slots: PerThread::new(),
         }
     }
@@ -87,7 +91,6 @@ impl<K, V> Readers<K, V> {
     pub(crate) fn read<R>(
         &self,
         published: &Published<K, V>,
-        stats: &MapStats,
         counting: bool,
         f: impl FnOnce(&[SharedTable<Pair<K, V>>], Option<&ReadCounters>) -> R,
     ) -> R {
@@ -97,7 +100,7 @@ impl<K, V> Readers<K, V> {
             // one, so the reader has not reloaded since.
             return unsafe { reader.run(hot, counting, f) };
         }
-        self.read_slow(published, stats, counting, f)
+        self.read_slow(published, counting, f)
     }
 
     /// [`read`](Self::read) on the thread's first read of the map, after it used other maps, or
@@ -107,7 +110,6 @@ impl<K, V> Readers<K, V> {
     fn read_slow<R>(
         &self,
         published: &Published<K, V>,
-        stats: &MapStats,
         counting: bool,
         f: impl FnOnce(&[SharedTable<Pair<K, V>>], Option<&ReadCounters>) -> R,
     ) -> R {
@@ -120,9 +122,9 @@ impl<K, V> Readers<K, V> {
             .slots
             .value_or(|| CachePadded::new(Reader::new(published)));
         if !reader.attached.replace(true) {
-            // SAFETY: the reader stays in `self.slots` (`ThreadLocal` never moves its values) until
-            // the store, and so the map owning `stats`, is dropped.
-            unsafe { stats.attach(&reader.reads) };
+            // SAFETY: the reader stays in `self.slots` (`ThreadLocal` never moves its values)
+            // until `self.slots` is dropped, after `self.attachment`.
+            unsafe { self.attachment.attach(&reader.reads) };
         }
         let running = Running::enter(&reader.reads, counting);
         if reader.tag.get() != tag {

@@ -21,7 +21,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
-use crate::stats::{Counter, MapStats, Recorder, WriteCounts, Wrote};
+use crate::stats::{Attachment, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
 use timed::{read_timed, write_timed};
@@ -51,6 +51,9 @@ impl<K, V> Shard<K, V> {
 
 /// Storage of the [`Sharded`](crate::Sharded) backend.
 pub struct ShardedStore<K, V> {
+    /// Attaches the shards' read and write counts to the map's statistics (once built). Declared
+    /// before `shards`, so that it detaches them before the shards are dropped.
+    attachment: Option<Attachment>,
     /// In an `Arc`, not a `Box`, though never shared: the lock words are attached to the map's
     /// statistics by address, and moving a `Box` asserts unique access to what it holds (Stacked
     /// Borrows), which would invalidate those addresses.
@@ -137,6 +140,7 @@ impl<K, V> ShardedStore<K, V> {
             .map(|_| CachePadded::new(Shard::new(Table::with_capacity(per_shard))))
             .collect();
         ShardedStore {
+            attachment: None,
             shards,
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
@@ -190,28 +194,28 @@ impl<K, V> ShardedStore<K, V> {
 
     /// Publishes the gauges of a store just built, and attaches its shards' read and write counts
     /// to the map's statistics. Called last: the shards stay where they are from here on.
-    fn finish(&self, rec: Recorder<'_>) {
+    fn finish(mut self, rec: Recorder<'_>) -> Self {
         rec.set_capacity(self.total_capacity());
         if self.max_len.is_some() {
             self.reserved.store(self.total_len(), Relaxed);
         }
+        let attachment = rec.attachment();
         for shard in self.shards.iter() {
-            // SAFETY: the shards are on the heap, so they stay where they are while the store
-            // lives, and this store is the one the map owning `rec`'s statistics keeps until it is
-            // dropped (the store is built for it, and nothing that can fail follows).
+            // SAFETY: the shards are on the heap, in an `Arc` only this store holds, so they stay
+            // where they are until `self.shards` is dropped, which is after `self.attachment`.
             unsafe {
-                rec.attach(shard.table.word());
-                rec.attach(&shard.writes);
+                attachment.attach(shard.table.word());
+                attachment.attach(&shard.writes);
             }
         }
+        self.attachment = Some(attachment);
+        self
     }
 }
 
 impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
-        let store = Self::empty(config);
-        store.finish(rec);
-        store
+        Self::empty(config).finish(rec)
     }
 
     fn from_entries(
@@ -239,8 +243,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             shard.len = AtomicUsize::new(len);
             shard.capacity = AtomicUsize::new(capacity);
         }
-        store.finish(rec);
-        store
+        store.finish(rec)
     }
 
     // Always inlined: with its miss path the function was past the inlining threshold, and a call
@@ -426,13 +429,13 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
             .into_iter()
             .map(|table| CachePadded::new(Shard::new(table)))
             .collect();
-        let store = ShardedStore {
+        ShardedStore {
+            attachment: None,
             shards,
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
-        };
-        store.finish(rec);
-        store
+        }
+        .finish(rec)
     }
 }
 
