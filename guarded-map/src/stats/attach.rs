@@ -102,3 +102,54 @@ impl Drop for Attachment {
 
 /// The lock an attachment list lives under.
 pub(super) type AttachmentsLock = Mutex<Attachments>;
+
+#[cfg(test)]
+mod tests {
+    use crate::descriptor::{BackendKind, Descriptor};
+    use crate::stats::{Counter, MapStats, WriteCounts, Wrote};
+
+    static DESCRIPTOR: Descriptor = Descriptor::new("attach::tests", BackendKind::Sharded);
+
+    #[test]
+    fn dropping_an_attachment_keeps_its_counts_and_detaches_only_its_own() {
+        let stats = MapStats::new(&DESCRIPTOR, 16);
+        let rec = stats.recorder(true);
+        // Two attachments at once, as while a map switches representation.
+        let (old, new) = (
+            Box::new(WriteCounts::default()),
+            Box::new(WriteCounts::default()),
+        );
+        let (first, second) = (rec.attachment(), rec.attachment());
+        // SAFETY: both counts outlive their attachments (dropped explicitly below, first).
+        unsafe {
+            first.attach(&*old);
+            second.attach(&*new);
+        }
+        old.record(Wrote::insert(false));
+        old.record(Wrote::insert(false));
+        new.record(Wrote::remove(true));
+        assert_eq!(stats.counts()[Counter::Insert], 2);
+        drop(first);
+        drop(old);
+        // The detached counts stay; the other attachment's are still read live.
+        new.record(Wrote::remove(true));
+        let counts = stats.counts();
+        assert_eq!(counts[Counter::Insert], 2);
+        assert_eq!(counts[Counter::Added], 2);
+        assert_eq!(counts[Counter::Remove], 2);
+        drop(second);
+        drop(new);
+        assert_eq!(stats.counts()[Counter::Remove], 2);
+    }
+
+    #[test]
+    fn a_map_without_statistics_attaches_nothing() {
+        let stats = MapStats::new(&DESCRIPTOR, 16);
+        let kept = WriteCounts::default();
+        let attachment = stats.recorder(false).attachment();
+        // SAFETY: `kept` outlives `attachment`.
+        unsafe { attachment.attach(&kept) };
+        kept.record(Wrote::insert(false));
+        assert_eq!(stats.counts()[Counter::Insert], 0);
+    }
+}
