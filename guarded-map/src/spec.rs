@@ -1,4 +1,4 @@
-//! A map's compile-time specification: [`MapSpec`] and the [`map_spec!`] macro.
+//! A map's compile-time specification: [`MapSpec`] and the [`map_spec!`](crate::map_spec) macro.
 //!
 //! A spec is a zero-sized type that names, at compile time, one map's [`Descriptor`] and its backend.
 //! The `#[guarded_map]` attribute generates one per field; [`map_spec!`](crate::map_spec) writes one

@@ -94,7 +94,7 @@ impl Builder {
     }
 
     /// A label put on every series (`service`, `instance`, ...). Its name must be a Prometheus
-    /// label name that none of guarded-map's metrics uses ([`label::ALL`](crate::report::label::ALL)).
+    /// label name that none of guarded-map's metrics uses ([`label::ALL`]).
     pub fn global_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.push((name.into(), value.into()));
         self

@@ -6,14 +6,15 @@
 //! read-modify-write); readers sum all slots. Capacity changes, being rare, go to one shared gauge.
 //!
 //! A backend that touches state of its own on every operation may count there instead, where
-//! counting costs least, and attach those counts here (see [`kept`](super::kept)).
+//! counting costs least, and attach those counts here (see [`kept`](super::kept) and
+//! [`attach`](super::attach)).
 
 use std::ops::Index;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use std::sync::{Arc, Weak};
 
 use super::attach::{Attachment, AttachmentsLock};
 use super::kept::Wrote;
