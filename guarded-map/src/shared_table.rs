@@ -1,49 +1,37 @@
-//! [`SharedTable`]: an immutable shard table shared between versions, readable without a pointer hop.
+//! [`SharedTable`]: an immutable shard table shared between versions by reference count.
 //!
-//! `Rcu` versions and snapshots share their unchanged shards by reference count. Behind an
-//! `Arc<HashTable>` a lookup follows the shard array to the `Arc`, then the `Arc` to the table's header
-//! (control bytes pointer, bucket mask), then the header to the table's memory: one dependent load
-//! more than a plain `hashbrown` table, on every read. A `SharedTable` keeps a copy of the header
-//! inline, next to the `Arc` that owns the table, so the shard array leads straight to the header.
-//! No crate offers a shareable `hashbrown` table with an inline header.
+//! `Rcu` versions and snapshots share their unchanged shards. A lookup follows the shard array to
+//! the `Arc`, the `Arc` to the table's header (control bytes pointer, bucket mask), and the header
+//! to the table's memory. An earlier version kept a bitwise copy of the header inline to save the
+//! middle load; that relied on `hashbrown`'s private layout, and the load it saved is an L1 hit
+//! for any shard read often (the figures are in `BENCHMARKS.md`, "Shared shard tables").
 
-use std::mem::ManuallyDrop;
 use std::ops::Deref;
-use std::ptr;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
 /// One shard of a frozen table of `T`s. Derefs to the (immutable) table.
 pub(crate) struct SharedTable<T> {
-    /// A bitwise copy of `*owner`: the same control bytes and buckets. Never dropped (the owner
-    /// frees the memory) and never mutated (`owner` is shared and only ever read).
-    view: ManuallyDrop<HashTable<T>>,
-    /// Owns the table's memory; private, so nothing can reach it mutably (`Arc::get_mut`).
+    /// Shared, and never handed out, so nothing can reach the table mutably.
     owner: Arc<HashTable<T>>,
 }
 
 impl<T> SharedTable<T> {
     /// Freezes `table`.
     pub(crate) fn new(table: HashTable<T>) -> Self {
-        Self::from_owner(Arc::new(table))
-    }
-
-    fn from_owner(owner: Arc<HashTable<T>>) -> Self {
-        // SAFETY: `hashbrown::HashTable` is a header of plain pointers and counts (no `Box` or
-        // reference whose uniqueness a copy would break; Miri runs the tests that read through
-        // views). The copy reads the memory `owner` keeps alive for as long as `self` exists, and
-        // nothing writes that memory: `owner` is shared and never handed out. `ManuallyDrop`
-        // keeps the copy from freeing it.
-        let view = ManuallyDrop::new(unsafe { ptr::read(&*owner) });
-        SharedTable { view, owner }
+        SharedTable {
+            owner: Arc::new(table),
+        }
     }
 }
 
 impl<T> Clone for SharedTable<T> {
     /// Shares the table (a reference count), never copies its entries.
     fn clone(&self) -> Self {
-        Self::from_owner(Arc::clone(&self.owner))
+        SharedTable {
+            owner: Arc::clone(&self.owner),
+        }
     }
 }
 
@@ -52,7 +40,7 @@ impl<T> Deref for SharedTable<T> {
 
     #[inline(always)]
     fn deref(&self) -> &HashTable<T> {
-        &self.view
+        &self.owner
     }
 }
 

@@ -1,13 +1,16 @@
 //! Attaching the counts a backend keeps ([`Kept`]) to its map's statistics, and detaching them.
 //!
-//! A store holds an [`Attachment`], which owns a reference to the map's statistics. Counts
-//! attached through it are summed with the map's own until the attachment is dropped; its `Drop`
-//! folds their last values into the statistics and detaches them, under the same lock every sum
-//! reads them under. So a store that declares its attachment before the data it attached (fields
-//! drop in declaration order) keeps that data alive for as long as anything can read it: the whole
-//! argument is in this module and in the one struct of each store. A store that changes its
-//! representation detaches the old counts the same way, by dropping the old attachment.
+//! A store keeps the data that holds its counts in an [`Attached`], which owns that data and an
+//! [`Attachment`] (a reference to the map's statistics). Counts attached through it are summed with
+//! the map's own until the `Attached` is dropped; its `Drop` first folds their last values into the
+//! statistics and detaches them, under the same lock every sum reads them under, and only then
+//! frees the data. The data never moves and is never reachable mutably while anything is attached,
+//! so a count found through a shared reference to it stays valid until the detach: the whole
+//! argument is in this module. A store that changes its representation detaches the old counts the
+//! same way, by dropping the old `Attached`.
 
+use std::ops::Deref;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -19,7 +22,7 @@ use super::slots::{Counts, MapStats};
 /// The counts attached to one map's statistics, and the final counts of those detached.
 #[derive(Default)]
 pub(super) struct Attachments {
-    live: Vec<Attached>,
+    live: Vec<Pointer>,
     detached: Counts,
 }
 
@@ -28,30 +31,30 @@ impl Attachments {
     pub(super) fn add_to(&self, total: &mut Counts) {
         total.add(&self.detached);
         for attached in &self.live {
-            // SAFETY: a live entry's counts are alive: its attachment removes it (under the lock
-            // the caller holds) before the data it points to can be dropped (see `attach`).
+            // SAFETY: a live entry's counts are alive: the `Attached` that pushed it removes it
+            // (under the lock the caller holds) before it frees the data they are in.
             unsafe { &*attached.kept }.add_to(total);
         }
     }
 }
 
 /// A pointer to attached counts, and the attachment it came through.
-struct Attached {
+struct Pointer {
     owner: u64,
     kept: *const dyn Kept,
 }
 
-// SAFETY: the pointee is `Sync` (a `Kept` bound) and alive while the entry exists (see `attach`);
-// sending or sharing the pointer is like sending or sharing a shared reference to it.
-unsafe impl Send for Attached {}
+// SAFETY: the pointee is `Sync` (a `Kept` bound) and alive while the entry exists (see
+// `Attached`); sending or sharing the pointer is like sending or sharing a shared reference to it.
+unsafe impl Send for Pointer {}
 // SAFETY: as for `Send`.
-unsafe impl Sync for Attached {}
+unsafe impl Sync for Pointer {}
 
 /// Tells one attachment's entries from another's (a map may briefly hold two while it switches
 /// representation).
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
 
-/// A store's hold on its map's statistics (see the module documentation).
+/// A hold on one map's statistics, for counts to be attached through (see [`Attached`]).
 pub(crate) struct Attachment {
     stats: Arc<MapStats>,
     owner: u64,
@@ -66,22 +69,6 @@ impl Attachment {
             enabled,
         }
     }
-
-    /// Sums `kept` into the map's counts until this attachment is dropped (nothing, for a map
-    /// without statistics).
-    ///
-    /// # Safety
-    ///
-    /// `kept` must stay where it is and alive until this attachment is dropped: the store
-    /// declares the attachment before the field that holds `kept`.
-    pub(crate) unsafe fn attach(&self, kept: &(dyn Kept + 'static)) {
-        if self.enabled {
-            self.stats.attachments().lock().live.push(Attached {
-                owner: self.owner,
-                kept,
-            });
-        }
-    }
 }
 
 impl Drop for Attachment {
@@ -93,10 +80,121 @@ impl Drop for Attachment {
             if attached.owner != self.owner {
                 return true;
             }
-            // SAFETY: this attachment's counts are alive until it is dropped, which is now.
+            // SAFETY: the counts are alive until the `Attached` holding this attachment frees
+            // its data, which it does after dropping the attachment (now).
             unsafe { &*attached.kept }.add_to(detached);
             false
         });
+    }
+}
+
+/// A store's data (`T`) together with the attachment of the counts kept in it. Derefs to the data,
+/// never mutably once anything can be attached.
+pub(crate) struct Attached<T: ?Sized> {
+    /// `None` until [`attach_to`](Self::attach_to): nothing is attached meanwhile.
+    attachment: Option<Attachment>,
+    /// From `Box::into_raw`, freed in `Drop` after the attachment is dropped. A raw pointer, not a
+    /// `Box`: moving a `Box` asserts unique access to what it holds (Stacked Borrows), which would
+    /// invalidate the attached pointers into it.
+    data: NonNull<T>,
+}
+
+// SAFETY: `Attached<T>` owns its `T` as a `Box<T>` would; the attachment is `Send + Sync`.
+unsafe impl<T: ?Sized + Send> Send for Attached<T> {}
+// SAFETY: as for `Send`: shared access gives only `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for Attached<T> {}
+
+/// Collects the counts an [`Attached::attach`] call picks out of its data (borrowed for `'a`).
+pub(crate) struct Keep<'a> {
+    attachment: &'a Attachment,
+    live: Vec<Pointer>,
+}
+
+impl<'a> Keep<'a> {
+    /// Attaches `kept`, which lives in the data (or longer).
+    pub(crate) fn keep(&mut self, kept: &'a (dyn Kept + 'static)) {
+        self.live.push(Pointer {
+            owner: self.attachment.owner,
+            kept,
+        });
+    }
+}
+
+impl<T: ?Sized> Attached<T> {
+    /// Owns `data`; nothing is attached yet.
+    pub(crate) fn new(data: Box<T>) -> Self {
+        Attached {
+            attachment: None,
+            data: NonNull::from(Box::leak(data)),
+        }
+    }
+
+    /// The data, mutably, while nothing can be attached yet (before [`attach_to`](Self::attach_to)).
+    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
+        if self.attachment.is_some() {
+            // Counts in the data are read through pointers: no `&mut` may be made.
+            return None;
+        }
+        // SAFETY: the data is alive (freed only in `Drop`) and `&mut self` is the only access;
+        // with no attachment, no pointer into it exists.
+        Some(unsafe { self.data.as_mut() })
+    }
+
+    /// Attaches, through `attachment`, the counts `pick` passes to its [`Keep`]; later calls of
+    /// [`attach`](Self::attach) use the same attachment. Once only: a second attachment would
+    /// count the same cells twice.
+    pub(crate) fn attach_to(
+        &mut self,
+        attachment: Attachment,
+        pick: impl for<'a> FnOnce(&'a T, &mut Keep<'a>),
+    ) {
+        assert!(self.attachment.is_none(), "counts are attached once");
+        self.attachment = Some(attachment);
+        self.attach(pick);
+    }
+
+    /// Attaches more counts found in the data (e.g. a new thread's, as threads come), through the
+    /// attachment given to [`attach_to`](Self::attach_to); nothing before that or for a map
+    /// without statistics.
+    ///
+    /// `pick` may attach only what it reaches through the data's shared reference (or what lives
+    /// forever): such a reference stays valid for as long as the data is shared, which is until
+    /// `Drop` detaches it, since the data is never moved or reached mutably meanwhile.
+    pub(crate) fn attach(&self, pick: impl for<'a> FnOnce(&'a T, &mut Keep<'a>)) {
+        let Some(attachment) = self.attachment.as_ref().filter(|a| a.enabled) else {
+            return;
+        };
+        let mut keep = Keep {
+            attachment,
+            live: Vec::new(),
+        };
+        pick(self, &mut keep);
+        attachment
+            .stats
+            .attachments()
+            .lock()
+            .live
+            .append(&mut keep.live);
+    }
+}
+
+impl<T: ?Sized> Deref for Attached<T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        // SAFETY: alive until `Drop`; only shared references are handed out once anything can be
+        // attached (`get_mut` needs no attachment).
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl<T: ?Sized> Drop for Attached<T> {
+    fn drop(&mut self) {
+        // Detach first: after this, nothing points into the data.
+        drop(self.attachment.take());
+        // SAFETY: from `Box::leak` in `new`, freed once, here.
+        drop(unsafe { Box::from_raw(self.data.as_ptr()) });
     }
 }
 
@@ -105,31 +203,28 @@ pub(super) type AttachmentsLock = Mutex<Attachments>;
 
 #[cfg(test)]
 mod tests {
+    use super::Attached;
     use crate::descriptor::{BackendKind, Descriptor};
     use crate::stats::{Counter, MapStats, WriteCounts, Wrote};
 
     static DESCRIPTOR: Descriptor = Descriptor::new("attach::tests", BackendKind::Sharded);
+
+    fn counts() -> Attached<WriteCounts> {
+        Attached::new(Box::default())
+    }
 
     #[test]
     fn dropping_an_attachment_keeps_its_counts_and_detaches_only_its_own() {
         let stats = MapStats::new(&DESCRIPTOR, 16);
         let rec = stats.recorder(true);
         // Two attachments at once, as while a map switches representation.
-        let (old, new) = (
-            Box::new(WriteCounts::default()),
-            Box::new(WriteCounts::default()),
-        );
-        let (first, second) = (rec.attachment(), rec.attachment());
-        // SAFETY: both counts outlive their attachments (dropped explicitly below, first).
-        unsafe {
-            first.attach(&*old);
-            second.attach(&*new);
-        }
+        let (mut old, mut new) = (counts(), counts());
+        old.attach_to(rec.attachment(), |counts, keep| keep.keep(counts));
+        new.attach_to(rec.attachment(), |counts, keep| keep.keep(counts));
         old.record(Wrote::insert(false));
         old.record(Wrote::insert(false));
         new.record(Wrote::remove(true));
         assert_eq!(stats.counts()[Counter::Insert], 2);
-        drop(first);
         drop(old);
         // The detached counts stay; the other attachment's are still read live.
         new.record(Wrote::remove(true));
@@ -137,19 +232,36 @@ mod tests {
         assert_eq!(counts[Counter::Insert], 2);
         assert_eq!(counts[Counter::Added], 2);
         assert_eq!(counts[Counter::Remove], 2);
-        drop(second);
         drop(new);
         assert_eq!(stats.counts()[Counter::Remove], 2);
     }
 
     #[test]
+    fn the_data_is_mutable_only_until_it_is_attached() {
+        let stats = MapStats::new(&DESCRIPTOR, 16);
+        let mut kept = counts();
+        kept.get_mut()
+            .expect("mutable until attached")
+            .record(Wrote::insert(false));
+        kept.attach_to(stats.recorder(true).attachment(), |counts, keep| {
+            keep.keep(counts)
+        });
+        assert!(kept.get_mut().is_none(), "never mutable once attached");
+        assert_eq!(stats.counts()[Counter::Insert], 1);
+        drop(kept);
+        assert_eq!(stats.counts()[Counter::Insert], 1);
+    }
+
+    #[test]
     fn a_map_without_statistics_attaches_nothing() {
         let stats = MapStats::new(&DESCRIPTOR, 16);
-        let kept = WriteCounts::default();
-        let attachment = stats.recorder(false).attachment();
-        // SAFETY: `kept` outlives `attachment`.
-        unsafe { attachment.attach(&kept) };
+        let mut kept = counts();
+        kept.attach_to(stats.recorder(false).attachment(), |counts, keep| {
+            keep.keep(counts)
+        });
         kept.record(Wrote::insert(false));
+        assert_eq!(stats.counts()[Counter::Insert], 0);
+        drop(kept);
         assert_eq!(stats.counts()[Counter::Insert], 0);
     }
 }

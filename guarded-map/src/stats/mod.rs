@@ -9,7 +9,7 @@ pub(crate) mod sink;
 pub(crate) mod slots;
 mod table;
 
-pub(crate) use attach::Attachment;
+pub(crate) use attach::{Attached, Attachment};
 pub(crate) use kept::{Entered, Kept, ReadCounters, WriteCounts, Wrote};
 pub(crate) use slots::{Counts, MapStats, Recorder};
 pub(crate) use table::Counter;

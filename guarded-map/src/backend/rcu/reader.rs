@@ -30,17 +30,15 @@ use crossbeam_utils::CachePadded;
 use super::published::Published;
 use crate::per_thread::{Hot, PerThread};
 use crate::shared_table::SharedTable;
-use crate::stats::{Attachment, Entered, ReadCounters};
+use crate::stats::{Attached, Attachment, Entered, ReadCounters};
 use crate::table::Pair;
 use crate::table::Shards;
 
 /// The per-thread readers of one `Rcu` map.
 pub(crate) struct Readers<K, V> {
-    /// Declared before `slots`, so that it detaches the readers' counts before they are dropped.
-    attachment: Attachment,
     /// Padded: `thread_local` allocates neighbouring threads' readers side by side, and each is
-    /// written on every read.
-    slots: PerThread<CachePadded<Reader<K, V>>>,
+    /// written on every read. Each reader's counts are attached on its thread's first read.
+    slots: Attached<PerThread<CachePadded<Reader<K, V>>>>,
 }
 
 /// One thread's reader of one map, created on the thread's first read. `repr(C)`: what a read
@@ -72,10 +70,9 @@ unsafe impl<K, V> Send for Reader<K, V> {}
 impl<K, V> Readers<K, V> {
     /// Readers whose read counts are attached through `attachment`.
     pub(crate) fn new(attachment: Attachment) -> Self {
-        Readers {
-            attachment,
-            slots: PerThread::new(),
-        }
+        let mut slots = Attached::new(Box::new(PerThread::new()));
+        slots.attach_to(attachment, |_, _| {});
+        Readers { slots }
     }
 
     /// Runs `f` on the shards of the current version of `published`, with the calling thread's read
@@ -122,9 +119,10 @@ impl<K, V> Readers<K, V> {
             .slots
             .value_or(|| CachePadded::new(Reader::new(published)));
         if !reader.attached.replace(true) {
-            // SAFETY: the reader stays in `self.slots` (`ThreadLocal` never moves its values)
-            // until `self.slots` is dropped, after `self.attachment`.
-            unsafe { self.attachment.attach(&reader.reads) };
+            // The same reader again (`ThreadLocal` never moves its values), borrowed from the data.
+            self.slots.attach(|slots, keep| {
+                keep.keep(&slots.value_or(|| unreachable!("created above")).reads);
+            });
         }
         let running = Running::enter(&reader.reads, counting);
         if reader.tag.get() != tag {

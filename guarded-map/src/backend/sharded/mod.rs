@@ -21,7 +21,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
-use crate::stats::{Attachment, Counter, MapStats, Recorder, WriteCounts, Wrote};
+use crate::stats::{Attached, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
 use timed::{read_timed, write_timed};
@@ -51,13 +51,8 @@ impl<K, V> Shard<K, V> {
 
 /// Storage of the [`Sharded`](crate::Sharded) backend.
 pub struct ShardedStore<K, V> {
-    /// Attaches the shards' read and write counts to the map's statistics (once built). Declared
-    /// before `shards`, so that it detaches them before the shards are dropped.
-    attachment: Option<Attachment>,
-    /// In an `Arc`, not a `Box`, though never shared: the lock words are attached to the map's
-    /// statistics by address, and moving a `Box` asserts unique access to what it holds (Stacked
-    /// Borrows), which would invalidate those addresses.
-    shards: Arc<[CachePadded<Shard<K, V>>]>,
+    /// The shards, whose read and write counts are attached to the map's statistics once built.
+    shards: Attached<[CachePadded<Shard<K, V>>]>,
     max_len: Option<usize>,
     /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
     /// is inserted (so concurrent inserts into different shards can never overshoot), released when
@@ -140,8 +135,7 @@ impl<K, V> ShardedStore<K, V> {
             .map(|_| CachePadded::new(Shard::new(Table::with_capacity(per_shard))))
             .collect();
         ShardedStore {
-            attachment: None,
-            shards,
+            shards: Attached::new(shards),
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
         }
@@ -199,16 +193,12 @@ impl<K, V> ShardedStore<K, V> {
         if self.max_len.is_some() {
             self.reserved.store(self.total_len(), Relaxed);
         }
-        let attachment = rec.attachment();
-        for shard in self.shards.iter() {
-            // SAFETY: the shards are on the heap, in an `Arc` only this store holds, so they stay
-            // where they are until `self.shards` is dropped, which is after `self.attachment`.
-            unsafe {
-                attachment.attach(shard.table.word());
-                attachment.attach(&shard.writes);
+        self.shards.attach_to(rec.attachment(), |shards, keep| {
+            for shard in shards {
+                keep.keep(shard.table.word());
+                keep.keep(&shard.writes);
             }
-        }
-        self.attachment = Some(attachment);
+        });
         self
     }
 }
@@ -228,7 +218,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             capacity: config.capacity.max(entries.len()),
             ..config
         });
-        let shards = Arc::get_mut(&mut store.shards).expect("a store just built owns its shards");
+        let shards = store
+            .shards
+            .get_mut()
+            .expect("a store just built is not attached yet");
         let count = shards.len();
         for entry in entries {
             let shard = &mut shards[shard_among(entry.hash, count)];
@@ -430,8 +423,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
             .map(|table| CachePadded::new(Shard::new(table)))
             .collect();
         ShardedStore {
-            attachment: None,
-            shards,
+            shards: Attached::new(shards),
             max_len: config.max_len,
             reserved: AtomicUsize::new(0),
         }
