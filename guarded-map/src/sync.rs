@@ -12,6 +12,7 @@
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
+    pub(crate) use std::hint::spin_loop;
     pub(crate) use std::thread::yield_now;
 
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
@@ -134,6 +135,7 @@ mod imp {
     }
 
     pub(crate) use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
+    pub(crate) use loom::hint::spin_loop;
     pub(crate) use loom::thread::yield_now;
 
     /// The parking table modelled by a mutex and a condition variable: the check under the lock

@@ -23,7 +23,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crate::stats::{Counter, Counts, Kept};
-use crate::sync::{AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, yield_now};
+use crate::sync::{
+    AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, spin_loop, yield_now,
+};
 
 /// A writer is inside.
 const WRITER: u64 = 1;
@@ -42,6 +44,29 @@ const DONE: u64 = 1 << COUNT_SHIFT;
 /// The count's bits below its top one: all set in the word a release finds when the count it adds
 /// flips the top bit.
 const BELOW_TOP: u64 = ((1 << (COUNT_BITS - 1)) - 1) << COUNT_SHIFT;
+
+/// How many rounds a thread that cannot enter spins before it queues; round `n` waits `2^n` spin
+/// hints and then tries again, 127 hints in all (a few microseconds at most). A shard's critical
+/// section is a hash-table operation of tens of nanoseconds, so almost every conflict ends within
+/// the spin; parking instead costs two context switches, and without the spin two threads put each
+/// other to sleep on most conflicts (BENCHMARKS.md, "The shard lock under writes"). Under loom a
+/// hint is a yield, and one round keeps the spin path in the models without multiplying them.
+const SPIN_ROUNDS: u32 = if cfg!(guarded_map_loom) { 1 } else { 7 };
+
+/// Runs `attempt` after each round of a bounded exponential spin until it succeeds; false when the
+/// spin ran out.
+#[inline]
+fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..1u32 << round {
+            spin_loop();
+        }
+        if attempt() {
+            return true;
+        }
+    }
+    false
+}
 
 /// The lock's word and the overflow of its read count; readable without the lock's type.
 pub(crate) struct LockWord {
@@ -92,6 +117,13 @@ impl LockWord {
             return false;
         }
         true
+    }
+
+    /// [`try_enter`](Self::try_enter) for a spinning reader: looks before it writes, so that
+    /// spinning does not take the line away from the writer inside.
+    #[inline]
+    fn try_enter_quietly(&self) -> bool {
+        self.state.load(Relaxed) & (WRITER | WAITING | READERS_FULL) == 0 && self.try_enter()
     }
 
     /// Leaves uncounted, after entering where it should not have.
@@ -257,9 +289,9 @@ impl<T> ShardLock<T> {
         self.word.try_enter().then(|| self.read_guard())
     }
 
-    /// Read-locks, waiting in the queue when a writer is inside or waits.
+    /// Read-locks, spinning briefly and then waiting in the queue when a writer is inside or waits.
     pub(crate) fn read<const COUNTED: bool>(&self) -> ReadGuard<'_, T, COUNTED> {
-        if !self.word.try_enter() {
+        if !self.word.try_enter() && !spin_until(|| self.word.try_enter_quietly()) {
             let _head = self.queue.lock();
             self.word.lock_shared_queued();
         }
@@ -279,9 +311,9 @@ impl<T> ShardLock<T> {
         self.word.try_lock_exclusive().then(|| self.write_guard())
     }
 
-    /// Write-locks, waiting in the queue while anyone is inside or waits.
+    /// Write-locks, spinning briefly and then waiting in the queue while anyone is inside or waits.
     pub(crate) fn write(&self) -> WriteGuard<'_, T> {
-        if !self.word.try_lock_exclusive() {
+        if !self.word.try_lock_exclusive() && !spin_until(|| self.word.try_lock_exclusive()) {
             let _head = self.queue.lock();
             self.word.lock_exclusive_queued();
         }

@@ -66,8 +66,9 @@ struct ShardWrite<'a, K, V> {
     shard: &'a Shard<K, V>,
     store: &'a ShardedStore<K, V>,
     rec: Recorder<'a>,
+    /// The shard's length when locked, kept only for a map with `max_len` (whose reservations a
+    /// write that removes entries returns).
     len_before: usize,
-    capacity_before: usize,
 }
 
 impl<K, V> Deref for ShardWrite<'_, K, V> {
@@ -116,9 +117,11 @@ impl<K, V> Drop for ShardWrite<'_, K, V> {
                 .reserved
                 .fetch_sub(self.len_before - len, Relaxed);
         }
-        if capacity != self.capacity_before {
+        // Written only under the write lock, so this load is exact (and the line is ours).
+        let capacity_before = self.shard.capacity.load(Relaxed);
+        if capacity != capacity_before {
             self.shard.capacity.store(capacity, Relaxed);
-            self.rec.capacity_changed(self.capacity_before, capacity);
+            self.rec.capacity_changed(capacity_before, capacity);
         }
     }
 }
@@ -152,8 +155,7 @@ impl<K, V> ShardedStore<K, V> {
     fn write<'a>(&'a self, shard: &'a Shard<K, V>, rec: Recorder<'a>) -> ShardWrite<'a, K, V> {
         let guard = write_timed(&shard.table, rec);
         ShardWrite {
-            len_before: guard.len(),
-            capacity_before: guard.capacity(),
+            len_before: if self.max_len.is_some() { guard.len() } else { 0 },
             guard,
             shard,
             store: self,
@@ -264,6 +266,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         out
     }
 
+    #[inline(always)]
     fn insert(
         &self,
         hash: u64,
@@ -289,6 +292,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Ok(old)
     }
 
+    #[inline(always)]
     fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -303,6 +307,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         removed.map(|entry| (entry.key, entry.value))
     }
 
+    #[inline(always)]
     fn update<Q, R>(
         &self,
         hash: u64,
@@ -322,6 +327,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Some(f(&mut entry.value))
     }
 
+    #[inline(always)]
     fn upsert<R>(
         &self,
         hash: u64,

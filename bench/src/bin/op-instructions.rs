@@ -1,0 +1,140 @@
+//! One kind of operation on one contender, for counting its instructions with callgrind
+//! (`scripts/op-instructions` runs every pair and prints instructions per operation).
+//!
+//! The map is prefilled with `--entries` keys (75 % of a 2^17-slot table by default, as the mixed
+//! workloads), then `--ops` operations of one kind run inside [`measured`], the one function
+//! callgrind collects in (`--toggle-collect`). The other phases run outside it: inserts of new
+//! keys, in-place increments and lookups of present keys, removals of the inserted keys. A `noop`
+//! contender measures the loop itself (key generation), which the script subtracts.
+
+use std::hint::black_box;
+
+use clap::{Parser, ValueEnum};
+use guarded_map_bench::adapter::{Concurrent, Read, Write};
+use guarded_map_bench::contenders::{
+    Dash, Fast, Guarded, Papaya, RcuStats, SccMap, ShardedBare, ShardedStats,
+};
+
+/// One kind of operation on one contender, for callgrind.
+#[derive(Parser, Debug)]
+#[command(name = "op-instructions")]
+struct Args {
+    /// The map.
+    #[arg(long, value_enum)]
+    map: Contender,
+    /// The operation counted.
+    #[arg(long, value_enum)]
+    op: Op,
+    /// Entries before the operations.
+    #[arg(long, default_value_t = 98_304)]
+    entries: u64,
+    /// Operations counted.
+    #[arg(long, default_value_t = 100_000)]
+    ops: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Contender {
+    Noop,
+    Sharded,
+    ShardedBare,
+    Rcu,
+    Dashmap,
+    Scc,
+    Papaya,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum Op {
+    /// Inserting a key not present.
+    Insert,
+    /// Incrementing the value of a present key in place.
+    Update,
+    /// Looking a present key up.
+    Get,
+    /// Removing a present key.
+    Remove,
+}
+
+/// The keys: a fixed odd multiplier spreads consecutive numbers over the whole range.
+fn key(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// What callgrind counts (its name is the script's `--toggle-collect`). The constants keep the
+/// two functions apart (identical ones are folded into one symbol) and the calls out of tail
+/// position (a tail jump leaves the function before its callee runs).
+#[inline(never)]
+fn measured(f: &mut dyn FnMut()) {
+    f();
+    black_box(1);
+}
+
+#[inline(never)]
+fn skipped(f: &mut dyn FnMut()) {
+    f();
+    black_box(2);
+}
+
+fn phase(op: Op, counted: Op, f: &mut dyn FnMut()) {
+    if op == counted {
+        measured(f)
+    } else {
+        skipped(f)
+    }
+}
+
+fn run<M: Concurrent>(args: &Args)
+where
+    M::Handle: Write,
+{
+    let map = M::with_capacity(1 << 17);
+    let mut h = map.handle();
+    let (n, ops) = (args.entries, args.ops);
+    for i in 0..n {
+        h.insert(key(i), i);
+    }
+    let fresh = n..n + ops;
+    phase(Op::Insert, args.op, &mut || {
+        for i in fresh.clone() {
+            black_box(h.insert(key(i), i));
+        }
+    });
+    phase(Op::Update, args.op, &mut || {
+        for i in 0..ops {
+            black_box(h.increment(key(i % n)));
+        }
+    });
+    phase(Op::Get, args.op, &mut || {
+        for i in 0..ops {
+            black_box(h.get(key(i % n)));
+        }
+    });
+    phase(Op::Remove, args.op, &mut || {
+        for i in fresh.clone() {
+            black_box(h.remove(key(i)));
+        }
+    });
+}
+
+fn noop(args: &Args) {
+    let ops = args.ops;
+    measured(&mut || {
+        for i in 0..ops {
+            black_box(key(i % args.entries.max(1)));
+        }
+    });
+}
+
+fn main() {
+    let args = Args::parse();
+    match args.map {
+        Contender::Noop => noop(&args),
+        Contender::Sharded => run::<Guarded<ShardedStats, Fast>>(&args),
+        Contender::ShardedBare => run::<Guarded<ShardedBare, Fast>>(&args),
+        Contender::Rcu => run::<Guarded<RcuStats, Fast>>(&args),
+        Contender::Dashmap => run::<Dash<Fast>>(&args),
+        Contender::Scc => run::<SccMap<Fast>>(&args),
+        Contender::Papaya => run::<Papaya<Fast>>(&args),
+    }
+}
