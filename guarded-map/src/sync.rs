@@ -11,8 +11,8 @@
 #[cfg(not(guarded_map_loom))]
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
     pub(crate) use std::hint::spin_loop;
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
     pub(crate) use std::thread::yield_now;
 
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.

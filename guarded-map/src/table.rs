@@ -1,6 +1,7 @@
-//! The hash-table layouts of the backends, sharded by hash bits: the `Sharded` backend's tables of
-//! entries that carry their hash, and the immutable [`Frozen`] form, of bare key-value pairs, that
-//! RCU versions and snapshots are made of.
+//! The hash-table layouts of the backends, sharded by hash bits: tables of bare key-value pairs,
+//! locked per shard by the `Sharded` backend and frozen into the immutable [`Frozen`] form that RCU
+//! versions and snapshots are made of; and [`make_room`], how a table grows without ever losing an
+//! entry to a panicking `Hash`.
 
 use std::borrow::Borrow;
 use std::sync::Arc;
@@ -9,11 +10,8 @@ use hashbrown::HashTable;
 
 use crate::shared_table::SharedTable;
 
-/// One key-value pair with the hash of its key: an entry of a `Sharded` table.
-///
-/// Keeping the hash means a table that grows in place never calls the user's `Hash`: growing,
-/// rehashing and shrinking cannot panic half-way through (hashbrown drops entries if the hasher
-/// panics during an in-place rehash), and they are cheaper for keys that are slow to hash.
+/// One key-value pair with the hash of its key: how entries move into a new store (built from an
+/// iterator, or converted from a `HashMap`), hashed once on the way in.
 #[derive(Clone)]
 #[doc(hidden)]
 pub struct Entry<K, V> {
@@ -22,12 +20,12 @@ pub struct Entry<K, V> {
     pub(crate) value: V,
 }
 
-/// One key-value pair: an entry of a [`Frozen`] table.
+/// One key-value pair: an entry of every table.
 ///
-/// Frozen tables never change; a write changes a private copy, which a panicking `Hash` leaves
-/// unpublished. So they keep no hash: a third less memory for small keys and values, and a third
-/// more of the table in each cache line a lookup reads (hashbrown itself reads measurably slower
-/// with 24-byte entries than with 16-byte ones).
+/// Tables keep no hashes: a third less memory for small keys and values, and a third more of the
+/// table in each cache line a lookup reads (hashbrown itself reads measurably slower with 24-byte
+/// entries than with 16-byte ones). Growing a table hashes its keys again, which [`make_room`]
+/// does before anything moves.
 #[derive(Clone)]
 #[doc(hidden)]
 pub struct Pair<K, V> {
@@ -54,15 +52,45 @@ impl<K, V> Keyed<K> for Pair<K, V> {
     }
 }
 
-/// One shard's table of the `Sharded` backend.
-pub(crate) type Table<K, V> = HashTable<Entry<K, V>>;
+/// One shard's table: of the `Sharded` backend (under its lock), of a [`Frozen`] table, or the
+/// private copy an RCU write changes.
+pub(crate) type Table<K, V> = HashTable<Pair<K, V>>;
 
-/// One shard's table of a [`Frozen`] table (and the private copy an RCU write changes).
-pub(crate) type FrozenTable<K, V> = HashTable<Pair<K, V>>;
+/// [`Table`], where the frozen form is meant.
+pub(crate) type FrozenTable<K, V> = Table<K, V>;
 
-/// The hasher hashbrown uses when a `Sharded` table grows: the stored hash, no user code.
-pub(crate) fn stored_hash<K, V>(entry: &Entry<K, V>) -> u64 {
-    entry.hash
+/// Makes room in `table` for one more entry, so that hashbrown never grows it itself: hashbrown
+/// may rehash a table with deleted slots in place, and drops entries if the hasher panics there.
+/// When the table is full, every key is hashed first, while nothing has changed, and the entries
+/// then move, with their hashes in hand, into a new table for twice as many (never below
+/// `min_capacity`). A panicking `Hash` leaves the table as it was. O(1) amortized: a table is
+/// rebuilt only after as many inserts as it holds, counting the slots of removed entries.
+#[inline]
+pub(crate) fn make_room<K, V>(
+    table: &mut Table<K, V>,
+    min_capacity: usize,
+    rehash: impl Fn(&K) -> u64,
+) {
+    if table.len() == table.capacity() {
+        rebuild(table, (table.len() * 2).max(min_capacity).max(1), rehash);
+    }
+}
+
+/// Moves the entries of `table` into a new table with room for `capacity` (at least its length),
+/// hashing every key before anything moves (see [`make_room`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn rebuild<K, V>(table: &mut Table<K, V>, capacity: usize, rehash: impl Fn(&K) -> u64) {
+    let hashes: Vec<u64> = table.iter().map(|pair| rehash(&pair.key)).collect();
+    let mut rebuilt = Table::with_capacity(capacity.max(table.len()));
+    // `drain` visits the entries in the order `iter` did: both walk the buckets of the same
+    // unchanged table in order (`drain_visits_entries_in_iteration_order` holds hashbrown to it).
+    for (pair, hash) in table.drain().zip(hashes) {
+        rebuilt.insert_unique(hash, pair, |_| {
+            unreachable!("a table with room for every entry does not grow")
+        });
+    }
+    *table = rebuilt;
 }
 
 /// The equality closure for a lookup of `key` (the user's `Eq`, which may panic; tables stay valid).
@@ -185,5 +213,78 @@ impl<K, V> Frozen<K, V> {
     /// Every pair, shard by shard.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Pair<K, V>> + '_ {
         self.shards.iter().flat_map(|table| table.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pair, Table, make_room, rebuild};
+
+    fn hash(key: &u64) -> u64 {
+        key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn table(keys: impl Iterator<Item = u64>) -> Table<u64, u64> {
+        let mut table = Table::new();
+        for key in keys {
+            make_room(&mut table, 0, hash);
+            table.insert_unique(hash(&key), Pair { key, value: key }, |_| unreachable!());
+        }
+        table
+    }
+
+    #[test]
+    fn drain_visits_entries_in_iteration_order() {
+        let mut t = table(0..1000);
+        // Deleted slots among the full ones, as churn leaves them.
+        for key in (0..1000).step_by(3) {
+            t.find_entry(hash(&key), |p| p.key == key)
+                .ok()
+                .unwrap()
+                .remove();
+        }
+        let iterated: Vec<u64> = t.iter().map(|p| p.key).collect();
+        let drained: Vec<u64> = t.drain().map(|p| p.key).collect();
+        assert_eq!(iterated, drained);
+    }
+
+    #[test]
+    fn growing_keeps_every_entry_findable() {
+        let mut t = table(0..10_000);
+        for key in (0..10_000).filter(|k| k % 2 == 0) {
+            t.find_entry(hash(&key), |p| p.key == key)
+                .ok()
+                .unwrap()
+                .remove();
+        }
+        rebuild(&mut t, 0, hash);
+        assert_eq!(t.len(), 5_000);
+        for key in 0..10_000u64 {
+            let found = t.find(hash(&key), |p| p.key == key).map(|p| p.value);
+            assert_eq!(found, (key % 2 == 1).then_some(key));
+        }
+    }
+
+    #[test]
+    fn a_panicking_hash_leaves_the_table_as_it_was() {
+        let mut t = table(0..100);
+        while t.len() < t.capacity() {
+            let key = t.len() as u64 + 1000;
+            t.insert_unique(hash(&key), Pair { key, value: key }, |_| unreachable!());
+        }
+        let before: Vec<u64> = t.iter().map(|p| p.key).collect();
+        let calls = std::cell::Cell::new(0);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            make_room(&mut t, 0, |key| {
+                calls.set(calls.get() + 1);
+                assert!(calls.get() < 50, "the user's Hash panics");
+                hash(key)
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(t.iter().map(|p| p.key).collect::<Vec<_>>(), before);
+        for &key in &before {
+            assert!(t.find(hash(&key), |p| p.key == key).is_some());
+        }
     }
 }

@@ -167,8 +167,8 @@ fn closures_and_traits<S: Spec>(rcu: bool) {
     map.insert(Touchy(9), 9);
     intact_and_usable(&map, None);
 
-    // A growing map loses nothing (`Sharded` tables store hashes; an `Rcu` copy that fails is not
-    // published), and a panicking `Eq` on a lookup that does reach it (re-inserting present keys)
+    // A growing map loses nothing (a `Sharded` table hashes every key before anything moves; an
+    // `Rcu` copy that fails is not published), and a panicking `Eq` on a lookup that does reach it (re-inserting present keys)
     // loses nothing either.
     let map = GuardedMap::<Touchy, u32, S>::new();
     for k in 0..2_000 {
@@ -238,6 +238,71 @@ fn rcu_rehash_that_panics_publishes_nothing() {
     map.insert(Touchy(FULL), FULL);
     assert_eq!(map.len(), FULL as usize + 1);
     assert_eq!(map.snapshot().len(), FULL as usize + 1);
+}
+
+/// A hasher that sends every key to the same slot: a shard's entries then sit in one run of full
+/// slots, and removing some leaves deleted slots (not empty ones) among them, as heavy churn does.
+#[derive(Default)]
+struct Colliding;
+
+impl Hasher for Colliding {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, _: &[u8]) {}
+}
+
+/// `Sharded` tables keep no hashes either: a shard that must grow hashes its keys again, all of them
+/// before any entry moves. On a shard full of entries and deleted slots, hashbrown itself would
+/// rehash in place, and a panicking `Hash` there drops every entry not yet rehashed. Here the
+/// insert fails and the shard is as it was.
+#[test]
+fn sharded_growth_whose_hash_panics_loses_nothing() {
+    map_spec!(OneShard: HashMap<Touchy, u32>, sharded, shards = 1);
+    type Map = GuardedMap<Touchy, u32, OneShard, std::hash::BuildHasherDefault<Colliding>>;
+    let map = Map::default();
+    // Fill the shard to its capacity, then remove all but 100.
+    let mut next = 0;
+    while next < 200 || map.len() < map.capacity() {
+        map.insert(Touchy(next), next);
+        next += 1;
+    }
+    let kept = next - 100..next;
+    for k in 0..kept.start {
+        map.remove(&Touchy(k));
+    }
+    POISONED.set(Some(kept.start + 50));
+    let first_new = next;
+    let mut failed = false;
+    for _ in 0..1_000 {
+        if panics(|| {
+            map.insert(Touchy(next), next);
+        }) {
+            failed = true;
+            break;
+        }
+        next += 1;
+    }
+    POISONED.set(None);
+    assert!(
+        failed,
+        "an insert grew the shard and hashed the poisoned key"
+    );
+    assert_eq!(
+        map.get_cloned(&Touchy(next)),
+        None,
+        "the failed insert left nothing"
+    );
+    let present: Vec<u32> = kept.chain(first_new..next).collect();
+    assert_eq!(map.len(), present.len());
+    for &k in &present {
+        assert_eq!(map.get_cloned(&Touchy(k)), Some(k), "entry {k} lost");
+    }
+    let stats = map.stats();
+    assert_eq!(stats.entries_added - stats.entries_removed, stats.len);
+    // Once the key hashes again, the shard grows and takes the insert.
+    map.insert(Touchy(next), next);
+    assert_eq!(map.len(), present.len() + 1);
 }
 
 /// A value that counts its drops.

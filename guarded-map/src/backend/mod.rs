@@ -107,9 +107,9 @@ impl Backend for Sharded {
         descriptor.shards_or_default()
     }
 
-    /// An entry with its stored hash: a resize never calls the user's `Hash`.
+    /// A bare key-value pair, as in `Rcu` (growing hashes the keys again, before anything moves).
     fn entry_size<K, V>() -> usize {
-        std::mem::size_of::<Entry<K, V>>()
+        std::mem::size_of::<Pair<K, V>>()
     }
 }
 

@@ -28,7 +28,7 @@ use timed::{read_timed, write_timed};
 
 mod lock;
 mod timed;
-use crate::table::{Entry, Frozen, FrozenTable, Pair, Table, key_eq, shard_among, stored_hash};
+use crate::table::{Entry, Frozen, Pair, Table, key_eq, make_room, rebuild, shard_among};
 
 /// One shard: its table, gauges readable without the lock, and the keyed writes made under it.
 struct Shard<K, V> {
@@ -54,6 +54,8 @@ pub struct ShardedStore<K, V> {
     /// The shards, whose read and write counts are attached to the map's statistics once built.
     shards: Attached<[CachePadded<Shard<K, V>>]>,
     max_len: Option<usize>,
+    /// The capacity each shard was made with: growing and shrinking never go below it.
+    min_shard_capacity: usize,
     /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
     /// is inserted (so concurrent inserts into different shards can never overshoot), released when
     /// entries go away.
@@ -140,6 +142,7 @@ impl<K, V> ShardedStore<K, V> {
         ShardedStore {
             shards: Attached::new(shards),
             max_len: config.max_len,
+            min_shard_capacity: per_shard,
             reserved: AtomicUsize::new(0),
         }
     }
@@ -155,7 +158,11 @@ impl<K, V> ShardedStore<K, V> {
     fn write<'a>(&'a self, shard: &'a Shard<K, V>, rec: Recorder<'a>) -> ShardWrite<'a, K, V> {
         let guard = write_timed(&shard.table, rec);
         ShardWrite {
-            len_before: if self.max_len.is_some() { guard.len() } else { 0 },
+            len_before: if self.max_len.is_some() {
+                guard.len()
+            } else {
+                0
+            },
             guard,
             shard,
             store: self,
@@ -214,7 +221,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         config: StoreConfig,
         entries: Vec<Entry<K, V>>,
         rec: Recorder<'_>,
-        _rehash: impl Fn(&K) -> u64,
+        rehash: impl Fn(&K) -> u64,
     ) -> Self {
         let mut store = Self::empty(StoreConfig {
             capacity: config.capacity.max(entries.len()),
@@ -226,11 +233,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             .expect("a store just built is not attached yet");
         let count = shards.len();
         for entry in entries {
-            let shard = &mut shards[shard_among(entry.hash, count)];
-            shard
-                .table
-                .get_mut()
-                .insert_unique(entry.hash, entry, stored_hash);
+            let Entry { hash, key, value } = entry;
+            let table = shards[shard_among(hash, count)].table.get_mut();
+            make_room(table, 0, &rehash);
+            table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
         }
         for shard in shards.iter_mut() {
             let table = shard.table.get_mut();
@@ -273,10 +279,11 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         key: K,
         value: V,
         rec: Recorder<'_>,
-        _rehash: impl Fn(&K) -> u64,
+        rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
         let mut table = self.write(self.shard(hash), rec);
-        let old = match table.entry(hash, key_eq(&key), stored_hash) {
+        make_room(&mut table, self.min_shard_capacity, &rehash);
+        let old = match table.entry(hash, key_eq(&key), |pair| rehash(&pair.key)) {
             hash_table::Entry::Occupied(mut entry) => {
                 Some(mem::replace(&mut entry.get_mut().value, value))
             }
@@ -284,7 +291,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                 if !self.reserve() {
                     return Err((key, value));
                 }
-                slot.insert(Entry { hash, key, value });
+                slot.insert(Pair { key, value });
                 None
             }
         };
@@ -333,14 +340,15 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         hash: u64,
         key: K,
         rec: Recorder<'_>,
-        _rehash: impl Fn(&K) -> u64,
+        rehash: impl Fn(&K) -> u64,
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
         let mut table = self.write(self.shard(hash), rec);
+        make_room(&mut table, self.min_shard_capacity, &rehash);
         let tally = table.tally();
         // Counted before `f` runs, as in `update`.
-        match table.entry(hash, key_eq(&key), stored_hash) {
+        match table.entry(hash, key_eq(&key), |pair| rehash(&pair.key)) {
             hash_table::Entry::Occupied(mut entry) => {
                 tally.wrote(Wrote::Updated);
                 Ok(Upserted {
@@ -354,7 +362,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                 if !self.reserve() {
                     return Err(key);
                 }
-                let mut entry = slot.insert(Entry { hash, key, value });
+                let mut entry = slot.insert(Pair { key, value });
                 tally.wrote(Wrote::Added);
                 Ok(Upserted {
                     result: f(&mut entry.get_mut().value),
@@ -400,9 +408,11 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         self.total_capacity()
     }
 
-    fn shrink_to_fit(&self, rec: Recorder<'_>, _rehash: impl Fn(&K) -> u64) {
+    fn shrink_to_fit(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
         for shard in self.shards.iter() {
-            self.write(shard, rec).shrink_to_fit(stored_hash);
+            let mut table = self.write(shard, rec);
+            let len = table.len();
+            rebuild(&mut table, len, &rehash);
         }
     }
 }
@@ -410,11 +420,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// Read-locks every shard (in index order, so two snapshots cannot deadlock), then copies them:
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
-    /// The copies become frozen tables after the locks are released.
+    /// The copies are frozen tables as they are (the layouts are the same).
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
         let tables = self.copy_tables(|shard| read_timed::<_, false>(&shard.table, || rec));
         let len = tables.iter().map(|t| t.len()).sum();
-        let tables = tables.into_iter().map(freeze).collect();
         Arc::new(Frozen::from_tables(
             self.shards.len().trailing_zeros(),
             len,
@@ -431,6 +440,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         ShardedStore {
             shards: Attached::new(shards),
             max_len: config.max_len,
+            min_shard_capacity: config.capacity.div_ceil(self.shards.len()),
             reserved: AtomicUsize::new(0),
         }
         .finish(rec)
@@ -454,16 +464,4 @@ impl<K: Clone, V: Clone> ShardedStore<K, V> {
 #[inline(never)]
 fn count_miss(stats: &MapStats) {
     stats.recorder(true).count(Counter::Miss, 1);
-}
-
-/// The frozen form of a `Sharded` table: the same pairs, without their stored hashes.
-fn freeze<K, V>(table: Table<K, V>) -> FrozenTable<K, V> {
-    let mut frozen = FrozenTable::with_capacity(table.len());
-    for Entry { hash, key, value } in table {
-        // Room for every pair was made above, so hashbrown never calls the hasher.
-        frozen.insert_unique(hash, Pair { key, value }, |_| {
-            unreachable!("a table with room for every pair does not grow")
-        });
-    }
-    frozen
 }
