@@ -61,8 +61,8 @@ type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
 ///   and a panic there drops the unpublished copy.)
 /// - `Sharded`: an `update`/`upsert` closure that panics leaves the entry with whatever it had
 ///   written so far (an `upsert` that created the entry keeps it); `retain` keeps the decisions it
-///   made before the panic. Tables never call `Hash` again after insertion (hashes are stored), so a
-///   resize cannot lose entries.
+///   made before the panic. Tables keep no hashes either: a shard that must grow hashes every key
+///   before any entry moves, so a panicking `Hash` fails the insert and leaves the shard as it was.
 ///
 /// Statistics count what took effect: with `Rcu` a failed call counts nothing (except the
 /// contention it met); with `Sharded` an `update`/`upsert` whose closure panicked counts as an

@@ -9,8 +9,8 @@
 //! The word holds a writer bit, a waiting bit, the number of readers inside, and above them a
 //! wrapping count of the counted reads that left. Uncontended, a reader enters with one `fetch_add`
 //! (no compare-and-swap to retry when another reader comes or goes) and a writer with one
-//! compare-and-swap; each leaves with one read-modify-write. A thread that cannot enter queues on a
-//! `parking_lot` mutex, which parks it. The head of that queue sets the waiting bit, which turns
+//! compare-and-swap; each leaves with one read-modify-write. A thread that cannot enter spins
+//! briefly, trying again ([`SPIN_ROUNDS`]), and then queues on a `parking_lot` mutex, which parks it. The head of that queue sets the waiting bit, which turns
 //! new readers and writers away (so a waiting writer is not starved by a stream of readers), and
 //! parks on the word until whoever is inside leaves: the last reader or the writer wakes it.
 //!
@@ -49,7 +49,7 @@ const BELOW_TOP: u64 = ((1 << (COUNT_BITS - 1)) - 1) << COUNT_SHIFT;
 /// hints and then tries again, 127 hints in all (a few microseconds at most). A shard's critical
 /// section is a hash-table operation of tens of nanoseconds, so almost every conflict ends within
 /// the spin; parking instead costs two context switches, and without the spin two threads put each
-/// other to sleep on most conflicts (BENCHMARKS.md, "The shard lock under writes"). Under loom a
+/// other to sleep on most conflicts (BENCHMARKS.md, "Write paths"). Under loom a
 /// hint is a yield, and one round keeps the spin path in the models without multiplying them.
 const SPIN_ROUNDS: u32 = if cfg!(guarded_map_loom) { 1 } else { 7 };
 
