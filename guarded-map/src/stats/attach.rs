@@ -223,11 +223,11 @@ mod tests {
         new.attach_to(rec.attachment(), |counts, keep| keep.keep(counts));
         old.record(Wrote::insert(false));
         old.record(Wrote::insert(false));
-        new.record(Wrote::remove(true));
+        new.record(Wrote::Removed);
         assert_eq!(stats.counts()[Counter::Insert], 2);
         drop(old);
         // The detached counts stay; the other attachment's are still read live.
-        new.record(Wrote::remove(true));
+        new.record(Wrote::Removed);
         let counts = stats.counts();
         assert_eq!(counts[Counter::Insert], 2);
         assert_eq!(counts[Counter::Added], 2);

@@ -87,6 +87,7 @@ impl Kept for ReadCounters {
 
 /// What a keyed write did, as its statistics count it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub(crate) enum Wrote {
     /// An insert or upsert that created its entry.
     Added,
@@ -101,21 +102,21 @@ pub(crate) enum Wrote {
 }
 
 impl Wrote {
+    const COUNT: usize = 5;
+    const ALL: [Wrote; Self::COUNT] = [
+        Wrote::Added,
+        Wrote::Replaced,
+        Wrote::Updated,
+        Wrote::Removed,
+        Wrote::NotRemoved,
+    ];
+
     /// An insert, which `replaced` a value or added an entry.
     pub(crate) fn insert(replaced: bool) -> Self {
         if replaced {
             Wrote::Replaced
         } else {
             Wrote::Added
-        }
-    }
-
-    /// A remove, which `found` its entry or not.
-    pub(crate) fn remove(found: bool) -> Self {
-        if found {
-            Wrote::Removed
-        } else {
-            Wrote::NotRemoved
         }
     }
 
@@ -132,53 +133,34 @@ impl Wrote {
     }
 }
 
-/// The keyed writes made under one lock (a `Sharded` shard's).
+/// The keyed writes made under one lock (a `Sharded` shard's), one count per [`Wrote`] outcome.
 ///
 /// Written only by the holder of that lock: the lock orders the writers, so a relaxed load and
-/// store is exact, and the line is one the writer has just taken for the lock anyway.
+/// store is exact (the compiler makes it one increment in memory), and the line is one the writer
+/// has just taken for the lock anyway. One count per outcome, not per counter, so that a write
+/// bumps exactly one: the counters are sums of outcomes, formed when the statistics are read.
 #[derive(Default)]
 pub(crate) struct WriteCounts {
-    inserts: AtomicU64,
-    updates: AtomicU64,
-    removes: AtomicU64,
-    added: AtomicU64,
-    removed: AtomicU64,
+    outcomes: [AtomicU64; Wrote::COUNT],
 }
 
 impl WriteCounts {
     /// Counts one write. The caller holds the lock that every writer of these counts holds.
     #[inline(always)]
     pub(crate) fn record(&self, wrote: Wrote) {
-        let (op, entry) = wrote.counters();
-        bump(self.cell(op), 1);
-        if let Some(entry) = entry {
-            bump(self.cell(entry), 1);
-        }
-    }
-
-    #[inline(always)]
-    fn cell(&self, counter: Counter) -> &AtomicU64 {
-        match counter {
-            Counter::Insert => &self.inserts,
-            Counter::Update => &self.updates,
-            Counter::Remove => &self.removes,
-            Counter::Added => &self.added,
-            Counter::Removed => &self.removed,
-            _ => unreachable!("keyed writes count no {counter:?}"),
-        }
+        bump(&self.outcomes[wrote as usize], 1);
     }
 }
 
 impl Kept for WriteCounts {
     fn add_to(&self, total: &mut Counts) {
-        for counter in [
-            Counter::Insert,
-            Counter::Update,
-            Counter::Remove,
-            Counter::Added,
-            Counter::Removed,
-        ] {
-            total.add_one(counter, self.cell(counter).load(Relaxed));
+        for wrote in Wrote::ALL {
+            let n = self.outcomes[wrote as usize].load(Relaxed);
+            let (op, entry) = wrote.counters();
+            total.add_one(op, n);
+            if let Some(entry) = entry {
+                total.add_one(entry, n);
+            }
         }
     }
 }

@@ -264,12 +264,17 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     {
         // The read is counted by the lock's release.
         let table = read_timed::<_, true>(&self.shard(hash).table, || stats.recorder(counting));
-        let out = table.find(hash, key_eq(key)).map(|entry| f(&entry.value));
-        drop(table);
-        if counting && out.is_none() {
-            count_miss(stats);
+        // The miss is counted in the branch that tells a miss anyway (under the read lock: misses
+        // are the rarer case), so that a hit runs no instruction for it.
+        match table.find(hash, key_eq(key)) {
+            Some(entry) => Some(f(&entry.value)),
+            None => {
+                if counting {
+                    count_miss(stats);
+                }
+                None
+            }
         }
-        out
     }
 
     #[inline(always)]
@@ -283,20 +288,24 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     ) -> Result<Option<V>, (K, V)> {
         let mut table = self.write(self.shard(hash), rec);
         make_room(&mut table, self.min_shard_capacity, &rehash);
-        let old = match table.entry(hash, key_eq(&key), |pair| rehash(&pair.key)) {
-            hash_table::Entry::Occupied(mut entry) => {
-                Some(mem::replace(&mut entry.get_mut().value, value))
-            }
-            hash_table::Entry::Vacant(slot) => {
-                if !self.reserve() {
-                    return Err((key, value));
+        let tally = table.tally();
+        // Counted in each arm, so that each counts its own constant outcome.
+        Ok(
+            match table.entry(hash, key_eq(&key), |pair| rehash(&pair.key)) {
+                hash_table::Entry::Occupied(mut entry) => {
+                    tally.wrote(Wrote::Replaced);
+                    Some(mem::replace(&mut entry.get_mut().value, value))
                 }
-                slot.insert(Pair { key, value });
-                None
-            }
-        };
-        table.tally().wrote(Wrote::insert(old.is_some()));
-        Ok(old)
+                hash_table::Entry::Vacant(slot) => {
+                    if !self.reserve() {
+                        return Err((key, value));
+                    }
+                    slot.insert(Pair { key, value });
+                    tally.wrote(Wrote::Added);
+                    None
+                }
+            },
+        )
     }
 
     #[inline(always)]
@@ -306,12 +315,18 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Q: ?Sized + Eq,
     {
         let mut table = self.write(self.shard(hash), rec);
-        let removed = table
-            .find_entry(hash, key_eq(key))
-            .ok()
-            .map(|entry| entry.remove().0);
-        table.tally().wrote(Wrote::remove(removed.is_some()));
-        removed.map(|entry| (entry.key, entry.value))
+        let tally = table.tally();
+        match table.find_entry(hash, key_eq(key)) {
+            Ok(entry) => {
+                tally.wrote(Wrote::Removed);
+                let Pair { key, value } = entry.remove().0;
+                Some((key, value))
+            }
+            Err(_) => {
+                tally.wrote(Wrote::NotRemoved);
+                None
+            }
+        }
     }
 
     #[inline(always)]
