@@ -13,7 +13,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use guarded_map_bench::adapter::{Concurrent, Read, Write};
 use guarded_map_bench::contenders::{
-    Dash, Fast, Guarded, Papaya, RcuStats, SccMap, ShardedBare, ShardedStats,
+    Dash, Fast, Guarded, Papaya, RcuBare, RcuStats, SccMap, ShardedBare, ShardedStats,
 };
 
 /// One kind of operation on one contender, for callgrind.
@@ -40,6 +40,7 @@ enum Contender {
     Sharded,
     ShardedBare,
     Rcu,
+    RcuBare,
     Dashmap,
     Scc,
     Papaya,
@@ -145,6 +146,7 @@ fn main() {
         Contender::Sharded => run::<Guarded<ShardedStats, Fast>>(&args),
         Contender::ShardedBare => run::<Guarded<ShardedBare, Fast>>(&args),
         Contender::Rcu => run::<Guarded<RcuStats, Fast>>(&args),
+        Contender::RcuBare => run::<Guarded<RcuBare, Fast>>(&args),
         Contender::Dashmap => run::<Dash<Fast>>(&args),
         Contender::Scc => run::<SccMap<Fast>>(&args),
         Contender::Papaya => run::<Papaya<Fast>>(&args),

@@ -22,7 +22,7 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::stats::{Counter, Counts, Kept};
+use crate::stats::{Counter, Counts, Kept, WriteCounts};
 use crate::sync::{
     AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, spin_loop, yield_now,
 };
@@ -68,9 +68,13 @@ fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// The lock's word and the overflow of its read count; readable without the lock's type.
+/// The lock's word, the overflow of its read count, and the counts of the writes made under it;
+/// readable without the lock's type.
 pub(crate) struct LockWord {
     state: AtomicU64,
+    /// Kept here, beside the word, so that a write guard reaches them through the pointer it
+    /// holds anyway (no register kept for them across the write).
+    writes: WriteCounts,
     /// How many times the top bit of the read count has flipped (see [`widen`]).
     flips: AtomicU64,
     /// Where the head of the queue parks.
@@ -92,10 +96,11 @@ unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
 unsafe impl<T: Send> Send for ShardLock<T> {}
 
 impl Kept for LockWord {
-    /// Adds the counted reads. Misses are counted in the per-thread slots: they are rarer, and
-    /// the lock cannot tell them.
+    /// Adds the counted reads and the writes. Misses are counted in the per-thread slots: they are
+    /// rarer, and the lock cannot tell them.
     fn add_to(&self, total: &mut Counts) {
         total.add_one(Counter::Get, self.reads());
+        self.writes.add_to(total);
     }
 }
 
@@ -264,6 +269,7 @@ impl<T> ShardLock<T> {
         ShardLock {
             word: LockWord {
                 state: AtomicU64::new(0),
+                writes: WriteCounts::default(),
                 flips: AtomicU64::new(0),
                 spot: ParkingSpot::new(),
             },
@@ -372,6 +378,15 @@ impl<T> DerefMut for WriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as for `deref`, and `&mut self` makes this the only reference the guard gives.
         unsafe { MutPtr::deref(&self.data) }
+    }
+}
+
+impl<'a, T> WriteGuard<'a, T> {
+    /// The counts of the writes made under this lock, which only its holder writes. Borrowed from
+    /// the lock, not the guard, so that a write can count while it holds an entry of the data.
+    #[inline(always)]
+    pub(crate) fn counts(&self) -> &'a WriteCounts {
+        &self.word.writes
     }
 }
 

@@ -35,16 +35,26 @@ struct Shard<K, V> {
     table: ShardLock<Table<K, V>>,
     len: AtomicUsize,
     capacity: AtomicUsize,
-    writes: WriteCounts,
 }
 
 impl<K, V> Shard<K, V> {
+    /// Moves the length gauge up by `n`; the caller holds the write lock (the only writer).
+    #[inline(always)]
+    fn grew_by(&self, n: usize) {
+        self.len.store(self.len.load(Relaxed) + n, Relaxed);
+    }
+
+    /// Moves the length gauge down by `n`; the caller holds the write lock.
+    #[inline(always)]
+    fn shrank_by(&self, n: usize) {
+        self.len.store(self.len.load(Relaxed) - n, Relaxed);
+    }
+
     fn new(table: Table<K, V>) -> Self {
         Shard {
             len: AtomicUsize::new(table.len()),
             capacity: AtomicUsize::new(table.capacity()),
             table: ShardLock::new(table),
-            writes: WriteCounts::default(),
         }
     }
 }
@@ -87,10 +97,10 @@ impl<K, V> DerefMut for ShardWrite<'_, K, V> {
 }
 
 impl<'a, K, V> ShardWrite<'a, K, V> {
-    /// Where this write counts its keyed writes: the shard, whose write lock it holds.
+    /// Where this write counts its keyed writes: the shard's lock, which it holds.
     #[inline(always)]
     fn tally(&self) -> Tally<'a> {
-        Tally(self.rec.enabled().then_some(&self.shard.writes))
+        Tally::of(&self.guard, self.rec)
     }
 }
 
@@ -100,7 +110,13 @@ impl<'a, K, V> ShardWrite<'a, K, V> {
 #[derive(Clone, Copy)]
 struct Tally<'a>(Option<&'a WriteCounts>);
 
-impl Tally<'_> {
+impl<'a> Tally<'a> {
+    /// The write counts of the lock `guard` holds (none without statistics).
+    #[inline(always)]
+    fn of<T>(guard: &WriteGuard<'a, T>, rec: Recorder<'_>) -> Self {
+        Tally(rec.enabled().then(|| guard.counts()))
+    }
+
     #[inline(always)]
     fn wrote(self, wrote: Wrote) {
         if let Some(counts) = self.0 {
@@ -170,6 +186,34 @@ impl<K, V> ShardedStore<K, V> {
         }
     }
 
+    /// Returns `n` entries' reservations (see [`reserve`](Self::reserve)).
+    #[inline(always)]
+    fn release(&self, n: usize) {
+        if self.max_len.is_some() {
+            self.reserved.fetch_sub(n, Relaxed);
+        }
+    }
+
+    /// Grows a full, write-locked shard (see [`make_room`]) and publishes its new capacity. Apart
+    /// from the keyed writes, which call it only when the shard is full.
+    #[cold]
+    #[inline(never)]
+    fn grow(
+        &self,
+        shard: &Shard<K, V>,
+        table: &mut Table<K, V>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) {
+        let before = table.capacity();
+        make_room(table, self.min_shard_capacity, rehash);
+        let after = table.capacity();
+        if after != before {
+            shard.capacity.store(after, Relaxed);
+            rec.capacity_changed(before, after);
+        }
+    }
+
     /// Reserves room for one new entry; false when the map is at `max_len`.
     fn reserve(&self) -> bool {
         match self.max_len {
@@ -205,7 +249,6 @@ impl<K, V> ShardedStore<K, V> {
         self.shards.attach_to(rec.attachment(), |shards, keep| {
             for shard in shards {
                 keep.keep(shard.table.word());
-                keep.keep(&shard.writes);
             }
         });
         self
@@ -286,9 +329,14 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
-        let mut table = self.write(self.shard(hash), rec);
-        make_room(&mut table, self.min_shard_capacity, &rehash);
-        let tally = table.tally();
+        // A plain write lock, no `ShardWrite`: the user code here (`Hash` while growing, `Eq` while
+        // looking) runs before anything changes, so an unwind has no gauge to put right.
+        let shard = self.shard(hash);
+        let mut table = write_timed(&shard.table, rec);
+        if table.len() == table.capacity() {
+            self.grow(shard, &mut table, rec, &rehash);
+        }
+        let tally = Tally::of(&table, rec);
         // Counted in each arm, so that each counts its own constant outcome.
         Ok(
             match table.entry(hash, key_eq(&key), |pair| rehash(&pair.key)) {
@@ -302,6 +350,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                     }
                     slot.insert(Pair { key, value });
                     tally.wrote(Wrote::Added);
+                    shard.grew_by(1);
                     None
                 }
             },
@@ -314,12 +363,16 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let mut table = self.write(self.shard(hash), rec);
-        let tally = table.tally();
+        // A plain write lock, as in `insert`: `Eq` runs before anything changes.
+        let shard = self.shard(hash);
+        let mut table = write_timed(&shard.table, rec);
+        let tally = Tally::of(&table, rec);
         match table.find_entry(hash, key_eq(key)) {
             Ok(entry) => {
                 tally.wrote(Wrote::Removed);
                 let Pair { key, value } = entry.remove().0;
+                shard.shrank_by(1);
+                self.release(1);
                 Some((key, value))
             }
             Err(_) => {
@@ -341,8 +394,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let mut table = self.write(self.shard(hash), rec);
-        let tally = table.tally();
+        // A plain write lock: neither `Eq` nor `f` can change the shard's length or capacity.
+        let shard = self.shard(hash);
+        let mut table = write_timed(&shard.table, rec);
+        let tally = Tally::of(&table, rec);
         let entry = table.find_mut(hash, key_eq(key))?;
         // Counted before `f` runs: a panicking `f` may have changed the value already.
         tally.wrote(Wrote::Updated);
