@@ -3,8 +3,8 @@
 //!
 //! - The `Rcu` reader's per-thread [`ReadCounters`], on the cache line a read touches anyway.
 //! - The `Sharded` shard locks, whose release counts the read (see the lock's module).
-//! - The `Sharded` shards' [`WriteCounts`], written under the shard's write lock: a load and a store
-//!   on a line the writer owns already. Looking the thread's slot up instead costs thread-local
+//! - The `Sharded` shards' [`WriteCounts`], beside the lock's word, written under the write lock:
+//!   one increment on a line the writer owns already. Looking the thread's slot up instead costs thread-local
 //!   loads in front of the lock's compare-and-swap, which waits for them (BENCHMARKS.md).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

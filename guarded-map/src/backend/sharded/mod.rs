@@ -2,14 +2,18 @@
 //! `hashbrown` tables.
 //!
 //! The locks are our own [`ShardLock`]s, which count the keyed reads in the same instruction that
-//! releases them (see the [`lock`] module for why). Keyed writes are counted in the shard too, under
-//! its write lock ([`WriteCounts`]). Both are attached to the map's statistics when the store is
-//! built; only misses and the rare operations (contention, `retain`, `clear`) are counted in the
-//! per-thread slots, so that no keyed operation looks the thread's slot up on its way in.
+//! releases them (see the [`lock`] module for why). Keyed writes are counted beside the lock's word
+//! too, under its write lock ([`WriteCounts`], one count per outcome). Both are attached to the
+//! map's statistics when the store is built; only misses and the rare operations (contention,
+//! `retain`, `clear`) are counted in the per-thread slots, so that no keyed operation looks the
+//! thread's slot up on its way in.
 //!
-//! Every write goes through [`ShardWrite`], whose `Drop` (which also runs when user code panics)
-//! publishes the shard's length and capacity and returns `max_len` reservations, so the counters stay
-//! exact whatever the user's closures do.
+//! `insert`, `remove` and `update` take a plain write lock: the user code they run (`Hash` while a
+//! full shard grows, `Eq` while looking, `update`'s closure, which cannot add or remove) either
+//! runs before anything changes or cannot change the shard's length or capacity, so they step the
+//! gauges themselves on success. Every other write goes through [`ShardWrite`], whose `Drop` (which
+//! also runs when user code panics) publishes the shard's length and capacity and returns `max_len`
+//! reservations, so the counters stay exact whatever the user's closures do.
 
 use std::borrow::Borrow;
 use std::mem;
@@ -30,7 +34,8 @@ mod lock;
 mod timed;
 use crate::table::{Entry, Frozen, Pair, Table, key_eq, make_room, rebuild, shard_among};
 
-/// One shard: its table, gauges readable without the lock, and the keyed writes made under it.
+/// One shard: its locked table (and the counts of the writes made under the lock), and gauges
+/// readable without the lock.
 struct Shard<K, V> {
     table: ShardLock<Table<K, V>>,
     len: AtomicUsize,
@@ -104,9 +109,9 @@ impl<'a, K, V> ShardWrite<'a, K, V> {
     }
 }
 
-/// Counts keyed writes into a write-locked shard's [`WriteCounts`] (nowhere when the map keeps no
-/// statistics). Apart from the [`ShardWrite`], so that a write can count while it holds an entry
-/// borrowed from the table.
+/// Counts keyed writes into the [`WriteCounts`] of a write-locked shard (nowhere when the map keeps
+/// no statistics). Apart from the guard, so that a write can count while it holds an entry borrowed
+/// from the table.
 #[derive(Clone, Copy)]
 struct Tally<'a>(Option<&'a WriteCounts>);
 
