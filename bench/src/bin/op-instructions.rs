@@ -29,9 +29,12 @@ struct Args {
     /// Entries before the operations.
     #[arg(long, default_value_t = 98_304)]
     entries: u64,
-    /// Operations counted.
+    /// Operations counted (per thread).
     #[arg(long, default_value_t = 100_000)]
     ops: u64,
+    /// Threads running the operations at once (`churn` only), each on keys of its own.
+    #[arg(long, default_value_t = 1)]
+    threads: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -56,6 +59,8 @@ enum Op {
     Get,
     /// Removing a present key.
     Remove,
+    /// Inserting a new key and removing it again, in turn (an operation is one of the two).
+    Churn,
 }
 
 /// The keys: a fixed odd multiplier spreads consecutive numbers over the whole range.
@@ -128,6 +133,23 @@ where
             black_box(h.remove(key(i)));
         }
     });
+    if args.op == Op::Churn {
+        let map = &map;
+        timed(ops, &mut || {
+            std::thread::scope(|s| {
+                for t in 0..args.threads {
+                    s.spawn(move || {
+                        let mut h = map.handle();
+                        let base = n + (t + 1) * (1 << 40);
+                        for i in 0..ops / 2 {
+                            black_box(h.insert(key(base + i), i));
+                            black_box(h.remove(key(base + i)));
+                        }
+                    });
+                }
+            })
+        });
+    }
 }
 
 fn noop(args: &Args) {

@@ -68,25 +68,29 @@ fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// The lock's word, the overflow of its read count, and the counts of the writes made under it;
-/// readable without the lock's type.
+/// The lock's word and the overflow of its read count; readable without the lock's type.
+#[repr(C)]
 pub(crate) struct LockWord {
     state: AtomicU64,
-    /// Kept here, beside the word, so that a write guard reaches them through the pointer it
-    /// holds anyway (no register kept for them across the write).
-    writes: WriteCounts,
     /// How many times the top bit of the read count has flipped (see [`widen`]).
     flips: AtomicU64,
     /// Where the head of the queue parks.
     spot: ParkingSpot,
 }
 
-/// A reader-writer lock over `T` that counts the reads its `COUNTED` read guards make.
+/// A reader-writer lock over `T` that counts the reads its `COUNTED` read guards make, and keeps
+/// the counts of the writes made under it.
+///
+/// `repr(C)`, in this order: the word and the data's first bytes (a table's header) come first, so
+/// that a write's lock and lookup share a cache line with the gauges a shard puts before the lock;
+/// what only some writes touch (the queue, the write counts) comes after.
+#[repr(C)]
 pub(crate) struct ShardLock<T> {
     word: LockWord,
+    data: UnsafeCell<T>,
     /// The queue of threads that could not enter at once; its holder is the head.
     queue: Mutex<()>,
-    data: UnsafeCell<T>,
+    writes: WriteCounts,
 }
 
 // SAFETY: the lock hands out `&T` to several threads at once only under the read lock and `&mut T`
@@ -96,11 +100,10 @@ unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
 unsafe impl<T: Send> Send for ShardLock<T> {}
 
 impl Kept for LockWord {
-    /// Adds the counted reads and the writes. Misses are counted in the per-thread slots: they are
-    /// rarer, and the lock cannot tell them.
+    /// Adds the counted reads. Misses are counted in the per-thread slots: they are rarer, and
+    /// the lock cannot tell them.
     fn add_to(&self, total: &mut Counts) {
         total.add_one(Counter::Get, self.reads());
-        self.writes.add_to(total);
     }
 }
 
@@ -269,18 +272,23 @@ impl<T> ShardLock<T> {
         ShardLock {
             word: LockWord {
                 state: AtomicU64::new(0),
-                writes: WriteCounts::default(),
                 flips: AtomicU64::new(0),
                 spot: ParkingSpot::new(),
             },
             queue: Mutex::new(()),
             data: UnsafeCell::new(value),
+            writes: WriteCounts::default(),
         }
     }
 
     /// The word that counts this lock's reads.
     pub(crate) fn word(&self) -> &LockWord {
         &self.word
+    }
+
+    /// The counts of the writes made under this lock.
+    pub(crate) fn writes(&self) -> &WriteCounts {
+        &self.writes
     }
 
     /// The value, through an exclusive borrow of the lock (no locking).
@@ -329,6 +337,7 @@ impl<T> ShardLock<T> {
     fn write_guard(&self) -> WriteGuard<'_, T> {
         WriteGuard {
             word: &self.word,
+            counts: &self.writes,
             data: ManuallyDrop::new(self.data.get_mut()),
         }
     }
@@ -362,6 +371,7 @@ impl<T, const COUNTED: bool> Drop for ReadGuard<'_, T, COUNTED> {
 /// A write lock on a [`ShardLock`]; releases it when dropped (on unwind too).
 pub(crate) struct WriteGuard<'a, T> {
     word: &'a LockWord,
+    counts: &'a WriteCounts,
     /// Ends its access before the lock is released (under loom, the access is tracked).
     data: ManuallyDrop<MutPtr<T>>,
 }
@@ -386,7 +396,7 @@ impl<'a, T> WriteGuard<'a, T> {
     /// the lock, not the guard, so that a write can count while it holds an entry of the data.
     #[inline(always)]
     pub(crate) fn counts(&self) -> &'a WriteCounts {
-        &self.word.writes
+        self.counts
     }
 }
 

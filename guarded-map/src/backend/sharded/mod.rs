@@ -36,10 +36,14 @@ use crate::table::{Entry, Frozen, Pair, Table, key_eq, make_room, rebuild, shard
 
 /// One shard: its locked table (and the counts of the writes made under the lock), and gauges
 /// readable without the lock.
+///
+/// `repr(C)`: the gauges first, then the lock's word and the table's header, all on the first cache
+/// line, which a keyed write then shares with its lock (see [`ShardLock`]).
+#[repr(C)]
 struct Shard<K, V> {
-    table: ShardLock<Table<K, V>>,
     len: AtomicUsize,
     capacity: AtomicUsize,
+    table: ShardLock<Table<K, V>>,
 }
 
 impl<K, V> Shard<K, V> {
@@ -254,6 +258,7 @@ impl<K, V> ShardedStore<K, V> {
         self.shards.attach_to(rec.attachment(), |shards, keep| {
             for shard in shards {
                 keep.keep(shard.table.word());
+                keep.keep(shard.table.writes());
             }
         });
         self
