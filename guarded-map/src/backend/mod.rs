@@ -77,9 +77,11 @@ pub struct Rcu;
 /// A power-of-two array of cache-padded reader-writer locks, each over its own `hashbrown` table; a
 /// key's hash picks its shard. A lock is first tried without blocking; only a failed try is timed
 /// and counted as contention. The locks are our own: they do not poison (a panic in a closure never
-/// breaks later calls), waiting threads park (`parking_lot`), a waiting writer holds back new
-/// readers, and the instruction that releases a read lock also counts the read, so that the
-/// statistics cost a `Sharded` read nothing.
+/// breaks later calls), a thread that cannot enter spins briefly and then parks (`parking_lot`), a
+/// waiting writer holds back new readers, and the instruction that releases a read lock also
+/// counts the read, so that the statistics cost a `Sharded` read nothing. Tables keep bare pairs
+/// (16 bytes for `u64` to `u64`, as dashmap's): a shard that must grow hashes every key before any
+/// entry moves, so a panicking `Hash` fails that insert and loses nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sharded;
 
