@@ -68,7 +68,8 @@ fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// The lock's word and the overflow of its read count; readable without the lock's type.
+/// The lock's word, the overflow of its read count, and the counts of the writes made under it;
+/// readable without the lock's type. `repr(C)`: the word first, the counts last (see [`ShardLock`]).
 #[repr(C)]
 pub(crate) struct LockWord {
     state: AtomicU64,
@@ -76,21 +77,23 @@ pub(crate) struct LockWord {
     flips: AtomicU64,
     /// Where the head of the queue parks.
     spot: ParkingSpot,
+    /// Beside the word, so that a write guard reaches them through the pointer it holds anyway.
+    writes: WriteCounts,
 }
 
 /// A reader-writer lock over `T` that counts the reads its `COUNTED` read guards make, and keeps
 /// the counts of the writes made under it.
 ///
-/// `repr(C)`, in this order: the word and the data's first bytes (a table's header) come first, so
-/// that a write's lock and lookup share a cache line with the gauges a shard puts before the lock;
-/// what only some writes touch (the queue, the write counts) comes after.
+/// `repr(C)`, in this order: the data (a table's header), then the word, whose own state comes
+/// first and its write counts last. So the data and the state share a cache line with the gauges a
+/// shard puts before the lock, and what only some writes touch (the write counts, the queue) comes
+/// after.
 #[repr(C)]
 pub(crate) struct ShardLock<T> {
-    word: LockWord,
     data: UnsafeCell<T>,
+    word: LockWord,
     /// The queue of threads that could not enter at once; its holder is the head.
     queue: Mutex<()>,
-    writes: WriteCounts,
 }
 
 // SAFETY: the lock hands out `&T` to several threads at once only under the read lock and `&mut T`
@@ -100,10 +103,11 @@ unsafe impl<T: Send + Sync> Sync for ShardLock<T> {}
 unsafe impl<T: Send> Send for ShardLock<T> {}
 
 impl Kept for LockWord {
-    /// Adds the counted reads. Misses are counted in the per-thread slots: they are rarer, and
+    /// Adds the counted reads and the writes. Misses are counted in the per-thread slots: they are rarer, and
     /// the lock cannot tell them.
     fn add_to(&self, total: &mut Counts) {
         total.add_one(Counter::Get, self.reads());
+        self.writes.add_to(total);
     }
 }
 
@@ -272,23 +276,18 @@ impl<T> ShardLock<T> {
         ShardLock {
             word: LockWord {
                 state: AtomicU64::new(0),
+                writes: WriteCounts::default(),
                 flips: AtomicU64::new(0),
                 spot: ParkingSpot::new(),
             },
             queue: Mutex::new(()),
             data: UnsafeCell::new(value),
-            writes: WriteCounts::default(),
         }
     }
 
     /// The word that counts this lock's reads.
     pub(crate) fn word(&self) -> &LockWord {
         &self.word
-    }
-
-    /// The counts of the writes made under this lock.
-    pub(crate) fn writes(&self) -> &WriteCounts {
-        &self.writes
     }
 
     /// The value, through an exclusive borrow of the lock (no locking).
@@ -337,7 +336,6 @@ impl<T> ShardLock<T> {
     fn write_guard(&self) -> WriteGuard<'_, T> {
         WriteGuard {
             word: &self.word,
-            counts: &self.writes,
             data: ManuallyDrop::new(self.data.get_mut()),
         }
     }
@@ -371,7 +369,6 @@ impl<T, const COUNTED: bool> Drop for ReadGuard<'_, T, COUNTED> {
 /// A write lock on a [`ShardLock`]; releases it when dropped (on unwind too).
 pub(crate) struct WriteGuard<'a, T> {
     word: &'a LockWord,
-    counts: &'a WriteCounts,
     /// Ends its access before the lock is released (under loom, the access is tracked).
     data: ManuallyDrop<MutPtr<T>>,
 }
@@ -396,7 +393,7 @@ impl<'a, T> WriteGuard<'a, T> {
     /// the lock, not the guard, so that a write can count while it holds an entry of the data.
     #[inline(always)]
     pub(crate) fn counts(&self) -> &'a WriteCounts {
-        self.counts
+        &self.word.writes
     }
 }
 

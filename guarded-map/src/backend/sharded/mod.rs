@@ -258,7 +258,6 @@ impl<K, V> ShardedStore<K, V> {
         self.shards.attach_to(rec.attachment(), |shards, keep| {
             for shard in shards {
                 keep.keep(shard.table.word());
-                keep.keep(shard.table.writes());
             }
         });
         self
