@@ -56,9 +56,6 @@ impl<K, V> Keyed<K> for Pair<K, V> {
 /// private copy an RCU write changes.
 pub(crate) type Table<K, V> = HashTable<Pair<K, V>>;
 
-/// [`Table`], where the frozen form is meant.
-pub(crate) type FrozenTable<K, V> = Table<K, V>;
-
 /// Makes room in `table` for one more entry, so that hashbrown never grows it itself: hashbrown
 /// may rehash a table with deleted slots in place, and drops entries if the hasher panics there.
 /// When the table is full, every key is hashed first, while nothing has changed, and the entries
@@ -156,7 +153,7 @@ impl<K, V> Frozen<K, V> {
     pub(crate) fn with_capacity(bits: u32, capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(1 << bits);
         let shards: Shards<K, V> = (0..1usize << bits)
-            .map(|_| SharedTable::new(FrozenTable::with_capacity(per_shard)))
+            .map(|_| SharedTable::new(Table::with_capacity(per_shard)))
             .collect();
         let capacity = shards.iter().map(|t| t.capacity()).sum();
         Frozen {
@@ -175,8 +172,8 @@ impl<K, V> Frozen<K, V> {
         pairs: impl Iterator<Item = (u64, Pair<K, V>)>,
         rehash: impl Fn(&K) -> u64,
     ) -> Self {
-        let mut tables: Vec<FrozenTable<K, V>> = (0..1usize << bits)
-            .map(|_| FrozenTable::with_capacity(len.div_ceil(1 << bits)))
+        let mut tables: Vec<Table<K, V>> = (0..1usize << bits)
+            .map(|_| Table::with_capacity(len.div_ceil(1 << bits)))
             .collect();
         let mut count = 0;
         for (hash, pair) in pairs {
@@ -189,7 +186,7 @@ impl<K, V> Frozen<K, V> {
 
     /// A frozen table of `tables`, which hold `len` pairs in all, each in the shard its hash
     /// selects among `1 << bits`.
-    pub(crate) fn from_tables(bits: u32, len: usize, tables: Vec<FrozenTable<K, V>>) -> Self {
+    pub(crate) fn from_tables(bits: u32, len: usize, tables: Vec<Table<K, V>>) -> Self {
         debug_assert_eq!(tables.len(), 1 << bits);
         let capacity = tables.iter().map(|t| t.capacity()).sum();
         Frozen {

@@ -24,7 +24,7 @@ use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_tim
 use crate::shared_table::SharedTable;
 use crate::stats::{MapStats, Recorder, Wrote};
 use crate::sync::{Mutex, MutexGuard};
-use crate::table::{Entry, Frozen, FrozenTable, Pair, Shards, find_in, key_eq, shard_index};
+use crate::table::{Entry, Frozen, Pair, Shards, Table, find_in, key_eq, shard_index};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
 const MAX_BITS: u32 = 14;
@@ -85,7 +85,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
     }
 
     /// The shard holding `key` and a private copy of it, or `None` when the key is absent.
-    fn copy_holding<Q>(&self, hash: u64, key: &Q) -> Option<(usize, FrozenTable<K, V>)>
+    fn copy_holding<Q>(&self, hash: u64, key: &Q) -> Option<(usize, Table<K, V>)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -100,13 +100,13 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
     }
 
     /// A private copy of shard `index`, to change and publish.
-    fn copy(&self, index: usize) -> FrozenTable<K, V> {
-        FrozenTable::clone(&self.cur.shards[index])
+    fn copy(&self, index: usize) -> Table<K, V> {
+        Table::clone(&self.cur.shards[index])
     }
 
     /// Publishes the current version with shard `index` replaced by `table`, which holds no more
     /// entries than before.
-    fn publish(self, index: usize, table: FrozenTable<K, V>, len: usize) {
+    fn publish(self, index: usize, table: Table<K, V>, len: usize) {
         let copied = table.len();
         let next = self.replaced(index, table, len);
         self.publish_all(next, copied);
@@ -117,7 +117,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
     fn publish_grown(
         self,
         index: usize,
-        table: FrozenTable<K, V>,
+        table: Table<K, V>,
         len: usize,
         rehash: impl Fn(&K) -> u64,
     ) {
@@ -133,7 +133,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
     }
 
     /// The current version with shard `index` replaced by `table`, holding `len` entries in all.
-    fn replaced(&self, index: usize, table: FrozenTable<K, V>, len: usize) -> Frozen<K, V> {
+    fn replaced(&self, index: usize, table: Table<K, V>, len: usize) -> Frozen<K, V> {
         let cur = &self.cur;
         let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
         let mut shards = cur.shards.to_vec();
@@ -312,7 +312,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             .shards
             .iter()
             .map(|shard| {
-                let mut table = FrozenTable::clone(shard);
+                let mut table = Table::clone(shard);
                 let before = table.len();
                 table.retain(|entry| f(&entry.key, &mut entry.value));
                 removed += before - table.len();

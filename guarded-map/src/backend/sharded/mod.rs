@@ -499,7 +499,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// Read-locks every shard (in index order, so two snapshots cannot deadlock), then copies them:
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
-    /// The copies are frozen tables as they are (the layouts are the same).
+    /// The copies become the snapshot's tables as they are (one layout serves both).
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
         let tables = self.copy_tables(|shard| read_timed::<_, false>(&shard.table, || rec));
         let len = tables.iter().map(|t| t.len()).sum();
