@@ -42,6 +42,11 @@ use crate::table::{Entry, Frozen, Pair, Table, key_eq, make_room, rebuild, shard
 #[repr(C)]
 struct Shard<K, V> {
     len: AtomicUsize,
+    /// The entries the table holds without growing: its capacity when it was last allocated. Not
+    /// hashbrown's `capacity()` of the moment, which leaves out the slots of removed entries and so
+    /// moves with every removal and every insert that reuses such a slot; this one changes only
+    /// when the table is rebuilt ([`ShardedStore::publish_capacity`]), and never drops below the
+    /// length.
     capacity: AtomicUsize,
     table: ShardLock<Table<K, V>>,
 }
@@ -59,10 +64,11 @@ impl<K, V> Shard<K, V> {
         self.len.store(self.len.load(Relaxed) - n, Relaxed);
     }
 
-    fn new(table: Table<K, V>) -> Self {
+    /// A shard of `table`, which holds `capacity` entries without growing (see `capacity`).
+    fn new(table: Table<K, V>, capacity: usize) -> Self {
         Shard {
             len: AtomicUsize::new(table.len()),
-            capacity: AtomicUsize::new(table.capacity()),
+            capacity: AtomicUsize::new(capacity),
             table: ShardLock::new(table),
         }
     }
@@ -137,18 +143,12 @@ impl<'a> Tally<'a> {
 impl<K, V> Drop for ShardWrite<'_, K, V> {
     fn drop(&mut self) {
         // Runs before the lock is released (the guard field drops after this), on unwind too.
-        let (len, capacity) = (self.guard.len(), self.guard.capacity());
+        let len = self.guard.len();
         self.shard.len.store(len, Relaxed);
         if self.store.max_len.is_some() && len < self.len_before {
             self.store
                 .reserved
                 .fetch_sub(self.len_before - len, Relaxed);
-        }
-        // Written only under the write lock, so this load is exact (and the line is ours).
-        let capacity_before = self.shard.capacity.load(Relaxed);
-        if capacity != capacity_before {
-            self.shard.capacity.store(capacity, Relaxed);
-            self.rec.capacity_changed(capacity_before, capacity);
         }
     }
 }
@@ -162,7 +162,11 @@ impl<K, V> ShardedStore<K, V> {
         );
         let per_shard = config.capacity.div_ceil(config.shards);
         let shards = (0..config.shards)
-            .map(|_| CachePadded::new(Shard::new(Table::with_capacity(per_shard))))
+            .map(|_| {
+                let table = Table::with_capacity(per_shard);
+                let capacity = table.capacity();
+                CachePadded::new(Shard::new(table, capacity))
+            })
             .collect();
         ShardedStore {
             shards: Attached::new(shards),
@@ -214,9 +218,14 @@ impl<K, V> ShardedStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) {
-        let before = table.capacity();
         make_room(table, self.min_shard_capacity, rehash);
-        let after = table.capacity();
+        Self::publish_capacity(shard, table, rec);
+    }
+
+    /// Publishes the capacity of a shard's table just rebuilt (no slots of removed entries in it,
+    /// so hashbrown's `capacity()` is all it holds without growing); the caller holds its lock.
+    fn publish_capacity(shard: &Shard<K, V>, table: &Table<K, V>, rec: Recorder<'_>) {
+        let (before, after) = (shard.capacity.load(Relaxed), table.capacity());
         if after != before {
             shard.capacity.store(after, Relaxed);
             rec.capacity_changed(before, after);
@@ -424,7 +433,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
         let mut table = self.write(self.shard(hash), rec);
-        make_room(&mut table, self.min_shard_capacity, &rehash);
+        if table.len() == table.capacity() {
+            let (shard, rec) = (table.shard, table.rec);
+            self.grow(shard, &mut table, rec, &rehash);
+        }
         let tally = table.tally();
         // Counted before `f` runs, as in `update`.
         match table.entry(hash, key_eq(&key), |pair| rehash(&pair.key)) {
@@ -492,6 +504,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             let mut table = self.write(shard, rec);
             let len = table.len();
             rebuild(&mut table, len, &rehash);
+            Self::publish_capacity(shard, &table, rec);
         }
     }
 }
@@ -501,7 +514,11 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
     /// The copies become the snapshot's tables as they are (one layout serves both).
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
-        let tables = self.copy_tables(|shard| read_timed::<_, false>(&shard.table, || rec));
+        let tables: Vec<_> = self
+            .copy_tables(|shard| read_timed::<_, false>(&shard.table, || rec))
+            .into_iter()
+            .map(|(table, _)| table)
+            .collect();
         let len = tables.iter().map(|t| t.len()).sum();
         Arc::new(Frozen::from_tables(
             self.shards.len().trailing_zeros(),
@@ -514,7 +531,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         let tables = self.copy_tables(|shard| shard.table.read());
         let shards = tables
             .into_iter()
-            .map(|table| CachePadded::new(Shard::new(table)))
+            .map(|(table, capacity)| CachePadded::new(Shard::new(table, capacity)))
             .collect();
         ShardedStore {
             shards: Attached::new(shards),
@@ -527,14 +544,22 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
 }
 
 impl<K: Clone, V: Clone> ShardedStore<K, V> {
-    /// Copies of every shard's table, all taken while every shard is read-locked by `lock` (in
+    /// Copies of every shard's table with its capacity gauge (a copy keeps the slots of removed
+    /// entries, and so the capacity), all taken while every shard is read-locked by `lock` (in
     /// index order, so two copies cannot deadlock).
     fn copy_tables<'a>(
         &'a self,
-        lock: impl FnMut(&'a Shard<K, V>) -> ReadGuard<'a, Table<K, V>, false>,
-    ) -> Vec<Table<K, V>> {
-        let guards: Vec<_> = self.shards.iter().map(|shard| &**shard).map(lock).collect();
-        guards.iter().map(|table| Table::clone(table)).collect()
+        mut lock: impl FnMut(&'a Shard<K, V>) -> ReadGuard<'a, Table<K, V>, false>,
+    ) -> Vec<(Table<K, V>, usize)> {
+        let guards: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| (lock(shard), shard.capacity.load(Relaxed)))
+            .collect();
+        guards
+            .iter()
+            .map(|(table, capacity)| (Table::clone(table), *capacity))
+            .collect()
     }
 }
 
