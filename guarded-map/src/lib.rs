@@ -64,12 +64,15 @@
 mod backend;
 #[cfg(all(feature = "bpf", target_os = "linux"))]
 pub mod bpf;
+mod compute;
 mod descriptor;
 mod error;
 mod hasher_of;
 mod hooks;
+mod live_iter;
 mod map;
 mod per_thread;
+mod reentry;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod registry;
@@ -82,9 +85,11 @@ mod sync;
 mod table;
 
 pub use backend::{Backend, Rcu, Sharded};
+pub use compute::{Compute, Computed};
 pub use descriptor::{BackendKind, ConfigError, Descriptor};
 pub use error::CapacityError;
 pub use guarded_map_macros::guarded_map;
+pub use live_iter::LiveIter;
 pub use map::GuardedMap;
 pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
@@ -97,6 +102,7 @@ pub mod __private {
     pub use crate::backend::{
         RcuStore, ShardedStore, SnapshotStorage, Storage, StoreConfig, Upserted,
     };
+    pub use crate::compute::Outcome;
     pub use crate::hasher_of::HasherOf;
     pub use inventory;
 }

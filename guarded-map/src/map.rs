@@ -8,8 +8,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
+use crate::compute::{Compute, Computed, Outcome};
 use crate::error::CapacityError;
+use crate::reentry;
 use crate::hooks::{self, Op};
+use crate::live_iter::LiveIter;
 use crate::snapshot::Snapshot;
 use crate::spec::MapSpec;
 use crate::stats::sink::{self, Sink};
@@ -85,6 +88,40 @@ where
     #[inline(always)]
     fn rec(&self) -> Recorder<'_> {
         self.stats.recorder(Self::STATS)
+    }
+
+    /// This map's address, by which `reentry` knows it.
+    #[inline(always)]
+    fn id(&self) -> *const () {
+        std::ptr::from_ref(&self.store).cast()
+    }
+
+    /// Refuses a write nested in any running operation of this map on this thread (see
+    /// [re-entrancy](Self#re-entrancy)).
+    #[inline(always)]
+    #[track_caller]
+    fn check_write(&self, op: &'static str) {
+        reentry::check_write(self.id(), op);
+        if !<S::Backend as Backend>::LOCKED_READS && self.store.reading_here() {
+            reentry::reentered_read(S::DESCRIPTOR.label(), op);
+        }
+    }
+
+    /// Refuses a read nested in a write of this map on this thread when the backend's reads take
+    /// a lock (`Sharded`): the write holds one the read may need.
+    #[inline(always)]
+    #[track_caller]
+    fn check_read(&self, op: &'static str) {
+        if <S::Backend as Backend>::LOCKED_READS {
+            reentry::check_locked_read(self.id(), op);
+        }
+    }
+
+    /// Runs `f` as the operation `op` of this map, which holds a lock (a write lock if `writes`)
+    /// while `f` runs user code.
+    #[inline(always)]
+    fn inside<R>(&self, op: &'static str, writes: bool, f: impl FnOnce() -> R) -> R {
+        reentry::inside(self.id(), S::DESCRIPTOR.label(), op, writes, f)
     }
 
     /// Tells an attached probe about an operation (see [`hooks`]): one relaxed load while none is.
@@ -177,6 +214,7 @@ where
     /// Removes every entry. `Rcu`: one O(1) publish; `Sharded`: shard by shard, so a concurrent
     /// reader may see some shards cleared before others.
     pub fn clear(&self) {
+        self.check_write("clear");
         let rec = self.rec();
         let removed = self.store.clear(rec);
         rec.count(Counter::Clear, 1);
@@ -188,17 +226,47 @@ where
     ///
     /// `Rcu`: all-or-nothing, one publish. `Sharded`: shard by shard.
     pub fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.check_write("retain");
         let rec = self.rec();
-        let removed = self.store.retain(rec, keep);
+        // Counted first: a retain whose closure panics still ran (and, with `Sharded`, removed
+        // what it decided before the panic, which the store counts).
         rec.count(Counter::Retain, 1);
-        rec.count(Counter::Removed, removed as u64);
+        self.inside("retain", true, || self.store.retain(rec, keep));
         self.probe(Op::Retain, 0);
     }
 
     /// Calls `f` on every entry, without copying. `Rcu`: over one consistent version. `Sharded`:
     /// shard by shard, each shard read-locked while `f` runs on its entries.
     pub fn for_each(&self, f: impl FnMut(&K, &V)) {
-        self.store.for_each(self.rec(), f);
+        self.check_read("for_each");
+        self.inside("for_each", false, || self.store.for_each(self.rec(), f));
+    }
+
+    /// Clones of every entry of the live map, copied one shard at a time, never holding a lock
+    /// between two items or across more than one shard (see [`LiveIter`] for what it sees under
+    /// concurrent writes). For one consistent view with no copy on `Rcu`, use
+    /// [`snapshot`](Self::snapshot).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Scores: HashMap<&'static str, u32>, sharded);
+    ///
+    /// let scores: GuardedMap<&str, u32, Scores> = [("a", 1), ("b", 2)].into_iter().collect();
+    /// let mut all: Vec<_> = scores.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, [("a", 1), ("b", 2)]);
+    /// // Holding no lock between items, the loop may write the map.
+    /// for (key, score) in scores.iter() {
+    ///     scores.insert(key, score * 10);
+    /// }
+    /// assert_eq!(scores.get_cloned("b"), Some(20));
+    /// ```
+    pub fn iter(&self) -> LiveIter<'_, K, V, StoreOf<S, K, V>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        LiveIter::new(&self.store, self.rec())
     }
 
     /// This instance's statistics (counts since it was created; `len` and `capacity` now).
@@ -255,18 +323,52 @@ where
 
     /// Shrinks every table to fit its entries (and, for `Rcu`, re-picks the shard count).
     pub fn shrink_to_fit(&self) {
+        self.check_write("shrink_to_fit");
         self.store.shrink_to_fit(self.rec(), self.rehash());
     }
 
     /// Calls `f` with a reference to the value of `key` and returns its result, or `None` if absent.
     ///
-    /// `Rcu`: no lock is taken. `Sharded`: the key's shard is read-locked while `f` runs.
+    /// `Rcu`: no lock is taken. `Sharded`: the key's shard is read-locked while `f` runs. `f` may
+    /// read this map again, but not write it (see [re-entrancy](Self#re-entrancy)).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Names: HashMap<u32, String>, sharded);
+    ///
+    /// let names: GuardedMap<u32, String, Names> = [(1, "ada".to_string())].into_iter().collect();
+    /// assert_eq!(names.with(&1, |name| name.len()), Some(3));
+    /// assert_eq!(names.with(&2, |name| name.len()), None);
+    /// ```
     #[inline]
     pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
+        self.check_read("with");
+        let hash = self.hash(key);
+        let out = if <S::Backend as Backend>::LOCKED_READS {
+            self.inside("with", false, || {
+                self.store.get(hash, key, &self.stats, Self::STATS, f)
+            })
+        } else {
+            // `Rcu` readers mark their read themselves, and a read takes no lock.
+            self.store.get(hash, key, &self.stats, Self::STATS, f)
+        };
+        self.probe(Op::Get, hash);
+        out
+    }
+
+    /// A keyed read with no closure of the user's: only `Clone` or nothing runs under the lock, so
+    /// no frame is pushed (`Clone` of a value must not call the map).
+    #[inline(always)]
+    fn read<Q, R>(&self, key: &Q, op: &'static str, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        self.check_read(op);
         let hash = self.hash(key);
         let out = self.store.get(hash, key, &self.stats, Self::STATS, f);
         self.probe(Op::Get, hash);
@@ -274,6 +376,16 @@ where
     }
 
     /// A clone of the value of `key`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Ports: HashMap<String, u16>, rcu);
+    ///
+    /// let ports: GuardedMap<String, u16, Ports> = GuardedMap::new();
+    /// ports.insert("http".to_string(), 80);
+    /// assert_eq!(ports.get_cloned("http"), Some(80));
+    /// assert_eq!(ports.get_cloned("ftp"), None);
+    /// ```
     #[inline]
     pub fn get_cloned<Q>(&self, key: &Q) -> Option<V>
     where
@@ -281,17 +393,266 @@ where
         Q: ?Sized + Hash + Eq,
         V: Clone,
     {
-        self.with(key, V::clone)
+        self.read(key, "get_cloned", V::clone)
     }
 
     /// Whether `key` is present.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Seen: HashMap<u64, ()>, sharded);
+    ///
+    /// let seen: GuardedMap<u64, (), Seen> = GuardedMap::new();
+    /// seen.insert(7, ());
+    /// assert!(seen.contains_key(&7));
+    /// assert!(!seen.contains_key(&8));
+    /// ```
     #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.with(key, |_| ()).is_some()
+        self.read(key, "contains_key", |_| ()).is_some()
+    }
+
+    /// The value of `key`, cloned; if absent, `load()` makes it first and it is inserted.
+    ///
+    /// A hit takes the read path and counts as a read (no lock with `Rcu`, a read lock with
+    /// `Sharded`) and does not allocate a key. On a miss, `load` runs outside any lock, so it may
+    /// be slow or read this map; two threads that miss the same key at once may both run it: the
+    /// first to insert wins, and both get the value that was stored.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Profiles: HashMap<String, String>, rcu);
+    ///
+    /// let cache: GuardedMap<String, String, Profiles> = GuardedMap::new();
+    /// let mut loads = 0;
+    /// for _ in 0..3 {
+    ///     let profile = cache.get_or_insert_with("ada", || {
+    ///         loads += 1;
+    ///         "Ada Lovelace".to_string()
+    ///     });
+    ///     assert_eq!(profile, "Ada Lovelace");
+    /// }
+    /// assert_eq!(loads, 1);
+    /// assert_eq!(cache.stats().gets, 3); // one miss, two hits
+    /// assert_eq!(cache.stats().inserts, 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Like [`insert`](Self::insert), when the key is new and the map holds its `max_len`
+    /// entries; [`try_get_or_insert_with`](Self::try_get_or_insert_with) returns an error instead.
+    #[track_caller]
+    pub fn get_or_insert_with<Q>(&self, key: &Q, load: impl FnOnce() -> V) -> V
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+        V: Clone,
+    {
+        match self.try_get_or_insert_with(key, load) {
+            Ok(value) => value,
+            Err(err) => panic!("guarded-map: {err}; use try_get_or_insert_with to handle a full map"),
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with), but gives the loaded value back
+    /// instead of growing past `max_len`.
+    pub fn try_get_or_insert_with<Q>(
+        &self,
+        key: &Q,
+        load: impl FnOnce() -> V,
+    ) -> Result<V, CapacityError<V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+        V: Clone,
+    {
+        if let Some(value) = self.read(key, "get_or_insert_with", V::clone) {
+            return Ok(value);
+        }
+        let value = load();
+        self.keyed_compute(key, "get_or_insert_with", |current| match current {
+            Some((_, stored)) => (Compute::Keep, stored.clone()),
+            None => {
+                let stored = value.clone();
+                (Compute::Set(value), stored)
+            }
+        })
+        .map(|(_, value)| value)
+        .map_err(|(value, _)| value)
+    }
+
+    /// Shows `f` the value of `key` (or `None`) and does what it returns, atomically: keep the
+    /// entry, set a value (insert or replace), or remove the entry.
+    ///
+    /// `f` runs under the key's shard write lock (`Sharded`) or the writer lock (`Rcu`, where a
+    /// decision to keep publishes nothing). It must not call this map (see
+    /// [re-entrancy](Self#re-entrancy)).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, Compute, Computed, GuardedMap};
+    /// map_spec!(Stock: HashMap<&'static str, u32>, sharded);
+    ///
+    /// let stock: GuardedMap<&str, u32, Stock> = [("tea", 1)].into_iter().collect();
+    /// // Take one; the last one taken removes the entry.
+    /// let take = |n: Option<&u32>| match n {
+    ///     Some(1) => Compute::Remove,
+    ///     Some(n) => Compute::Set(n - 1),
+    ///     None => Compute::Keep,
+    /// };
+    /// assert_eq!(stock.compute("tea", take), Computed::Removed(1));
+    /// assert_eq!(stock.compute("tea", take), Computed::Absent);
+    /// assert_eq!(stock.compute("cake", |_| Compute::Set(3)), Computed::Inserted);
+    /// assert_eq!(stock.compute("cake", take), Computed::Replaced(3));
+    /// assert_eq!(stock.get_cloned("cake"), Some(2));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Like [`insert`](Self::insert), when `f` sets a value for a new key and the map holds its
+    /// `max_len` entries; [`try_compute`](Self::try_compute) returns an error instead.
+    #[track_caller]
+    pub fn compute<Q>(&self, key: &Q, f: impl FnOnce(Option<&V>) -> Compute<V>) -> Computed<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+    {
+        match self.try_compute(key, f) {
+            Ok(done) => done,
+            Err(err) => panic!("guarded-map: {err}; use try_compute to handle a full map"),
+        }
+    }
+
+    /// Like [`compute`](Self::compute), but gives the value back instead of growing past
+    /// `max_len`.
+    pub fn try_compute<Q>(
+        &self,
+        key: &Q,
+        f: impl FnOnce(Option<&V>) -> Compute<V>,
+    ) -> Result<Computed<V>, CapacityError<V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+    {
+        self.keyed_compute(key, "compute", |current| (f(current.map(|(_, v)| v)), ()))
+            .map(|(done, ())| done.computed())
+            .map_err(|(value, ())| value)
+    }
+
+    /// Removes `key` if `remove(key, value)` returns true, atomically; returns the removed entry.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Leases: HashMap<u32, u64>, rcu);
+    ///
+    /// let leases: GuardedMap<u32, u64, Leases> = [(1, 100), (2, 300)].into_iter().collect();
+    /// let now = 200;
+    /// assert_eq!(leases.remove_if(&1, |_, expiry| *expiry < now), Some((1, 100)));
+    /// assert_eq!(leases.remove_if(&2, |_, expiry| *expiry < now), None);
+    /// assert_eq!(leases.len(), 1);
+    /// ```
+    pub fn remove_if<Q>(&self, key: &Q, remove: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+    {
+        let decide = |current: Option<(&K, &V)>| match current {
+            Some((k, v)) if remove(k, v) => (Compute::Remove, ()),
+            _ => (Compute::Keep, ()),
+        };
+        match self.keyed_compute(key, "remove_if", decide) {
+            Ok((Outcome::Removed(key, value), ())) => Some((key, value)),
+            _ => None,
+        }
+    }
+
+    /// The keyed compute every decide-then-write operation is made of, run as operation `op`.
+    #[allow(clippy::type_complexity)]
+    fn keyed_compute<Q, R>(
+        &self,
+        key: &Q,
+        op: &'static str,
+        f: impl FnOnce(Option<(&K, &V)>) -> (Compute<V>, R),
+    ) -> Result<(Outcome<K, V>, R), (CapacityError<V>, R)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+    {
+        self.check_write(op);
+        let rec = self.rec();
+        let hash = self.hash(key);
+        let done = self.inside(op, true, || {
+            self.store
+                .compute(hash, key, rec, self.rehash(), Q::to_owned, f)
+        });
+        match done {
+            Ok((outcome, out)) => {
+                let op = match outcome {
+                    Outcome::Absent | Outcome::Kept => Op::Get,
+                    Outcome::Inserted | Outcome::Replaced(_) => Op::Insert,
+                    Outcome::Removed(..) => Op::Remove,
+                };
+                self.probe(op, hash);
+                Ok((outcome, out))
+            }
+            Err((value, out)) => Err((self.full(rec, value), out)),
+        }
+    }
+
+    /// Replaces the whole content with `entries` (a repeated key keeps its last value) and returns
+    /// how many entries it replaced.
+    ///
+    /// The new content is built before any lock is taken. `Rcu`: one publish, so every reader sees
+    /// either the old content or the new one, never a mix (a configuration's hot reload). `Sharded`:
+    /// shard by shard, each under its own lock, so a reader may find some shards replaced before
+    /// others; a write made meanwhile lands before or after its shard's replacement.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Config: HashMap<String, String>, rcu);
+    ///
+    /// let config: GuardedMap<String, String, Config> = GuardedMap::new();
+    /// config.insert("mode".into(), "slow".into());
+    /// let reload = [("mode".to_string(), "fast".to_string()), ("level".into(), "3".into())];
+    /// assert_eq!(config.replace_all(reload), 1);
+    /// assert_eq!(config.get_cloned("mode").as_deref(), Some("fast"));
+    /// assert_eq!(config.len(), 2);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If there are more distinct keys than the spec's `max_len` (the map is left as it was).
+    #[track_caller]
+    pub fn replace_all(&self, entries: impl IntoIterator<Item = (K, V)>) -> usize {
+        self.check_write("replace_all");
+        let mut distinct = hashbrown::HashTable::<Entry<K, V>>::new();
+        for (key, value) in entries {
+            let hash = self.hash(&key);
+            match distinct.entry(hash, |e| e.key == key, |e| e.hash) {
+                hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().value = value,
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert(Entry { hash, key, value });
+                }
+            }
+        }
+        let added = distinct.len();
+        if let Some(max) = S::DESCRIPTOR.max_len_limit() {
+            assert!(
+                added <= max,
+                "guarded-map: map `{}` cannot take {added} entries, more than its max_len of {max}",
+                S::DESCRIPTOR.label()
+            );
+        }
+        let rec = self.rec();
+        let entries: Vec<_> = distinct.into_iter().collect();
+        let removed = self.store.replace_all(entries, rec, self.rehash());
+        rec.count(Counter::Removed, removed as u64);
+        rec.count(Counter::Added, added as u64);
+        self.probe(Op::Clear, 0);
+        removed
     }
 
     /// Inserts `value` under `key`, returning the value it replaces.
@@ -311,6 +672,7 @@ where
     /// Inserts `value` under `key`, returning the value it replaces, or an error giving both back if
     /// `key` is new and the map already holds its `max_len` entries.
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, CapacityError<(K, V)>> {
+        self.check_write("insert");
         let rec = self.rec();
         let hash = self.hash(&key);
         match self.store.insert(hash, key, value, rec, self.rehash()) {
@@ -344,6 +706,7 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
+        self.check_write("remove");
         let rec = self.rec();
         let hash = self.hash(key);
         let out = self.store.remove(hash, key, rec);
@@ -357,9 +720,10 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
+        self.check_write("update");
         let rec = self.rec();
         let hash = self.hash(key);
-        let out = self.store.update(hash, key, rec, f);
+        let out = self.inside("update", true, || self.store.update(hash, key, rec, f));
         self.probe(Op::Update, hash);
         out
     }
@@ -395,9 +759,13 @@ where
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<R, CapacityError<K>> {
+        self.check_write("upsert");
         let rec = self.rec();
         let hash = self.hash(&key);
-        match self.store.upsert(hash, key, rec, self.rehash(), default, f) {
+        let done = self.inside("upsert", true, || {
+            self.store.upsert(hash, key, rec, self.rehash(), default, f)
+        });
+        match done {
             Ok(done) => {
                 let op = if done.inserted {
                     Op::Insert
@@ -423,8 +791,10 @@ where
     /// `Rcu`: O(1), no copy. `Sharded`: copies every entry while all shards are read-locked (writers
     /// wait for the copy, readers do not), giving the exact state at one instant.
     pub fn snapshot(&self) -> Snapshot<K, V, H> {
+        self.check_read("snapshot");
         let rec = self.rec();
-        let frozen = self.store.snapshot(rec);
+        // `Sharded` runs `Clone` under every shard's read lock.
+        let frozen = self.inside("snapshot", false, || self.store.snapshot(rec));
         rec.count(Counter::Snapshot, 1);
         self.probe(Op::Snapshot, 0);
         Snapshot::new(frozen, self.hasher.clone())

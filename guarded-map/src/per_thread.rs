@@ -130,6 +130,11 @@ impl<T: Send> PerThread<T> {
             .expect("created for this thread just above")
     }
 
+    /// The calling thread's value, if it has one, without creating it.
+    pub(crate) fn existing(&self) -> Option<&T> {
+        self.values.get()
+    }
+
     /// Makes `value`, with `hot` beside it, the last entry looked up, found by `tag`.
     ///
     /// # Safety

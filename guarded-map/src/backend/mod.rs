@@ -5,6 +5,7 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::compute::{Compute, Outcome};
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard};
@@ -39,6 +40,10 @@ pub trait Backend: sealed::Sealed + 'static {
     /// The bytes one entry takes in this backend's tables (without hashbrown's control byte).
     #[doc(hidden)]
     fn entry_size<K, V>() -> usize;
+    /// Whether a keyed read holds a lock while its closure runs (so that a read nested in a write
+    /// of the same map would wait for itself: see `reentry`).
+    #[doc(hidden)]
+    const LOCKED_READS: bool;
 }
 
 /// Read-copy-update backend for read-mostly maps.
@@ -88,6 +93,7 @@ pub struct Sharded;
 impl Backend for Rcu {
     const KIND: BackendKind = BackendKind::Rcu;
     type Store<K, V> = RcuStore<K, V>;
+    const LOCKED_READS: bool = false;
 
     /// One to start with: the store re-shards itself as it grows.
     fn shards(_: &Descriptor) -> usize {
@@ -103,6 +109,7 @@ impl Backend for Rcu {
 impl Backend for Sharded {
     const KIND: BackendKind = BackendKind::Sharded;
     type Store<K, V> = ShardedStore<K, V>;
+    const LOCKED_READS: bool = true;
 
     /// The descriptor's `shards`, or four per core (see [`Descriptor::shards_or_default`]).
     fn shards(descriptor: &Descriptor) -> usize {
@@ -202,8 +209,49 @@ pub trait Storage<K, V>: Sized {
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K>;
-    /// Keeps the entries `f` accepts; returns how many were removed.
-    fn retain(&self, rec: Recorder<'_>, f: impl FnMut(&K, &mut V) -> bool) -> usize;
+    /// Shows `f` the entry of `key` (or its absence) and carries out its decision, atomically;
+    /// `owned` makes the key when a value is inserted. `Err` gives the value back when a new key
+    /// would exceed `max_len`.
+    #[allow(clippy::type_complexity)]
+    fn compute<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+        owned: impl FnOnce(&Q) -> K,
+        f: impl FnOnce(Option<(&K, &V)>) -> (Compute<V>, R),
+    ) -> Result<(Outcome<K, V>, R), (V, R)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq;
+    /// Keeps the entries `f` accepts and counts the ones removed as they go (a panic in `f` keeps
+    /// what was decided before it, counted).
+    fn retain(&self, rec: Recorder<'_>, f: impl FnMut(&K, &mut V) -> bool);
+    /// Replaces the whole content with `entries` (distinct keys); returns how many it removed.
+    fn replace_all(
+        &self,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> usize;
+    /// Copies the entries of part `index` of the map into `out` (one shard, or for `Rcu` one shard
+    /// of the version `pinned` holds, loaded on the first call); false when there is no such part.
+    fn copy_part(
+        &self,
+        index: usize,
+        rec: Recorder<'_>,
+        pinned: &mut Option<Arc<Frozen<K, V>>>,
+        out: &mut Vec<(K, V)>,
+    ) -> bool
+    where
+        K: Clone,
+        V: Clone;
+    /// Whether a read of this store runs on the calling thread, as far as the store tracks it
+    /// itself (the `Rcu` reader's mark); stores whose reads the map tracks say false.
+    fn reading_here(&self) -> bool {
+        false
+    }
     /// Removes everything; returns how many were removed.
     fn clear(&self, rec: Recorder<'_>) -> usize;
     fn for_each(&self, rec: Recorder<'_>, f: impl FnMut(&K, &V));

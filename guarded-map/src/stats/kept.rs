@@ -70,6 +70,11 @@ impl ReadCounters {
         }
     }
 
+    /// Whether a read marked by [`enter`](Self::enter) runs (asked on the reader's own thread).
+    pub(crate) fn running(&self) -> bool {
+        self.state.load(Relaxed) & 1 != 0
+    }
+
     /// Counts a read that found nothing.
     #[inline(always)]
     pub(crate) fn missed(&self) {

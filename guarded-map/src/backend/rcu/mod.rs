@@ -12,7 +12,9 @@
 
 use std::borrow::Borrow;
 use std::mem;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 mod published;
 mod reader;
@@ -22,8 +24,9 @@ use reader::Readers;
 
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::shared_table::SharedTable;
-use crate::stats::{MapStats, Recorder, Wrote};
-use crate::sync::{Mutex, MutexGuard};
+use crate::compute::{Compute, Outcome};
+use crate::stats::{Counter, MapStats, Recorder, Wrote};
+use crate::sync::{AtomicUsize, Mutex, MutexGuard};
 use crate::table::{Entry, Frozen, Pair, Shards, Table, find_in, key_eq, shard_index};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
@@ -44,6 +47,9 @@ pub struct RcuStore<K, V> {
     readers: Readers<K, V>,
     writer: Mutex<()>,
     max_len: Option<usize>,
+    /// After a re-shard failed (a panicking `Hash`), the length below which none is tried again;
+    /// written under the writer lock.
+    reshard_deferred_below: AtomicUsize,
 }
 
 /// An open write: the writer lock, the publish stopwatch and the version being replaced. Consumed by
@@ -124,10 +130,23 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
         let mut copied = table.len();
         let mut next = self.replaced(index, table, len);
         let bits = bits_for(len);
-        if bits > next.bits {
+        let deferred = &self.store.reshard_deferred_below;
+        if bits > next.bits && len >= deferred.load(Relaxed) {
+            // Re-sharding hashes every key. A `Hash` that panics now and then would, at a large
+            // size, almost surely panic once among them: the write then goes ahead without
+            // re-sharding (one shard copies more) and the next attempt waits for an eighth more
+            // entries, so a map keeps growing and never re-hashes everything on every write.
             let pairs = next.iter().map(|pair| (rehash(&pair.key), pair.clone()));
-            next = Frozen::from_pairs(bits, len, pairs, &rehash);
-            copied += len;
+            let resharded = panic::catch_unwind(AssertUnwindSafe(|| {
+                Frozen::from_pairs(bits, len, pairs, &rehash)
+            }));
+            match resharded {
+                Ok(resharded) => {
+                    next = resharded;
+                    copied += len;
+                }
+                Err(_) => deferred.store(len + len / 8 + 1, Relaxed),
+            }
         }
         self.publish_all(next, copied);
     }
@@ -163,6 +182,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             readers: Readers::new(rec.attachment()),
             writer: Mutex::new(()),
             max_len: config.max_len,
+            reshard_deferred_below: AtomicUsize::new(0),
         }
     }
 
@@ -303,7 +323,68 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         })
     }
 
-    fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
+    fn compute<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+        owned: impl FnOnce(&Q) -> K,
+        f: impl FnOnce(Option<(&K, &V)>) -> (Compute<V>, R),
+    ) -> Result<(Outcome<K, V>, R), (V, R)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let write = self.begin(rec);
+        let index = shard_index(hash, write.cur.bits);
+        // Shown the published entry: a decision to keep it copies and publishes nothing.
+        let current = write.cur.shards[index].find(hash, key_eq(key));
+        let present = current.is_some();
+        let (decision, out) = f(current.map(|pair| (&pair.key, &pair.value)));
+        let len = write.cur.len;
+        match (decision, present) {
+            (Compute::Keep, true) => Ok((Outcome::Kept, out)),
+            (Compute::Keep | Compute::Remove, false) => Ok((Outcome::Absent, out)),
+            (Compute::Set(value), true) => {
+                let mut table = write.copy(index);
+                let entry = table
+                    .find_mut(hash, key_eq(key))
+                    .expect("the copy holds the entry its original holds");
+                let old = mem::replace(&mut entry.value, value);
+                write.publish(index, table, len);
+                rec.wrote(Wrote::Replaced);
+                Ok((Outcome::Replaced(old), out))
+            }
+            (Compute::Set(value), false) => {
+                if write.is_full() {
+                    return Err((value, out));
+                }
+                let mut table = write.copy(index);
+                let pair = Pair {
+                    key: owned(key),
+                    value,
+                };
+                table.insert_unique(hash, pair, |pair| rehash(&pair.key));
+                write.publish_grown(index, table, len + 1, rehash);
+                rec.wrote(Wrote::Added);
+                Ok((Outcome::Inserted, out))
+            }
+            (Compute::Remove, true) => {
+                let mut table = write.copy(index);
+                let (pair, _) = table
+                    .find_entry(hash, key_eq(key))
+                    .ok()
+                    .expect("the copy holds the entry its original holds")
+                    .remove();
+                write.publish(index, table, len - 1);
+                rec.wrote(Wrote::Removed);
+                Ok((Outcome::Removed(pair.key, pair.value), out))
+            }
+        }
+    }
+
+    fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) {
         let write = self.begin(rec);
         let cur = Arc::clone(&write.cur);
         let mut removed = 0;
@@ -327,7 +408,53 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             capacity,
         };
         write.publish_all(next, cur.len);
+        // Counted once published: a panic in `f` publishes (and removes) nothing.
+        rec.count(Counter::Removed, removed as u64);
+    }
+
+    fn replace_all(
+        &self,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> usize {
+        // Built before the writer lock is taken; published in one step.
+        let len = entries.len();
+        let pairs = entries
+            .into_iter()
+            .map(|Entry { hash, key, value }| (hash, Pair { key, value }));
+        let next = Frozen::from_pairs(bits_for(len), len, pairs, rehash);
+        let write = self.begin(rec);
+        let removed = write.cur.len;
+        write.publish_all(next, len);
         removed
+    }
+
+    fn copy_part(
+        &self,
+        index: usize,
+        _rec: Recorder<'_>,
+        pinned: &mut Option<Arc<Frozen<K, V>>>,
+        out: &mut Vec<(K, V)>,
+    ) -> bool
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let version = pinned.get_or_insert_with(|| self.current.load());
+        let Some(shard) = version.shards.get(index) else {
+            return false;
+        };
+        out.extend(
+            shard
+                .iter()
+                .map(|pair| (pair.key.clone(), pair.value.clone())),
+        );
+        true
+    }
+
+    fn reading_here(&self) -> bool {
+        self.readers.reading_here()
     }
 
     fn clear(&self, rec: Recorder<'_>) -> usize {
@@ -380,6 +507,7 @@ impl<K, V> RcuStore<K, V> {
             readers: Readers::new(rec.attachment()),
             writer: Mutex::new(()),
             max_len: config.max_len,
+            reshard_deferred_below: AtomicUsize::new(0),
         }
     }
 }

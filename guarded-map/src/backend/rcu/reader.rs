@@ -7,18 +7,19 @@
 //! reader first. The same reader holds the thread's read counts.
 //!
 //! Reads nest: a closure may read the same map again, and a destructor run by a reload may too. A
-//! nested read may find a newer version and reload, but it must not free the shards an outer read
-//! on the same thread is still looking at. So each read marks the reader while it runs (see
-//! [`ReadCounters::enter`]: the mark shares a word with the read count, so a read stores once when
-//! it begins and once when it ends); a read that finds the mark set is nested, and its reload keeps
-//! the replaced shards in `retired` until the next reload made outside any other read. Those two
-//! stores are most of what a read costs beyond the lookup (measured: about a tenth), and the
-//! cheapest sound way found to know, at a reload, whether an outer read is running.
+//! nested read must not free the shards an outer read on the same thread is still looking at. So
+//! each read marks the reader while it runs (see [`ReadCounters::enter`]: the mark shares a word
+//! with the read count, so a read stores once when it begins and once when it ends). A nested read
+//! that finds a newer version published does not reload: it reads that version through a reference
+//! of its own, dropped when it ends, so however many versions are published during one long read,
+//! the thread keeps only the one the outer read uses. The two stores are most of what a read costs
+//! beyond the lookup (measured: about a tenth), and the cheapest sound way found to know, at a
+//! reload, whether an outer read is running. The same mark tells a write on this thread that it
+//! is nested in a read (see [`Readers::reading_here`]).
 //!
 //! The price: every thread that has read the map keeps the shards of the version it last saw alive
 //! until its next read of the map, or until the map is dropped. Versions share their unchanged
-//! shards, so this is usually a few shards per thread, at most one old version per thread (plus
-//! those replaced while a closure read the map again).
+//! shards, so this is usually a few shards per thread, at most one old version per thread.
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem;
@@ -47,10 +48,9 @@ pub(crate) struct Readers<K, V> {
 struct Reader<K, V> {
     /// The thread's read counts and the mark of a running read.
     reads: ReadCounters,
-    /// Replaced only by [`Reader::reload`], which never holds a reference into it across user code.
+    /// Replaced only by [`Reader::reload`], outside any other read of this thread, and never
+    /// holding a reference into it across user code.
     shards: UnsafeCell<Shards<K, V>>,
-    /// Shards replaced while an outer read might still use them.
-    retired: UnsafeCell<Vec<Shards<K, V>>>,
     /// The tag of the version `shards` belong to (or of an older one: see [`Published::tag`]).
     tag: Cell<u64>,
     /// Whether `reads` is attached to the map's statistics.
@@ -68,6 +68,13 @@ struct Reader<K, V> {
 unsafe impl<K, V> Send for Reader<K, V> {}
 
 impl<K, V> Readers<K, V> {
+    /// Whether a read of this map runs on the calling thread (a write nested in it is refused).
+    pub(crate) fn reading_here(&self) -> bool {
+        self.slots
+            .existing()
+            .is_some_and(|reader| reader.reads.running())
+    }
+
     /// Readers whose read counts are attached through `attachment`.
     pub(crate) fn new(attachment: Attachment) -> Self {
         let mut slots = Attached::new(Box::new(PerThread::new()));
@@ -126,7 +133,13 @@ impl<K, V> Readers<K, V> {
         }
         let running = Running::enter(&reader.reads, counting);
         if reader.tag.get() != tag {
-            reader.reload(published, tag, running.nested());
+            if running.nested() {
+                // The outer read uses the cached shards: read the new version through a
+                // reference of this read's own instead of replacing them.
+                let version = published.load();
+                return f(&version.shards, counting.then_some(&reader.reads));
+            }
+            reader.reload(published, tag);
         }
         // Read both again after the reload: a destructor it ran may have read this map and
         // reloaded once more. A reader's tag and shards always change together.
@@ -135,8 +148,8 @@ impl<K, V> Readers<K, V> {
         // shards `hot` describes (or an older one of the same map: see `Published::tag`), a tag no
         // other map's versions ever carry. This is the entry `read` relies on.
         unsafe { self.slots.remember(reader.tag.get(), reader, hot) };
-        // SAFETY: the reader's current shards, alive until its next reload (kept in `retired` if
-        // that reload is nested in this read).
+        // SAFETY: the reader's current shards, alive until its next reload, which happens outside
+        // any other read of this thread, so not before this one ends.
         let shards = unsafe { Reader::shards_of(hot) };
         f(shards, counting.then_some(&reader.reads))
     }
@@ -155,7 +168,7 @@ impl<K, V> Reader<K, V> {
     /// # Safety
     ///
     /// `hot` must be this reader's current fast-path words: the shards stay alive until its next
-    /// reload, and a reload under this read (a nested one) keeps them in `retired`.
+    /// reload, and no reload happens while this read runs (nested reads do not reload).
     #[inline(always)]
     unsafe fn run<R>(
         &self,
@@ -187,35 +200,27 @@ impl<K, V> Reader<K, V> {
         Reader {
             tag: Cell::new(tag),
             shards: UnsafeCell::new(Arc::clone(&published.load().shards)),
-            retired: UnsafeCell::new(Vec::new()),
             reads: ReadCounters::default(),
             attached: Cell::new(false),
         }
     }
 
     /// Replaces the cached shards with those of the current version, whose tag is `tag` (or a
-    /// later one's: see [`Published::tag`]). Under an outer read (`nested`) the old shards are kept;
-    /// otherwise they and any kept ones are dropped, last, because dropping may run the user's
-    /// destructors, which may read this map again.
+    /// later one's: see [`Published::tag`]). Called outside any other read of this thread. The old
+    /// shards are dropped last, because dropping may run the user's destructors, which may read
+    /// this map again (a nested read then, which does not reload).
     #[cold]
     #[inline(never)]
-    fn reload(&self, published: &Published<K, V>, tag: u64, nested: bool) {
+    fn reload(&self, published: &Published<K, V>, tag: u64) {
         let next = Arc::clone(&published.load().shards);
-        // SAFETY: this thread's reader (see `Send`); no reference into either cell is alive: reads
-        // hold only slices into the shards' allocation (see `Readers::read`), and the references
-        // made here end before any user code (a destructor) can run.
+        // SAFETY: this thread's reader (see `Send`); no reference into the cell is alive: reads
+        // hold only slices into the shards' allocation, and no other read of this thread runs
+        // (see `Readers::read`); the reference made here ends before any user code (a destructor)
+        // can run.
         let old = unsafe { mem::replace(&mut *self.shards.get(), next) };
         // Before any destructor runs: one that reads this map must find the new shards.
         self.tag.set(tag);
-        if nested {
-            // SAFETY: as above.
-            unsafe { (*self.retired.get()).push(old) };
-        } else {
-            // SAFETY: as above.
-            let retired = unsafe { mem::take(&mut *self.retired.get()) };
-            drop(old);
-            drop(retired);
-        }
+        drop(old);
     }
 }
 

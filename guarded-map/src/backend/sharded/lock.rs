@@ -14,9 +14,9 @@
 //! new readers and writers away (so a waiting writer is not starved by a stream of readers), and
 //! parks on the word until whoever is inside leaves: the last reader or the writer wakes it.
 //!
-//! As with `parking_lot`'s lock, a thread that read-locks a shard it already holds can deadlock
-//! once a writer waits between the two: the map's documentation forbids calling the map from its
-//! closures.
+//! As with `parking_lot`'s lock, a thread that read-locks a shard it already holds would deadlock
+//! once a writer waits between the two. A read nested in a read of the same map (which the map
+//! allows, see `reentry`) therefore enters with [`ShardLock::read_nested`], past a waiting writer.
 
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
@@ -125,6 +125,17 @@ impl LockWord {
     fn try_enter(&self) -> bool {
         let old = self.state.fetch_add(READER, Acquire);
         if old & (WRITER | WAITING | READERS_FULL) != 0 {
+            self.back_out();
+            return false;
+        }
+        true
+    }
+
+    /// Enters as a reader unless a writer is inside, even past a waiting one: for a thread that may
+    /// already hold this lock for reading, which the waiting writer then waits for.
+    fn try_enter_nested(&self) -> bool {
+        let old = self.state.fetch_add(READER, Acquire);
+        if old & (WRITER | READERS_FULL) != 0 {
             self.back_out();
             return false;
         }
@@ -307,6 +318,19 @@ impl<T> ShardLock<T> {
         if !self.word.try_enter() && !spin_until(|| self.word.try_enter_quietly()) {
             let _head = self.queue.lock();
             self.word.lock_shared_queued();
+        }
+        self.read_guard()
+    }
+
+    /// Read-locks for a thread that holds a read lock of the same map (maybe this one): enters past
+    /// a waiting writer, which may be waiting for this very thread, and otherwise only waits for a
+    /// writer inside to leave, by spinning and yielding, never in the queue (whose head may be that
+    /// waiting writer).
+    pub(crate) fn read_nested<const COUNTED: bool>(&self) -> ReadGuard<'_, T, COUNTED> {
+        while !self.word.try_enter_nested() {
+            if !spin_until(|| self.word.try_enter_nested()) {
+                yield_now();
+            }
         }
         self.read_guard()
     }

@@ -25,6 +25,7 @@ use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
+use crate::compute::{Compute, Outcome};
 use crate::stats::{Attached, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
@@ -176,6 +177,12 @@ impl<K, V> ShardedStore<K, V> {
         }
     }
 
+    /// The map's address, as `reentry` knows it.
+    #[inline(always)]
+    fn id(&self) -> *const () {
+        std::ptr::from_ref(self).cast()
+    }
+
     #[inline]
     fn shard(&self, hash: u64) -> &Shard<K, V> {
         let index = shard_among(hash, self.shards.len());
@@ -324,7 +331,9 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         Q: ?Sized + Eq,
     {
         // The read is counted by the lock's release.
-        let table = read_timed::<_, true>(&self.shard(hash).table, || stats.recorder(counting));
+        let table = read_timed::<_, true>(&self.shard(hash).table, self.id(), || {
+            stats.recorder(counting)
+        });
         // The miss is counted in the branch that tells a miss anyway (under the read lock: misses
         // are the rarer case), so that a hit runs no instruction for it.
         match table.find(hash, key_eq(key)) {
@@ -463,15 +472,129 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         }
     }
 
-    fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) -> usize {
-        let mut removed = 0;
+    fn compute<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+        owned: impl FnOnce(&Q) -> K,
+        f: impl FnOnce(Option<(&K, &V)>) -> (Compute<V>, R),
+    ) -> Result<(Outcome<K, V>, R), (V, R)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        // A `ShardWrite`: its `Drop` puts the length gauge and `max_len` reservations right.
+        let mut table = self.write(self.shard(hash), rec);
+        let tally = table.tally();
+        if let Ok(mut entry) = table.find_entry(hash, key_eq(key)) {
+            let pair = entry.get();
+            return Ok(match f(Some((&pair.key, &pair.value))) {
+                (Compute::Keep, out) => (Outcome::Kept, out),
+                (Compute::Set(value), out) => {
+                    tally.wrote(Wrote::Replaced);
+                    let old = mem::replace(&mut entry.get_mut().value, value);
+                    (Outcome::Replaced(old), out)
+                }
+                (Compute::Remove, out) => {
+                    tally.wrote(Wrote::Removed);
+                    let (Pair { key, value }, _) = entry.remove();
+                    (Outcome::Removed(key, value), out)
+                }
+            });
+        }
+        let (value, out) = match f(None) {
+            (Compute::Set(value), out) => (value, out),
+            (_, out) => return Ok((Outcome::Absent, out)),
+        };
+        // User code (`Hash` while growing, making the key) first, then the reservation: a panic
+        // leaves the shard and the reservations as they were.
+        if table.len() == table.capacity() {
+            let (shard, rec) = (table.shard, table.rec);
+            self.grow(shard, &mut table, rec, &rehash);
+        }
+        let key = owned(key);
+        if !self.reserve() {
+            return Err((value, out));
+        }
+        table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
+        tally.wrote(Wrote::Added);
+        Ok((Outcome::Inserted, out))
+    }
+
+    fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) {
         for shard in self.shards.iter() {
             let mut table = self.write(shard, rec);
-            let before = table.len();
-            table.retain(|entry| f(&entry.key, &mut entry.value));
-            removed += before - table.len();
+            // Counts the removals in this shard when it is done, also when `f` panics.
+            let counted = Removals {
+                before: table.len(),
+                table: &mut table,
+                rec,
+            };
+            counted
+                .table
+                .retain(|entry| f(&entry.key, &mut entry.value));
+        }
+    }
+
+    fn replace_all(
+        &self,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> usize {
+        // The new tables are built before any lock is taken; then each shard's is swapped in under
+        // its lock, and the old one dropped after the lock is released.
+        let count = self.shards.len();
+        let mut tables: Vec<Table<K, V>> = (0..count).map(|_| Table::new()).collect();
+        for Entry { hash, key, value } in entries {
+            let table = &mut tables[shard_among(hash, count)];
+            make_room(table, self.min_shard_capacity, &rehash);
+            table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
+        }
+        let mut removed = 0;
+        for (shard, new) in self.shards.iter().zip(tables) {
+            let old = {
+                let mut table = write_timed(&shard.table, rec);
+                let (before, after) = (table.len(), new.len());
+                let old = mem::replace(&mut *table, new);
+                shard.len.store(after, Relaxed);
+                if self.max_len.is_some() {
+                    // May pass `max_len` for a moment when concurrent inserts fill the shards the
+                    // replacement has not reached yet; the map checked the new content against it.
+                    self.reserved.fetch_add(after, Relaxed);
+                    self.reserved.fetch_sub(before, Relaxed);
+                }
+                Self::publish_capacity(shard, &table, rec);
+                old
+            };
+            removed += old.len();
         }
         removed
+    }
+
+    fn copy_part(
+        &self,
+        index: usize,
+        rec: Recorder<'_>,
+        _pinned: &mut Option<Arc<Frozen<K, V>>>,
+        out: &mut Vec<(K, V)>,
+    ) -> bool
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let Some(shard) = self.shards.get(index) else {
+            return false;
+        };
+        let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
+        out.extend(
+            table
+                .iter()
+                .map(|pair| (pair.key.clone(), pair.value.clone())),
+        );
+        true
     }
 
     fn clear(&self, rec: Recorder<'_>) -> usize {
@@ -486,7 +609,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
 
     fn for_each(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
         for shard in self.shards.iter() {
-            let table = read_timed::<_, false>(&shard.table, || rec);
+            let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
             table.iter().for_each(|entry| f(&entry.key, &entry.value));
         }
     }
@@ -515,7 +638,7 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// The copies become the snapshot's tables as they are (one layout serves both).
     fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
         let tables: Vec<_> = self
-            .copy_tables(|shard| read_timed::<_, false>(&shard.table, || rec))
+            .copy_tables(|shard| read_timed::<_, false>(&shard.table, self.id(), || rec))
             .into_iter()
             .map(|(table, _)| table)
             .collect();
@@ -560,6 +683,21 @@ impl<K: Clone, V: Clone> ShardedStore<K, V> {
             .iter()
             .map(|(table, capacity)| (Table::clone(table), *capacity))
             .collect()
+    }
+}
+
+/// Counts the entries a `retain` removed from one write-locked shard when it is dropped (on
+/// unwind too, so that a panicking closure's removals are counted).
+struct Removals<'t, 'a, K, V> {
+    table: &'t mut ShardWrite<'a, K, V>,
+    before: usize,
+    rec: Recorder<'a>,
+}
+
+impl<K, V> Drop for Removals<'_, '_, K, V> {
+    fn drop(&mut self) {
+        let removed = self.before - self.table.len();
+        self.rec.count(Counter::Removed, removed as u64);
     }
 }
 

@@ -1,0 +1,61 @@
+//! [`LiveIter`]: the entries of a live map, copied one shard at a time.
+
+use std::sync::Arc;
+use std::vec;
+
+use crate::backend::Storage;
+use crate::stats::Recorder;
+use crate::table::Frozen;
+
+/// An iterator over clones of a live map's entries, from
+/// [`GuardedMap::iter`](crate::GuardedMap::iter).
+///
+/// It copies one shard at a time and holds no lock between two calls of `next`:
+/// - `Rcu`: every entry of the version current at the first call (consistent, like a
+///   [`Snapshot`](crate::Snapshot), whose copy it makes shard by shard);
+/// - `Sharded`: each shard as it is when the iterator reaches it, under that shard's read lock
+///   only. Entries written meanwhile may or may not be seen; an entry present throughout is seen
+///   exactly once.
+pub struct LiveIter<'a, K, V, St> {
+    store: &'a St,
+    rec: Recorder<'a>,
+    next_part: usize,
+    pinned: Option<Arc<Frozen<K, V>>>,
+    buffer: vec::IntoIter<(K, V)>,
+}
+
+impl<'a, K, V, St> LiveIter<'a, K, V, St> {
+    pub(crate) fn new(store: &'a St, rec: Recorder<'a>) -> Self {
+        LiveIter {
+            store,
+            rec,
+            next_part: 0,
+            pinned: None,
+            buffer: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl<K: Clone, V: Clone, St: Storage<K, V>> Iterator for LiveIter<'_, K, V, St> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        loop {
+            if let Some(entry) = self.buffer.next() {
+                return Some(entry);
+            }
+            // The buffer's allocation is reused for the next shard.
+            let mut buffer = std::mem::take(&mut self.buffer).collect::<Vec<_>>();
+            buffer.clear();
+            let more = self
+                .store
+                .copy_part(self.next_part, self.rec, &mut self.pinned, &mut buffer);
+            if !more {
+                self.pinned = None;
+                return None;
+            }
+            self.next_part += 1;
+            self.buffer = buffer.into_iter();
+        }
+    }
+}
