@@ -4,6 +4,7 @@
 //! entry to a panicking `Hash`.
 
 use std::borrow::Borrow;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -78,7 +79,10 @@ pub(crate) fn make_room<K, V>(
 #[cold]
 #[inline(never)]
 pub(crate) fn rebuild<K, V>(table: &mut Table<K, V>, capacity: usize, rehash: impl Fn(&K) -> u64) {
-    let hashes: Vec<u64> = table.iter().map(|pair| rehash(&pair.key)).collect();
+    let hashes: Vec<u64> = table
+        .iter()
+        .map(|pair| hash_again(&rehash, &pair.key))
+        .collect();
     let mut rebuilt = Table::with_capacity(capacity.max(table.len()));
     // `drain` visits the entries in the order `iter` did: both walk the buckets of the same
     // unchanged table in order (`drain_visits_entries_in_iteration_order` holds hashbrown to it).
@@ -88,6 +92,26 @@ pub(crate) fn rebuild<K, V>(table: &mut Table<K, V>, capacity: usize, rehash: im
         });
     }
     *table = rebuilt;
+}
+
+/// How many times [`hash_again`] calls `Hash` on one key before it lets the panic go.
+const HASH_ATTEMPTS: u32 = 3;
+
+/// The hash of a key already stored, computed again to move it (tables keep no hashes): a `Hash`
+/// that panics is called again, up to [`HASH_ATTEMPTS`] times in all, before the panic goes on.
+///
+/// Moving a table hashes every key in it, so a `Hash` that panics once in a thousand calls would
+/// otherwise almost surely fail any rebuild of a few thousand entries, every time: the table could
+/// never grow again. The key hashed fine when it was inserted, so the panic was not about it.
+pub(crate) fn hash_again<K>(rehash: impl Fn(&K) -> u64, key: &K) -> u64 {
+    let mut attempt = 1;
+    loop {
+        match panic::catch_unwind(AssertUnwindSafe(|| rehash(key))) {
+            Ok(hash) => return hash,
+            Err(payload) if attempt == HASH_ATTEMPTS => panic::resume_unwind(payload),
+            Err(_) => attempt += 1,
+        }
+    }
 }
 
 /// The equality closure for a lookup of `key` (the user's `Eq`, which may panic; tables stay valid).

@@ -58,14 +58,16 @@ macro_rules! tour {
     }};
 }
 
-/// A read inside a read's closure, a write between them, and readers on threads that come and go:
-/// the paths where a cached version could be replaced while still borrowed.
+/// A read inside a read's closure, a write by another thread between them, and readers on threads
+/// that come and go: the paths where a cached version could be replaced while still borrowed.
 #[test]
 fn rcu_reentrant_reads_and_thread_reuse() {
     let map: GuardedMap<String, Vec<u32>, RcuSpec> = GuardedMap::new();
     map.insert("a".into(), vec![1]);
     let seen = map.with("a", |outer| {
-        map.insert("a".into(), vec![2]);
+        thread::scope(|s| {
+            s.spawn(|| map.insert("a".into(), vec![2]));
+        });
         let inner = map.get_cloned("a");
         (outer.clone(), inner)
     });
@@ -101,8 +103,11 @@ fn rcu_fast_path_entries_follow_their_maps() {
         for (i, map) in maps.iter().enumerate() {
             let next = &maps[(i + 1) % 3];
             let seen = map.with("k", |v| {
-                // Publishes to `map` while its read is open, then reads `next` and `map` again.
-                map.insert("k".into(), vec![round, i as u32, 1]);
+                // Another thread publishes to `map` while its read is open; then this one reads
+                // `next` and `map` again.
+                thread::scope(|s| {
+                    s.spawn(|| map.insert("k".into(), vec![round, i as u32, 1]));
+                });
                 (v.clone(), next.get_cloned("k"), map.get_cloned("k"))
             });
             let (outer, other, inner) = seen.expect("present");
@@ -143,7 +148,8 @@ impl Drop for Reentrant {
 }
 
 /// Reloads that drop the last reference to a version run the user's destructors, which here read
-/// and write the same map: every nested reload must keep the shards an outer read still uses.
+/// and write the same map (after the read that reloaded has ended), and a nested read of a newer
+/// version must keep the shards an outer read still uses.
 #[test]
 fn rcu_destructor_reads_during_reload() {
     let map = DROP_MAP.get_or_init(GuardedMap::new);
@@ -155,8 +161,11 @@ fn rcu_destructor_reads_during_reload() {
     map.insert(1, Reentrant(2));
     // The reload drops the old shard: `Reentrant(1)`'s destructor reads and writes the map.
     let seen = map.with(&0, |_| {
-        // Nested in a read: a publish and a nested reload keep the outer read's shards.
-        map.insert(2, Reentrant(2));
+        // Nested in a read: a publish by another thread, and a nested read of the new version,
+        // which must leave the outer read's shards alone.
+        thread::scope(|s| {
+            s.spawn(|| map.insert(2, Reentrant(2)));
+        });
         map.with(&2, |v| v.0)
     });
     assert_eq!(seen, Some(Some(2)));

@@ -27,7 +27,9 @@ use crate::shared_table::SharedTable;
 use crate::compute::{Compute, Outcome};
 use crate::stats::{Counter, MapStats, Recorder, Wrote};
 use crate::sync::{AtomicUsize, Mutex, MutexGuard};
-use crate::table::{Entry, Frozen, Pair, Shards, Table, find_in, key_eq, shard_index};
+use crate::table::{
+    Entry, Frozen, Pair, Shards, Table, find_in, hash_again, key_eq, shard_index,
+};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
 const MAX_BITS: u32 = 14;
@@ -136,7 +138,9 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
             // size, almost surely panic once among them: the write then goes ahead without
             // re-sharding (one shard copies more) and the next attempt waits for an eighth more
             // entries, so a map keeps growing and never re-hashes everything on every write.
-            let pairs = next.iter().map(|pair| (rehash(&pair.key), pair.clone()));
+            let pairs = next
+                .iter()
+                .map(|pair| (hash_again(&rehash, &pair.key), pair.clone()));
             let resharded = panic::catch_unwind(AssertUnwindSafe(|| {
                 Frozen::from_pairs(bits, len, pairs, &rehash)
             }));

@@ -131,6 +131,10 @@ impl<K, V> Readers<K, V> {
                 keep.keep(&slots.value_or(|| unreachable!("created above")).reads);
             });
         }
+        // Declared before the mark, so dropped after it is cleared: the shards a reload replaces
+        // are dropped once this read has ended, and the user's destructors they may run are
+        // outside it (free to write this map).
+        let mut replaced = None;
         let running = Running::enter(&reader.reads, counting);
         if reader.tag.get() != tag {
             if running.nested() {
@@ -139,7 +143,7 @@ impl<K, V> Readers<K, V> {
                 let version = published.load();
                 return f(&version.shards, counting.then_some(&reader.reads));
             }
-            reader.reload(published, tag);
+            replaced = Some(reader.reload(published, tag));
         }
         // Read both again after the reload: a destructor it ran may have read this map and
         // reloaded once more. A reader's tag and shards always change together.
@@ -151,7 +155,10 @@ impl<K, V> Readers<K, V> {
         // SAFETY: the reader's current shards, alive until its next reload, which happens outside
         // any other read of this thread, so not before this one ends.
         let shards = unsafe { Reader::shards_of(hot) };
-        f(shards, counting.then_some(&reader.reads))
+        let out = f(shards, counting.then_some(&reader.reads));
+        drop(running);
+        drop(replaced);
+        out
     }
 }
 
@@ -206,21 +213,21 @@ impl<K, V> Reader<K, V> {
     }
 
     /// Replaces the cached shards with those of the current version, whose tag is `tag` (or a
-    /// later one's: see [`Published::tag`]). Called outside any other read of this thread. The old
-    /// shards are dropped last, because dropping may run the user's destructors, which may read
-    /// this map again (a nested read then, which does not reload).
+    /// later one's: see [`Published::tag`]), and returns the old ones. Called outside any other
+    /// read of this thread. The caller drops them after its read, because dropping may run the
+    /// user's destructors, which may use this map again.
     #[cold]
     #[inline(never)]
-    fn reload(&self, published: &Published<K, V>, tag: u64) {
+    #[must_use]
+    fn reload(&self, published: &Published<K, V>, tag: u64) -> Shards<K, V> {
         let next = Arc::clone(&published.load().shards);
         // SAFETY: this thread's reader (see `Send`); no reference into the cell is alive: reads
         // hold only slices into the shards' allocation, and no other read of this thread runs
         // (see `Readers::read`); the reference made here ends before any user code (a destructor)
         // can run.
         let old = unsafe { mem::replace(&mut *self.shards.get(), next) };
-        // Before any destructor runs: one that reads this map must find the new shards.
         self.tag.set(tag);
-        drop(old);
+        old
     }
 }
 
