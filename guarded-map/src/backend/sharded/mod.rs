@@ -26,6 +26,7 @@ use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
 use crate::compute::{Compute, Outcome};
+use crate::reentry;
 use crate::stats::{Attached, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
@@ -585,6 +586,8 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Clone,
         V: Clone,
     {
+        // Checked here, at each shard: an iterator may be advanced inside a write of this map.
+        reentry::check_locked_read(self.id(), "iter");
         let Some(shard) = self.shards.get(index) else {
             return false;
         };
