@@ -401,3 +401,40 @@ fn rcu_read_whose_closure_panics_is_counted_and_unmarked() {
     );
     assert_eq!(map.stats().gets, 2);
 }
+
+map_spec!(PlainRcu: HashMap<u32, u32>, rcu);
+map_spec!(PlainSharded: HashMap<u32, u32>, sharded, shards = 8);
+
+/// A `retain` whose closure panics after removing 499 entries: `Sharded` keeps (and counts) the
+/// removals made before the panic, `Rcu` publishes none; either way the retain is counted and
+/// `entries_added - entries_removed == len`.
+fn retain_that_panics_keeps_the_statistics_exact<S: MapSpec>()
+where
+    S::Backend: Backend<Store<u32, u32>: guarded_map::__private::Storage<u32, u32>>,
+{
+    let map = GuardedMap::<u32, u32, S>::new();
+    for k in 0..1_000 {
+        map.insert(k, k);
+    }
+    let mut removed = 0;
+    assert!(panics(|| map.retain(|_, _| {
+        assert!(removed < 499, "user closure panicked");
+        removed += 1;
+        false
+    })));
+    let stats = map.stats();
+    assert_eq!(stats.retains, 1);
+    assert_eq!(stats.entries_added - stats.entries_removed, map.len() as u64);
+    assert_eq!(stats.len, map.len() as u64);
+    assert!(map.len() == 1_000 || map.len() == 501, "len {}", map.len());
+}
+
+#[test]
+fn rcu_retain_that_panics_keeps_the_statistics_exact() {
+    retain_that_panics_keeps_the_statistics_exact::<PlainRcu>();
+}
+
+#[test]
+fn sharded_retain_that_panics_keeps_the_statistics_exact() {
+    retain_that_panics_keeps_the_statistics_exact::<PlainSharded>();
+}

@@ -237,3 +237,62 @@ fn sharded_nested_read_passes_a_waiting_writer() {
         .expect("a nested read behind a waiting writer hangs");
     assert_eq!(seen, Some((1, Some(1), 1)));
 }
+
+/// Values alive now (made and cloned minus dropped).
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+/// A value that counts its live copies.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted
+    }
+}
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new()
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+map_spec!(CountedRcu: HashMap<u32, Counted>, rcu);
+
+/// 20 000 publishes by another thread while this one stays inside one read and reads the map
+/// again and again: what the nested reads keep alive stays bounded (they read each new version
+/// through a reference of their own, never retiring the outer read's shards).
+#[test]
+fn rcu_nested_reads_keep_a_bounded_number_of_versions() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let map = GuardedMap::<u32, Counted, CountedRcu>::new();
+    map.insert(0, Counted::new());
+    map.insert(1, Counted::new());
+    let writing = AtomicBool::new(true);
+    let most = map
+        .with(&0, |_| {
+            thread::scope(|s| {
+                s.spawn(|| {
+                    for _ in 0..20_000 {
+                        map.insert(1, Counted::new());
+                    }
+                    writing.store(false, Relaxed);
+                });
+                let mut most = 0;
+                while writing.load(Relaxed) {
+                    assert!(map.contains_key(&1));
+                    most = most.max(LIVE.load(Relaxed));
+                }
+                assert!(map.contains_key(&1));
+                most.max(LIVE.load(Relaxed))
+            })
+        })
+        .unwrap();
+    assert!(most <= 16, "{most} values alive during one read");
+    drop(map);
+    assert_eq!(LIVE.load(Relaxed), 0);
+}
