@@ -72,9 +72,9 @@ mod hooks;
 mod live_iter;
 mod map;
 mod per_thread;
-mod reentry;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+mod reentry;
 pub mod registry;
 pub mod report;
 mod shared_table;

@@ -47,9 +47,9 @@ impl<K: Clone, V: Clone, St: Storage<K, V>> Iterator for LiveIter<'_, K, V, St> 
             // The buffer's allocation is reused for the next shard.
             let mut buffer = std::mem::take(&mut self.buffer).collect::<Vec<_>>();
             buffer.clear();
-            let more = self
-                .store
-                .copy_part(self.next_part, self.rec, &mut self.pinned, &mut buffer);
+            let more =
+                self.store
+                    .copy_part(self.next_part, self.rec, &mut self.pinned, &mut buffer);
             if !more {
                 self.pinned = None;
                 return None;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
 use crate::compute::{Compute, Computed, Outcome};
 use crate::error::CapacityError;
-use crate::reentry;
 use crate::hooks::{self, Op};
 use crate::live_iter::LiveIter;
+use crate::reentry;
 use crate::snapshot::Snapshot;
 use crate::spec::MapSpec;
 use crate::stats::sink::{self, Sink};
@@ -454,7 +454,9 @@ where
     {
         match self.try_get_or_insert_with(key, load) {
             Ok(value) => value,
-            Err(err) => panic!("guarded-map: {err}; use try_get_or_insert_with to handle a full map"),
+            Err(err) => {
+                panic!("guarded-map: {err}; use try_get_or_insert_with to handle a full map")
+            }
         }
     }
 

@@ -172,14 +172,18 @@ mod tests {
     #[should_panic(expected = "`get` on map `a` was called from inside `retain`")]
     fn a_locked_read_nested_in_a_write_panics() {
         let a = 1u8;
-        inside(map(&a), "a", "retain", true, || check_locked_read(map(&a), "get"));
+        inside(map(&a), "a", "retain", true, || {
+            check_locked_read(map(&a), "get")
+        });
     }
 
     #[test]
     #[should_panic(expected = "`insert` on map `a` was called from inside `update`")]
     fn a_nested_write_panics_naming_the_outer_operation() {
         let a = 1u8;
-        inside(map(&a), "a", "update", true, || check_write(map(&a), "insert"));
+        inside(map(&a), "a", "update", true, || {
+            check_write(map(&a), "insert")
+        });
     }
 
     #[test]

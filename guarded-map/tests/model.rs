@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use guarded_map::{GuardedMap, Stats, map_spec};
+use guarded_map::{Compute, Computed, GuardedMap, Stats, map_spec};
 use proptest::prelude::*;
 
 map_spec!(RcuSpec: HashMap<u16, u32>, rcu);
@@ -31,6 +31,12 @@ enum Op {
     Snapshot,
     ShrinkToFit,
     Len,
+    GetOrInsert(u16, u32),
+    /// Keep (0), set (1) or remove (2).
+    Compute(u16, u32, u8),
+    RemoveIf(u16, u32),
+    ReplaceAll(Vec<(u16, u32)>),
+    Iter,
 }
 
 fn op(keys: u16) -> impl Strategy<Value = Op> {
@@ -47,7 +53,23 @@ fn op(keys: u16) -> impl Strategy<Value = Op> {
         1 => Just(Op::Snapshot),
         1 => Just(Op::ShrinkToFit),
         1 => Just(Op::Len),
+        2 => (0..keys, any::<u32>()).prop_map(|(k, v)| Op::GetOrInsert(k, v)),
+        3 => (0..keys, any::<u32>(), 0..3u8).prop_map(|(k, v, c)| Op::Compute(k, v, c)),
+        2 => (0..keys, 1..4u32).prop_map(|(k, m)| Op::RemoveIf(k, m)),
+        1 => prop::collection::vec((0..keys, any::<u32>()), 0..24).prop_map(Op::ReplaceAll),
+        1 => Just(Op::Iter),
     ]
+}
+
+/// The checks after every operation.
+macro_rules! continue_checks {
+    ($map:ident, $model:ident, $bound:ident) => {
+        prop_assert_eq!($map.len(), $model.len());
+        prop_assert_eq!($map.is_empty(), $model.is_empty());
+        if let Some(max) = $bound {
+            prop_assert!($map.len() <= max);
+        }
+    };
 }
 
 /// Applies `ops` to a fresh map of spec `$spec` and to a std model; `$bound` is the spec's max_len.
@@ -158,16 +180,104 @@ macro_rules! check_against_model {
                     prop_assert_eq!(snapshot.get(&u16::MAX), None);
                 }
                 Op::ShrinkToFit => map.shrink_to_fit(),
+                Op::GetOrInsert(k, v) => {
+                    want.gets += 1;
+                    let present = model.get(&k).copied();
+                    want.misses += u64::from(present.is_none());
+                    let got = map.try_get_or_insert_with(&k, || v);
+                    match present {
+                        Some(old) => prop_assert_eq!(got.unwrap(), old),
+                        None if full(&model, &k) => {
+                            prop_assert_eq!(got.unwrap_err().into_inner(), v);
+                            want.rejected += 1;
+                        }
+                        None => {
+                            prop_assert_eq!(got.unwrap(), v);
+                            model.insert(k, v);
+                            want.inserts += 1;
+                            want.entries_added += 1;
+                        }
+                    }
+                }
+                Op::Compute(k, v, choice) => {
+                    let present = model.get(&k).copied();
+                    let mut shown = None;
+                    let got = map.try_compute(&k, |current| {
+                        shown = Some(current.copied());
+                        match choice {
+                            0 => Compute::Keep,
+                            1 => Compute::Set(v),
+                            _ => Compute::Remove,
+                        }
+                    });
+                    prop_assert_eq!(shown, Some(present));
+                    let expected = match (choice, present) {
+                        (0, Some(_)) => Computed::Kept,
+                        (_, None) if choice != 1 => Computed::Absent,
+                        (1, Some(old)) => {
+                            model.insert(k, v);
+                            want.inserts += 1;
+                            Computed::Replaced(old)
+                        }
+                        (1, None) if full(&model, &k) => {
+                            prop_assert_eq!(got.unwrap_err().into_inner(), v);
+                            want.rejected += 1;
+                            continue_checks!(map, model, bound);
+                            continue;
+                        }
+                        (_, None) => {
+                            model.insert(k, v);
+                            want.inserts += 1;
+                            want.entries_added += 1;
+                            Computed::Inserted
+                        }
+                        (_, Some(old)) => {
+                            model.remove(&k);
+                            want.removes += 1;
+                            want.entries_removed += 1;
+                            Computed::Removed(old)
+                        }
+                    };
+                    prop_assert_eq!(got.unwrap(), expected);
+                }
+                Op::RemoveIf(k, m) => {
+                    let hit = model.get(&k).is_some_and(|v| v % m == 0);
+                    let got = map.remove_if(&k, |_, v| v % m == 0);
+                    if hit {
+                        let v = model.remove(&k).unwrap();
+                        prop_assert_eq!(got, Some((k, v)));
+                        want.removes += 1;
+                        want.entries_removed += 1;
+                    } else {
+                        prop_assert_eq!(got, None);
+                    }
+                }
+                Op::ReplaceAll(pairs) => {
+                    let new: HashMap<u16, u32> = pairs.iter().copied().collect();
+                    if bound.is_some_and(|max| new.len() > max) {
+                        let refused =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                map.replace_all(pairs.clone());
+                            }));
+                        prop_assert!(refused.is_err());
+                    } else {
+                        prop_assert_eq!(map.replace_all(pairs), model.len());
+                        want.entries_removed += model.len() as u64;
+                        want.entries_added += new.len() as u64;
+                        model = new;
+                    }
+                }
+                Op::Iter => {
+                    let seen: HashMap<u16, u32> = map.iter().collect();
+                    prop_assert_eq!(map.iter().count(), model.len());
+                    prop_assert_eq!(&seen, &model);
+                }
                 Op::Len => {
                     prop_assert_eq!(map.len(), model.len());
                     prop_assert!(map.capacity() >= map.len());
                 }
             }
-            prop_assert_eq!(map.len(), model.len());
-            prop_assert_eq!(map.is_empty(), model.is_empty());
-            if let Some(max) = bound {
-                prop_assert!(map.len() <= max);
-            }
+            continue_checks!(map, model, bound);
         }
         if map.descriptor().stats_enabled() {
             let stats = map.stats();

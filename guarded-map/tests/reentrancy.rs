@@ -174,16 +174,25 @@ where
             let outer_writes = !matches!(outer, "with" | "for_each");
             let refused = is_write(inner) || (outer_writes && !reads_in_writes && inner != "len");
             match message {
-                None => assert!(!refused, "{label}: `{inner}` inside `{outer}` was not refused"),
+                None => assert!(
+                    !refused,
+                    "{label}: `{inner}` inside `{outer}` was not refused"
+                ),
                 Some(message) => {
-                    assert!(refused, "{label}: `{inner}` inside `{outer}` panicked: {message}");
+                    assert!(
+                        refused,
+                        "{label}: `{inner}` inside `{outer}` panicked: {message}"
+                    );
                     assert!(
                         message.contains(label) && message.contains("on the same map"),
                         "{label}: `{inner}` inside `{outer}`: {message}"
                     );
                     let names_outer = message.contains(&format!("inside `{outer}`"))
                         || (outer == "with" && message.contains("inside `with`"));
-                    assert!(names_outer, "{label}: `{inner}` inside `{outer}`: {message}");
+                    assert!(
+                        names_outer,
+                        "{label}: `{inner}` inside `{outer}`: {message}"
+                    );
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! (`guarded_map_probe_common::statistics!`): a statistic added there gets its field, its counter
 //! and its place in every sum here.
 
+use std::fmt;
 use std::ops::AddAssign;
 
 use guarded_map_probe_common::{Stat, statistics};
@@ -62,6 +63,62 @@ macro_rules! define_stats {
             }
         }
 
+        impl Stats {
+            /// What happened between `earlier` (a snapshot of the same map's, or label's,
+            /// statistics) and this one: counters as differences, gauges as they are now.
+            ///
+            /// ```
+            /// use guarded_map::{map_spec, GuardedMap};
+            /// map_spec!(Hits: HashMap<u32, u32>, sharded);
+            ///
+            /// let map: GuardedMap<u32, u32, Hits> = GuardedMap::new();
+            /// map.insert(1, 1);
+            /// let before = map.stats();
+            /// map.get_cloned(&1);
+            /// map.get_cloned(&2);
+            /// let window = map.stats().since(&before);
+            /// assert_eq!((window.gets, window.misses, window.inserts), (2, 1, 0));
+            /// assert_eq!(window.len, 1);
+            /// ```
+            #[must_use]
+            pub fn since(&self, earlier: &Stats) -> Stats {
+                Stats {
+                    $( $field: define_stats!(@since self earlier $kind $field), )*
+                }
+            }
+
+            /// Every statistic as (name, value), in the table's order: the names are the
+            /// fields'.
+            pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$( (stringify!($field), self.$field), )*].into_iter()
+            }
+        }
+
+        impl fmt::Display for Stats {
+            /// One `name value` line per statistic that is not zero (all of them with `{:#}`),
+            /// names padded to one column.
+            ///
+            /// ```
+            /// use guarded_map::{map_spec, GuardedMap};
+            /// map_spec!(Seen: HashMap<u32, u32>, rcu);
+            ///
+            /// let map: GuardedMap<u32, u32, Seen> = GuardedMap::new();
+            /// map.insert(1, 1);
+            /// let text = map.stats().to_string();
+            /// assert!(text.lines().any(|line| line.split_whitespace().eq(["inserts", "1"])));
+            /// assert!(!text.contains("removes"));
+            /// ```
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let width = self.fields().map(|(name, _)| name.len()).max().unwrap_or(0);
+                for (name, value) in self.fields() {
+                    if value != 0 || f.alternate() {
+                        writeln!(f, "{name:<width$} {value}")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+
         impl AddAssign for Stats {
             /// Sums two maps' statistics (counters and gauges alike).
             fn add_assign(&mut self, other: Stats) {
@@ -69,6 +126,10 @@ macro_rules! define_stats {
             }
         }
     };
+    (@since $now:ident $earlier:ident counter $field:ident) => {
+        $now.$field.saturating_sub($earlier.$field)
+    };
+    (@since $now:ident $earlier:ident gauge $field:ident) => { $now.$field };
     (@value $counts:ident counter $name:ident) => { $counts[Counter::$name] };
     (@value $counts:ident gauge $name:ident) => { 0 };
 }

@@ -23,13 +23,11 @@ use published::Published;
 use reader::Readers;
 
 use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
-use crate::shared_table::SharedTable;
 use crate::compute::{Compute, Outcome};
+use crate::shared_table::SharedTable;
 use crate::stats::{Counter, MapStats, Recorder, Wrote};
 use crate::sync::{AtomicUsize, Mutex, MutexGuard};
-use crate::table::{
-    Entry, Frozen, Pair, Shards, Table, find_in, hash_again, key_eq, shard_index,
-};
+use crate::table::{Entry, Frozen, Pair, Shards, Table, find_in, hash_again, key_eq, shard_index};
 
 /// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
 const MAX_BITS: u32 = 14;
