@@ -5,6 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 
 use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
@@ -51,9 +52,42 @@ type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
 /// # Closures and locks
 ///
 /// Closures passed to [`with`](Self::with), [`update`](Self::update), [`upsert`](Self::upsert),
-/// [`retain`](Self::retain) and [`for_each`](Self::for_each) run while the map is locked: the entry's
-/// shard with `Sharded`, the writer lock with `Rcu` (its reads take no lock). Do not touch the same map
-/// from inside them; that would deadlock. Keep them short.
+/// [`compute`](Self::compute), [`remove_if`](Self::remove_if), [`retain`](Self::retain) and
+/// [`for_each`](Self::for_each) run while the map is locked: the entry's shard with `Sharded`, the
+/// writer lock with `Rcu` (its reads take no lock). Keep them short.
+/// [`get_or_insert_with`](Self::get_or_insert_with)'s loader runs outside any lock.
+///
+/// # Re-entrancy
+///
+/// Calling the same map from inside one of its closures never deadlocks; what is allowed depends
+/// only on the operations, never on which shards the keys fall in or what other threads do:
+///
+/// - a **read nested in a read** (`with`, `get_cloned`, `iter`, `snapshot`, ... inside `with` or
+///   `for_each`) works on every backend, also while another thread waits to write that shard;
+/// - a **write nested in any operation** of the same map panics at once, naming the map and the
+///   outer operation;
+/// - a **read nested in a write** (inside `update`, `upsert`, `compute`, `remove_if`, `retain`)
+///   works on `Rcu` (it sees the map as it was before the outer write) and panics on `Sharded`,
+///   whose write holds a lock the read may need. `len` and `is_empty` take no lock and always work.
+///
+/// Other maps, including other instances of the same spec, can be used freely. `Hash`, `Eq`,
+/// `Clone` and `Drop` of keys and values must not call the map they are stored in.
+///
+/// ```
+/// use guarded_map::{map_spec, GuardedMap};
+/// map_spec!(Graph: HashMap<u32, u32>, sharded);
+///
+/// let next: GuardedMap<u32, u32, Graph> = [(1, 2), (2, 3)].into_iter().collect();
+/// // A read inside a read: fine.
+/// assert_eq!(next.with(&1, |n| next.get_cloned(n)), Some(Some(3)));
+/// // A write inside a read: refused with a message, not a deadlock.
+/// let refused = std::panic::catch_unwind(|| next.with(&1, |_| next.insert(9, 9)));
+/// assert!(refused.is_err());
+/// assert_eq!(next.len(), 2);
+/// ```
+///
+/// Its cost: a `Sharded` keyed read pushes a frame on a thread-local list (a few stores), every
+/// write checks the list's head (one load) and, on `Rcu`, its reader's mark; see `BENCHMARKS.md`.
 ///
 /// # Panics in user code
 ///
@@ -496,9 +530,9 @@ where
     ///
     /// ```
     /// use guarded_map::{map_spec, Compute, Computed, GuardedMap};
-    /// map_spec!(Stock: HashMap<&'static str, u32>, sharded);
+    /// map_spec!(Stock: HashMap<String, u32>, sharded);
     ///
-    /// let stock: GuardedMap<&str, u32, Stock> = [("tea", 1)].into_iter().collect();
+    /// let stock: GuardedMap<String, u32, Stock> = [("tea".to_string(), 1)].into_iter().collect();
     /// // Take one; the last one taken removes the entry.
     /// let take = |n: Option<&u32>| match n {
     ///     Some(1) => Compute::Remove,
@@ -802,6 +836,11 @@ where
         Snapshot::new(frozen, self.hasher.clone())
     }
 }
+
+// A panic in user code leaves the map consistent and usable (see "Panics in user code"), as with
+// std's `Mutex` and `RwLock`, which are unwind-safe too.
+impl<K, V, S: MapSpec, H: RefUnwindSafe> RefUnwindSafe for GuardedMap<K, V, S, H> {}
+impl<K, V, S: MapSpec, H: UnwindSafe> UnwindSafe for GuardedMap<K, V, S, H> {}
 
 impl<K, V, S: MapSpec, H> Drop for GuardedMap<K, V, S, H> {
     fn drop(&mut self) {
