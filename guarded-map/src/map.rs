@@ -394,8 +394,7 @@ where
         out
     }
 
-    /// A keyed read with no closure of the user's: only `Clone` or nothing runs under the lock, so
-    /// no frame is pushed (`Clone` of a value must not call the map).
+    /// A keyed read with no closure of the user's (only `Clone`, or nothing, runs under the lock).
     #[inline(always)]
     fn read<Q, R>(&self, key: &Q, op: &'static str, f: impl FnOnce(&V) -> R) -> Option<R>
     where
@@ -404,7 +403,14 @@ where
     {
         self.check_read(op);
         let hash = self.hash(key);
-        let out = self.store.get(hash, key, &self.stats, Self::STATS, f);
+        // Every read that locks pushes its frame (see `reentry::reading`).
+        let out = if <S::Backend as Backend>::LOCKED_READS {
+            self.inside(op, false, || {
+                self.store.get(hash, key, &self.stats, Self::STATS, f)
+            })
+        } else {
+            self.store.get(hash, key, &self.stats, Self::STATS, f)
+        };
         self.probe(Op::Get, hash);
         out
     }

@@ -591,12 +591,15 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         let Some(shard) = self.shards.get(index) else {
             return false;
         };
-        let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
-        out.extend(
-            table
-                .iter()
-                .map(|pair| (pair.key.clone(), pair.value.clone())),
-        );
+        // A frame of its own, as every read that locks has (see `reentry::reading`).
+        reentry::inside(self.id(), "", "iter", false, || {
+            let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
+            out.extend(
+                table
+                    .iter()
+                    .map(|pair| (pair.key.clone(), pair.value.clone())),
+            );
+        });
         true
     }
 
