@@ -41,6 +41,19 @@ fn bits_for(len: usize) -> u32 {
     bits
 }
 
+/// A version holding `entries` (distinct keys), sharded for at least `min_len` entries.
+fn frozen_from<K, V>(
+    entries: Vec<Entry<K, V>>,
+    min_len: usize,
+    rehash: impl Fn(&K) -> u64,
+) -> Frozen<K, V> {
+    let len = entries.len();
+    let pairs = entries
+        .into_iter()
+        .map(|Entry { hash, key, value }| (hash, Pair { key, value }));
+    Frozen::from_pairs(bits_for(len.max(min_len)), len, pairs, rehash)
+}
+
 /// Storage of the [`Rcu`](crate::Rcu) backend.
 pub struct RcuStore<K, V> {
     current: Published<K, V>,
@@ -194,11 +207,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Self {
-        let len = entries.len();
-        let pairs = entries
-            .into_iter()
-            .map(|Entry { hash, key, value }| (hash, Pair { key, value }));
-        let frozen = Frozen::from_pairs(bits_for(len.max(config.capacity)), len, pairs, rehash);
+        let frozen = frozen_from(entries, config.capacity, rehash);
         Self::from_frozen(config, Arc::new(frozen), rec)
     }
 
@@ -422,10 +431,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     ) -> usize {
         // Built before the writer lock is taken; published in one step.
         let len = entries.len();
-        let pairs = entries
-            .into_iter()
-            .map(|Entry { hash, key, value }| (hash, Pair { key, value }));
-        let next = Frozen::from_pairs(bits_for(len), len, pairs, rehash);
+        let next = frozen_from(entries, 0, rehash);
         let write = self.begin(rec);
         let removed = write.cur.len;
         write.publish_all(next, len);
