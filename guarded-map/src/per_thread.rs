@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use thread_local::ThreadLocal;
+use crate::sync::ThreadLocal;
 
 /// Ids and tags issued so far; never reused (a `u64` counter does not wrap).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -49,12 +49,37 @@ const NONE: Last = Last {
     hot: (ptr::null(), 0),
 };
 
+#[cfg(not(guarded_map_loom))]
 std::thread_local! {
     /// The last [`PerThread`] this thread looked up.
     static LAST: Cell<Last> = const { Cell::new(NONE) };
     /// The one looked up before it.
     static PREV: Cell<Last> = const { Cell::new(NONE) };
 }
+
+// Loom runs its modelled threads on one OS thread: there the entries are loom's thread locals.
+#[cfg(guarded_map_loom)]
+loom::thread_local! {
+    static LAST: Cell<Last> = Cell::new(NONE);
+    static PREV: Cell<Last> = Cell::new(NONE);
+}
+
+/// Reads one of this thread's fast-path entries.
+#[inline(always)]
+fn load(entry: &'static LocalKey<Cell<Last>>) -> Last {
+    entry.with(Cell::get)
+}
+
+/// Writes one of this thread's fast-path entries.
+#[inline(always)]
+fn store(entry: &'static LocalKey<Cell<Last>>, value: Last) {
+    entry.with(|cell| cell.set(value));
+}
+
+#[cfg(guarded_map_loom)]
+use loom::thread::LocalKey;
+#[cfg(not(guarded_map_loom))]
+use std::thread::LocalKey;
 
 /// One `T` per thread that uses this object.
 pub(crate) struct PerThread<T: Send> {
@@ -73,7 +98,7 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
-        match self.find(LAST.get(), self.id) {
+        match self.find(load(&LAST), self.id) {
             Some((value, _)) => value,
             None => self.get_slow(init),
         }
@@ -107,15 +132,15 @@ impl<T: Send> PerThread<T> {
     /// `tag` (see [`remember`](Self::remember)). One thread-local load and one comparison.
     #[inline(always)]
     pub(crate) fn tagged(&self, tag: u64) -> Option<(&T, Hot)> {
-        self.find(LAST.get(), tag)
+        self.find(load(&LAST), tag)
     }
 
     /// As [`tagged`](Self::tagged), for the entry before the last one, which then becomes the last.
     pub(crate) fn tagged_prev(&self, tag: u64) -> Option<(&T, Hot)> {
-        let prev = PREV.get();
+        let prev = load(&PREV);
         let found = self.find(prev, tag)?;
-        PREV.set(LAST.get());
-        LAST.set(prev);
+        store(&PREV, load(&LAST));
+        store(&LAST, prev);
         Some(found)
     }
 
@@ -143,17 +168,20 @@ impl<T: Send> PerThread<T> {
     /// `tag` this object's id or a tag from [`fresh_tag`] that no other object is ever given.
     pub(crate) unsafe fn remember(&self, tag: u64, value: &T, hot: Hot) {
         let value = ptr::from_ref(value).cast();
-        let last = LAST.get();
+        let last = load(&LAST);
         // A value already last (under an older tag) is replaced, not pushed down: the entry before
         // it stays.
         if last.value != value {
-            PREV.set(last);
+            store(&PREV, last);
         }
-        LAST.set(Last {
-            id: tag,
-            value,
-            hot,
-        });
+        store(
+            &LAST,
+            Last {
+                id: tag,
+                value,
+                hot,
+            },
+        );
     }
 }
 

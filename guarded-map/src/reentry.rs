@@ -25,9 +25,29 @@ pub(crate) struct Frame {
     outer: *const Frame,
 }
 
-thread_local! {
+#[cfg(not(guarded_map_loom))]
+std::thread_local! {
     /// The innermost running operation of this thread (null: none).
     static INNERMOST: Cell<*const Frame> = const { Cell::new(ptr::null()) };
+}
+
+// Loom runs its modelled threads on one OS thread, so the list must be one of loom's thread
+// locals there, or one modelled thread would see another's frames.
+#[cfg(guarded_map_loom)]
+loom::thread_local! {
+    static INNERMOST: Cell<*const Frame> = Cell::new(ptr::null());
+}
+
+/// This thread's innermost frame.
+#[inline(always)]
+fn head() -> *const Frame {
+    INNERMOST.with(Cell::get)
+}
+
+/// Makes `frame` this thread's innermost frame.
+#[inline(always)]
+fn set_head(frame: *const Frame) {
+    INNERMOST.with(|head| head.set(frame));
 }
 
 /// Runs `f` as operation `op` of the map at `map`, labelled `label`, so that calls nested in it
@@ -44,10 +64,10 @@ pub(crate) fn inside<R>(
     impl Drop for Restore {
         #[inline(always)]
         fn drop(&mut self) {
-            INNERMOST.set(self.0);
+            set_head(self.0);
         }
     }
-    let outer = INNERMOST.get();
+    let outer = head();
     let frame = Frame {
         map,
         label,
@@ -55,7 +75,7 @@ pub(crate) fn inside<R>(
         writes,
         outer,
     };
-    INNERMOST.set(&frame);
+    set_head(&frame);
     let _restore = Restore(outer);
     f()
 }
@@ -65,7 +85,7 @@ pub(crate) fn inside<R>(
 #[inline(always)]
 #[track_caller]
 pub(crate) fn check_write(map: *const (), op: &'static str) {
-    let innermost = INNERMOST.get();
+    let innermost = head();
     if !innermost.is_null() {
         check_write_slow(innermost, map, op);
     }
@@ -77,7 +97,7 @@ pub(crate) fn check_write(map: *const (), op: &'static str) {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn check_locked_read(map: *const (), op: &'static str) {
-    let innermost = INNERMOST.get();
+    let innermost = head();
     if !innermost.is_null() {
         check_read_slow(innermost, map, op);
     }
@@ -87,7 +107,7 @@ pub(crate) fn check_locked_read(map: *const (), op: &'static str) {
 /// a read lock). Every read that takes a lock pushes its own frame before it locks, so the asking
 /// read is one frame of the map: it is nested when there is another.
 pub(crate) fn reading(map: *const ()) -> bool {
-    frames(INNERMOST.get())
+    frames(head())
         .filter(|frame| frame.map == map && !frame.writes)
         .nth(1)
         .is_some()

@@ -14,6 +14,7 @@ mod imp {
     pub(crate) use std::hint::spin_loop;
     pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
     pub(crate) use std::thread::yield_now;
+    pub(crate) use thread_local::ThreadLocal;
 
     /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
     pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
@@ -169,6 +170,55 @@ mod imp {
         pub(crate) unsafe fn wake_one(&self, _key: usize) {
             let _guard = self.lock.lock().unwrap();
             self.parked.notify_one();
+        }
+    }
+
+    /// `thread_local::ThreadLocal` per modelled thread: loom runs all of them on one OS thread, so
+    /// the real one would hand them all one value. Values are boxed and kept until the object is
+    /// dropped, so references to them stay valid.
+    pub(crate) struct ThreadLocal<T> {
+        values: std::sync::Mutex<Vec<(loom::thread::ThreadId, Box<T>)>>,
+    }
+
+    impl<T: Send> ThreadLocal<T> {
+        pub(crate) fn new() -> Self {
+            ThreadLocal {
+                values: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            let me = loom::thread::current().id();
+            let values = self.values.lock().unwrap();
+            let value = values.iter().find(|(id, _)| *id == me)?;
+            // SAFETY: the box is neither moved nor freed before `self` is dropped (entries are
+            // only pushed), and `&self` outlives the reference.
+            Some(unsafe { &*std::ptr::from_ref::<T>(&value.1) })
+        }
+
+        pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
+            if let Some(value) = self.get() {
+                return value;
+            }
+            let value = Box::new(init());
+            let at = std::ptr::from_ref::<T>(&value);
+            let me = loom::thread::current().id();
+            self.values.lock().unwrap().push((me, value));
+            // SAFETY: as in `get`; the box just moved into the list, its contents did not.
+            unsafe { &*at }
+        }
+
+        pub(crate) fn iter(&self) -> impl Iterator<Item = &T>
+        where
+            T: Sync,
+        {
+            let values = self.values.lock().unwrap();
+            let all: Vec<&T> = values
+                .iter()
+                // SAFETY: as in `get`.
+                .map(|(_, value)| unsafe { &*std::ptr::from_ref::<T>(value) })
+                .collect();
+            all.into_iter()
         }
     }
 
