@@ -1,9 +1,11 @@
 //! [`LiveIter`]: the entries of a live map, copied one shard at a time.
 
+use std::ptr;
 use std::sync::Arc;
 use std::vec;
 
 use crate::backend::Storage;
+use crate::reentry;
 use crate::stats::Recorder;
 use crate::table::Frozen;
 
@@ -18,6 +20,9 @@ use crate::table::Frozen;
 ///   exactly once.
 pub struct LiveIter<'a, K, V, St> {
     store: &'a St,
+    /// The map's label when its reads take a lock: each step is then checked as a read of it
+    /// (the iterator may be advanced inside one of the map's writes).
+    locked_reads: Option<&'static str>,
     rec: Recorder<'a>,
     next_part: usize,
     pinned: Option<Arc<Frozen<K, V>>>,
@@ -25,9 +30,14 @@ pub struct LiveIter<'a, K, V, St> {
 }
 
 impl<'a, K, V, St> LiveIter<'a, K, V, St> {
-    pub(crate) fn new(store: &'a St, rec: Recorder<'a>) -> Self {
+    pub(crate) fn new(
+        store: &'a St,
+        locked_reads: Option<&'static str>,
+        rec: Recorder<'a>,
+    ) -> Self {
         LiveIter {
             store,
+            locked_reads,
             rec,
             next_part: 0,
             pinned: None,
@@ -43,6 +53,9 @@ impl<K: Clone, V: Clone, St: Storage<K, V>> Iterator for LiveIter<'_, K, V, St> 
         loop {
             if let Some(entry) = self.buffer.next() {
                 return Some(entry);
+            }
+            if let Some(label) = self.locked_reads {
+                reentry::check_locked_read(ptr::from_ref(self.store).cast(), label, "iter");
             }
             // The buffer's allocation is reused for the next shard.
             let mut buffer = std::mem::take(&mut self.buffer).collect::<Vec<_>>();

@@ -13,7 +13,7 @@ use crate::compute::{Compute, Computed, Outcome};
 use crate::error::CapacityError;
 use crate::hooks::{self, Op};
 use crate::live_iter::LiveIter;
-use crate::reentry;
+use crate::reentry::{self, Outer};
 use crate::snapshot::Snapshot;
 use crate::spec::MapSpec;
 use crate::stats::sink::{self, Sink};
@@ -86,8 +86,9 @@ type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
 /// assert_eq!(next.len(), 2);
 /// ```
 ///
-/// Its cost: a `Sharded` keyed read pushes a frame on a thread-local list (a few stores), every
-/// write checks the list's head (one load) and, on `Rcu`, its reader's mark; see `BENCHMARKS.md`.
+/// Its cost: every write, and every `Sharded` read, checks a thread-local list's head (a load and
+/// a branch; `Rcu` writes also check their reader's mark); a closure that runs under a lock pushes
+/// a frame of three words on that list. See `BENCHMARKS.md`.
 ///
 /// # Panics in user code
 ///
@@ -134,28 +135,24 @@ where
     /// [re-entrancy](Self#re-entrancy)).
     #[inline(always)]
     #[track_caller]
-    fn check_write(&self, op: &'static str) {
-        reentry::check_write(self.id(), op);
+    fn check_write(&self, op: &'static str) -> Outer {
+        let outer = reentry::check_write(self.id(), S::DESCRIPTOR.label(), op);
         if !<S::Backend as Backend>::LOCKED_READS && self.store.reading_here() {
             reentry::reentered_read(S::DESCRIPTOR.label(), op);
         }
+        outer
     }
 
     /// Refuses a read nested in a write of this map on this thread when the backend's reads take
     /// a lock (`Sharded`): the write holds one the read may need.
     #[inline(always)]
     #[track_caller]
-    fn check_read(&self, op: &'static str) {
+    fn check_read(&self, op: &'static str) -> Outer {
         if <S::Backend as Backend>::LOCKED_READS {
-            reentry::check_locked_read(self.id(), op);
+            reentry::check_locked_read(self.id(), S::DESCRIPTOR.label(), op)
+        } else {
+            reentry::outer()
         }
-    }
-
-    /// Runs `f` as the operation `op` of this map, which holds a lock (a write lock if `writes`)
-    /// while `f` runs user code.
-    #[inline(always)]
-    fn inside<R>(&self, op: &'static str, writes: bool, f: impl FnOnce() -> R) -> R {
-        reentry::inside(self.id(), S::DESCRIPTOR.label(), op, writes, f)
     }
 
     /// Tells an attached probe about an operation (see [`hooks`]): one relaxed load while none is.
@@ -260,20 +257,27 @@ where
     ///
     /// `Rcu`: all-or-nothing, one publish. `Sharded`: shard by shard.
     pub fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
-        self.check_write("retain");
+        let outer = self.check_write("retain");
         let rec = self.rec();
         // Counted first: a retain whose closure panics still ran (and, with `Sharded`, removed
         // what it decided before the panic, which the store counts).
         rec.count(Counter::Retain, 1);
-        self.inside("retain", true, || self.store.retain(rec, keep));
+        let mut keep = keep;
+        let id = self.id();
+        self.store.retain(rec, |key: &K, value: &mut V| {
+            outer.enter(id, reentry::Op::RETAIN, || keep(key, value))
+        });
         self.probe(Op::Retain, 0);
     }
 
     /// Calls `f` on every entry, without copying. `Rcu`: over one consistent version. `Sharded`:
     /// shard by shard, each shard read-locked while `f` runs on its entries.
     pub fn for_each(&self, f: impl FnMut(&K, &V)) {
-        self.check_read("for_each");
-        self.inside("for_each", false, || self.store.for_each(self.rec(), f));
+        let outer = self.check_read("for_each");
+        let (mut f, id) = (f, self.id());
+        self.store.for_each(self.rec(), |key: &K, value: &V| {
+            outer.enter(id, reentry::Op::FOR_EACH, || f(key, value))
+        });
     }
 
     /// Clones of every entry of the live map, copied one shard at a time, never holding a lock
@@ -300,7 +304,8 @@ where
         K: Clone,
         V: Clone,
     {
-        LiveIter::new(&self.store, self.rec())
+        let locked_reads = <S::Backend as Backend>::LOCKED_READS.then(|| S::DESCRIPTOR.label());
+        LiveIter::new(&self.store, locked_reads, self.rec())
     }
 
     /// This instance's statistics (counts since it was created; `len` and `capacity` now).
@@ -380,14 +385,15 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.check_read("with");
         let hash = self.hash(key);
+        // `Rcu` readers mark their reads themselves, and a read takes no lock: no frame there.
         let out = if <S::Backend as Backend>::LOCKED_READS {
-            self.inside("with", false, || {
-                self.store.get(hash, key, &self.stats, Self::STATS, f)
-            })
+            let (outer, id) = (self.check_read("with"), self.id());
+            self.store
+                .get(hash, key, &self.stats, Self::STATS, |value: &V| {
+                    outer.enter(id, reentry::Op::WITH, || f(value))
+                })
         } else {
-            // `Rcu` readers mark their read themselves, and a read takes no lock.
             self.store.get(hash, key, &self.stats, Self::STATS, f)
         };
         self.probe(Op::Get, hash);
@@ -403,14 +409,8 @@ where
     {
         self.check_read(op);
         let hash = self.hash(key);
-        // Every read that locks pushes its frame (see `reentry::reading`).
-        let out = if <S::Backend as Backend>::LOCKED_READS {
-            self.inside(op, false, || {
-                self.store.get(hash, key, &self.stats, Self::STATS, f)
-            })
-        } else {
-            self.store.get(hash, key, &self.stats, Self::STATS, f)
-        };
+        // No frame: nothing of the user's but `Clone` and `Eq` runs under the lock.
+        let out = self.store.get(hash, key, &self.stats, Self::STATS, f);
         self.probe(Op::Get, hash);
         out
     }
@@ -516,7 +516,7 @@ where
             return Ok(value);
         }
         let value = load();
-        self.keyed_compute(key, "get_or_insert_with", |current| match current {
+        self.keyed_compute(key, reentry::Op::GET_OR_INSERT, |current| match current {
             Some((_, stored)) => (Compute::Keep, stored.clone()),
             None => {
                 let stored = value.clone();
@@ -579,9 +579,11 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
     {
-        self.keyed_compute(key, "compute", |current| (f(current.map(|(_, v)| v)), ()))
-            .map(|(done, ())| done.computed())
-            .map_err(|(value, ())| value)
+        self.keyed_compute(key, reentry::Op::COMPUTE, |current| {
+            (f(current.map(|(_, v)| v)), ())
+        })
+        .map(|(done, ())| done.computed())
+        .map_err(|(value, ())| value)
     }
 
     /// Removes `key` if `remove(key, value)` returns true, atomically; returns the removed entry.
@@ -605,7 +607,7 @@ where
             Some((k, v)) if remove(k, v) => (Compute::Remove, ()),
             _ => (Compute::Keep, ()),
         };
-        match self.keyed_compute(key, "remove_if", decide) {
+        match self.keyed_compute(key, reentry::Op::REMOVE_IF, decide) {
             Ok((Outcome::Removed(key, value), ())) => Some((key, value)),
             _ => None,
         }
@@ -616,20 +618,20 @@ where
     fn keyed_compute<Q, R>(
         &self,
         key: &Q,
-        op: &'static str,
+        op: &'static reentry::Op,
         f: impl FnOnce(Option<(&K, &V)>) -> (Compute<V>, R),
     ) -> Result<(Outcome<K, V>, R), (CapacityError<V>, R)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
     {
-        self.check_write(op);
+        let outer = self.check_write(op.name());
         let rec = self.rec();
-        let hash = self.hash(key);
-        let done = self.inside(op, true, || {
-            self.store
-                .compute(hash, key, rec, self.rehash(), Q::to_owned, f)
-        });
+        let (hash, id) = (self.hash(key), self.id());
+        let f = |current: Option<(&K, &V)>| outer.enter(id, op, || f(current));
+        let done = self
+            .store
+            .compute(hash, key, rec, self.rehash(), Q::to_owned, f);
         match done {
             Ok((outcome, out)) => {
                 let op = match outcome {
@@ -762,10 +764,11 @@ where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.check_write("update");
+        let outer = self.check_write("update");
         let rec = self.rec();
-        let hash = self.hash(key);
-        let out = self.inside("update", true, || self.store.update(hash, key, rec, f));
+        let (hash, id) = (self.hash(key), self.id());
+        let f = |value: &mut V| outer.enter(id, reentry::Op::UPDATE, || f(value));
+        let out = self.store.update(hash, key, rec, f);
         self.probe(Op::Update, hash);
         out
     }
@@ -801,12 +804,12 @@ where
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<R, CapacityError<K>> {
-        self.check_write("upsert");
+        let outer = self.check_write("upsert");
         let rec = self.rec();
-        let hash = self.hash(&key);
-        let done = self.inside("upsert", true, || {
-            self.store.upsert(hash, key, rec, self.rehash(), default, f)
-        });
+        let (hash, id) = (self.hash(&key), self.id());
+        let default = || outer.enter(id, reentry::Op::UPSERT, default);
+        let f = |value: &mut V| outer.enter(id, reentry::Op::UPSERT, || f(value));
+        let done = self.store.upsert(hash, key, rec, self.rehash(), default, f);
         match done {
             Ok(done) => {
                 let op = if done.inserted {
@@ -835,8 +838,7 @@ where
     pub fn snapshot(&self) -> Snapshot<K, V, H> {
         self.check_read("snapshot");
         let rec = self.rec();
-        // `Sharded` runs `Clone` under every shard's read lock.
-        let frozen = self.inside("snapshot", false, || self.store.snapshot(rec));
+        let frozen = self.store.snapshot(rec);
         rec.count(Counter::Snapshot, 1);
         self.probe(Op::Snapshot, 0);
         Snapshot::new(frozen, self.hasher.clone())

@@ -1,12 +1,16 @@
 //! Which maps the calling thread is inside of, so that a call that would re-enter a map it holds
 //! fails at once, with a message, instead of deadlocking by chance.
 //!
-//! An operation that runs user code (a closure, or `Clone` in a snapshot) while it holds a map's
-//! lock first pushes a [`Frame`] on the thread's list: the map's address, the operation's name,
-//! whether it holds a write lock. The frame lives on the operation's stack; the list's head is one
-//! thread-local pointer, restored when the operation ends (on unwind too). Any later call checks
-//! the head: null, the common case, is one load and a branch; otherwise the list is walked (it is
-//! as long as the nesting is deep) for the same map.
+//! An operation that runs the user's closure while it holds a map's lock pushes a [`Frame`] on the
+//! thread's list around each call of the closure, once the lock is held: the map's address and
+//! the operation ([`Op`]: its name, whether it holds a write lock). The frame lives on the
+//! operation's stack; the list's head is one thread-local pointer, restored when the closure ends
+//! (on unwind too). Every call first checks the head: null, the common case, is one load and a
+//! branch; otherwise the list is walked (it is as long as the nesting is deep) for the same map.
+//!
+//! Only closures get frames. `Clone`, `Hash`, `Eq` and `Drop` of keys and values also run under
+//! locks, but must not use the map they are in (documented on `GuardedMap`); a frame on every
+//! `get_cloned` would cost the hot path as much again as the check.
 //!
 //! Why not the locks themselves: a nested write to another shard of the same map would succeed,
 //! one to the same shard deadlock, and which one happens depends on the hasher's seed. The list
@@ -15,13 +19,45 @@
 use std::cell::Cell;
 use std::ptr;
 
-/// One running operation of one map on this thread.
+/// An operation that runs the user's closures while it holds a lock of its map.
+pub(crate) struct Op {
+    name: &'static str,
+    /// Whether it holds a write lock (or the `Rcu` writer lock).
+    writes: bool,
+}
+
+impl Op {
+    const fn read(name: &'static str) -> Op {
+        Op {
+            name,
+            writes: false,
+        }
+    }
+
+    const fn write(name: &'static str) -> Op {
+        Op { name, writes: true }
+    }
+
+    pub(crate) const WITH: &'static Op = &Op::read("with");
+    pub(crate) const FOR_EACH: &'static Op = &Op::read("for_each");
+    pub(crate) const UPDATE: &'static Op = &Op::write("update");
+    pub(crate) const UPSERT: &'static Op = &Op::write("upsert");
+    pub(crate) const COMPUTE: &'static Op = &Op::write("compute");
+    pub(crate) const REMOVE_IF: &'static Op = &Op::write("remove_if");
+    pub(crate) const RETAIN: &'static Op = &Op::write("retain");
+    /// Its closure under the lock is the map's own; the loader runs outside.
+    pub(crate) const GET_OR_INSERT: &'static Op = &Op::write("get_or_insert_with");
+
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// One running closure of one map's operation on this thread: three words on the operation's
+/// stack. The map's label is not kept: a call that finds the frame is of the same map, and names it.
 pub(crate) struct Frame {
     map: *const (),
-    label: &'static str,
-    op: &'static str,
-    /// Whether the operation holds a write lock (or the `Rcu` writer lock).
-    writes: bool,
+    op: &'static Op,
     outer: *const Frame,
 }
 
@@ -50,97 +86,109 @@ fn set_head(frame: *const Frame) {
     INNERMOST.with(|head| head.set(frame));
 }
 
-/// Runs `f` as operation `op` of the map at `map`, labelled `label`, so that calls nested in it
-/// can tell.
+/// The list as an operation found it when it was checked: where its closures' frames go.
+///
+/// Taken once per operation, so that pushing a frame (per call of the closure) reloads nothing:
+/// anything that runs between the check and a push (`Hash`, an earlier call of the closure)
+/// restores the list before it returns.
+#[derive(Clone, Copy)]
+pub(crate) struct Outer(*const Frame);
+
+impl Outer {
+    /// Runs `f`, the user's closure of operation `op` of the map at `map`, which holds the lock
+    /// `op` says, so that calls nested in it can tell.
+    #[inline(always)]
+    pub(crate) fn enter<R>(self, map: *const (), op: &'static Op, f: impl FnOnce() -> R) -> R {
+        struct Restore(*const Frame);
+        impl Drop for Restore {
+            #[inline(always)]
+            fn drop(&mut self) {
+                set_head(self.0);
+            }
+        }
+        let frame = Frame {
+            map,
+            op,
+            outer: self.0,
+        };
+        set_head(&frame);
+        let _restore = Restore(self.0);
+        f()
+    }
+}
+
+/// Checks a write (`op`) to the map at `map`, labelled `label`: panics if a closure of that map
+/// runs on this thread, since its operation may hold the lock this write needs.
 #[inline(always)]
-pub(crate) fn inside<R>(
+#[track_caller]
+pub(crate) fn check_write(map: *const (), label: &'static str, op: &'static str) -> Outer {
+    let innermost = head();
+    if !innermost.is_null() {
+        check_write_slow(innermost, map, label, op);
+    }
+    Outer(innermost)
+}
+
+/// Checks a read (`op`) of the map at `map`, whose backend's reads take a lock: panics if a
+/// closure of a write of that map runs on this thread (it holds a lock the read may need). Reads
+/// nested in reads are fine (see [`reading`]).
+#[inline(always)]
+#[track_caller]
+pub(crate) fn check_locked_read(map: *const (), label: &'static str, op: &'static str) -> Outer {
+    let innermost = head();
+    if !innermost.is_null() {
+        check_read_slow(innermost, map, label, op);
+    }
+    Outer(innermost)
+}
+
+/// The list as it is, for an operation that refuses nothing (a read of a map whose reads take no
+/// lock) but may push frames.
+#[inline(always)]
+pub(crate) fn outer() -> Outer {
+    Outer(head())
+}
+
+/// Whether this thread runs a closure of a read of the map at `map`, which holds a read lock of
+/// it: a read lock taken now, nested in it, must not queue behind a waiting writer. A frame is
+/// pushed only once its operation holds its lock, so an operation waiting for its own lock never
+/// finds itself.
+pub(crate) fn reading(map: *const ()) -> bool {
+    frames(head()).any(|frame| frame.map == map && !frame.op.writes)
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn check_write_slow(
+    innermost: *const Frame,
     map: *const (),
     label: &'static str,
     op: &'static str,
-    writes: bool,
-    f: impl FnOnce() -> R,
-) -> R {
-    struct Restore(*const Frame);
-    impl Drop for Restore {
-        #[inline(always)]
-        fn drop(&mut self) {
-            set_head(self.0);
-        }
-    }
-    let outer = head();
-    let frame = Frame {
-        map,
-        label,
-        op,
-        writes,
-        outer,
-    };
-    set_head(&frame);
-    let _restore = Restore(outer);
-    f()
-}
-
-/// Checks a write (`op`) to the map at `map`: panics if any operation of that map runs on this
-/// thread, since it may hold the lock this write needs.
-#[inline(always)]
-#[track_caller]
-pub(crate) fn check_write(map: *const (), op: &'static str) {
-    let innermost = head();
-    if !innermost.is_null() {
-        check_write_slow(innermost, map, op);
-    }
-}
-
-/// Checks a read (`op`) of the map at `map`, whose backend's reads take a lock: panics if a write
-/// of that map runs on this thread (it holds a lock the read may need). Reads nested in reads are
-/// fine (see [`reading`]).
-#[inline(always)]
-#[track_caller]
-pub(crate) fn check_locked_read(map: *const (), op: &'static str) {
-    let innermost = head();
-    if !innermost.is_null() {
-        check_read_slow(innermost, map, op);
-    }
-}
-
-/// Whether a read of the map at `map` runs on this thread outside the one asking (which may hold
-/// a read lock). Every read that takes a lock pushes its own frame before it locks, so the asking
-/// read is one frame of the map: it is nested when there is another.
-pub(crate) fn reading(map: *const ()) -> bool {
-    frames(head())
-        .filter(|frame| frame.map == map && !frame.writes)
-        .nth(1)
-        .is_some()
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn check_write_slow(innermost: *const Frame, map: *const (), op: &'static str) {
+) {
     if let Some(outer) = frames(innermost).find(|frame| frame.map == map) {
-        reentered(outer, op);
+        reentered(outer, label, op);
     }
 }
 
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn check_read_slow(innermost: *const Frame, map: *const (), op: &'static str) {
-    if let Some(outer) = frames(innermost).find(|frame| frame.map == map && frame.writes) {
-        reentered(outer, op);
+fn check_read_slow(innermost: *const Frame, map: *const (), label: &'static str, op: &'static str) {
+    if let Some(outer) = frames(innermost).find(|frame| frame.map == map && frame.op.writes) {
+        reentered(outer, label, op);
     }
 }
 
 #[cold]
 #[track_caller]
-fn reentered(outer: &Frame, op: &'static str) -> ! {
+fn reentered(outer: &Frame, label: &'static str, op: &'static str) -> ! {
     panic!(
-        "guarded-map: `{op}` on map `{}` was called from inside `{}` on the same map, which holds \
-         its {} lock; this would deadlock. Finish the outer call first (collect what to change, \
-         then change it)",
-        outer.label,
-        outer.op,
-        if outer.writes { "write" } else { "read" },
+        "guarded-map: `{op}` on map `{label}` was called from inside `{}` on the same map, which \
+         holds its {} lock; this would deadlock. Finish the outer call first (collect what to \
+         change, then change it)",
+        outer.op.name,
+        if outer.op.writes { "write" } else { "read" },
     )
 }
 
@@ -160,9 +208,9 @@ pub(crate) fn reentered_read(label: &'static str, op: &'static str) -> ! {
 fn frames<'a>(innermost: *const Frame) -> impl Iterator<Item = &'a Frame> {
     let mut next = innermost;
     std::iter::from_fn(move || {
-        // SAFETY: every frame on the list lives on the stack of a running `inside` call of this
-        // thread, which removes it (restoring its outer frame) before it returns or unwinds; the
-        // frames are never written after they are pushed.
+        // SAFETY: every frame on the list lives on the stack of a running `Outer::enter` call of
+        // this thread, which removes it (restoring its outer frame) before it returns or unwinds;
+        // the frames are never written after they are pushed.
         let frame = unsafe { next.as_ref()? };
         next = frame.outer;
         Some(frame)
@@ -181,16 +229,16 @@ mod tests {
     fn nested_calls_see_the_operations_around_them() {
         let (a, b, c) = (1u8, 2u8, 3u8);
         assert!(!reading(map(&a)));
-        inside(map(&a), "a", "with", false, || {
-            assert!(!reading(map(&a)), "the asking read's own frame");
-            inside(map(&a), "a", "get_cloned", false, || {
-                assert!(reading(map(&a)))
-            });
-            check_locked_read(map(&a), "get");
-            inside(map(&b), "b", "update", true, || {
-                assert!(!reading(map(&b)));
-                check_locked_read(map(&a), "get");
-                check_write(map(&c), "insert");
+        let outer = check_locked_read(map(&a), "a", "with");
+        outer.enter(map(&a), Op::WITH, || {
+            assert!(reading(map(&a)));
+            assert!(!reading(map(&b)));
+            check_locked_read(map(&a), "a", "get");
+            let inner = check_write(map(&b), "b", "update");
+            inner.enter(map(&b), Op::UPDATE, || {
+                assert!(!reading(map(&b)), "a write holds no read lock");
+                check_locked_read(map(&a), "a", "get");
+                check_write(map(&c), "c", "insert");
             });
         });
         assert!(!reading(map(&a)));
@@ -200,8 +248,8 @@ mod tests {
     #[should_panic(expected = "`get` on map `a` was called from inside `retain`")]
     fn a_locked_read_nested_in_a_write_panics() {
         let a = 1u8;
-        inside(map(&a), "a", "retain", true, || {
-            check_locked_read(map(&a), "get")
+        outer().enter(map(&a), Op::RETAIN, || {
+            check_locked_read(map(&a), "a", "get");
         });
     }
 
@@ -209,8 +257,8 @@ mod tests {
     #[should_panic(expected = "`insert` on map `a` was called from inside `update`")]
     fn a_nested_write_panics_naming_the_outer_operation() {
         let a = 1u8;
-        inside(map(&a), "a", "update", true, || {
-            check_write(map(&a), "insert")
+        outer().enter(map(&a), Op::UPDATE, || {
+            check_write(map(&a), "a", "insert");
         });
     }
 
@@ -218,10 +266,10 @@ mod tests {
     fn the_list_is_restored_when_the_operation_unwinds() {
         let a = 1u8;
         let caught = std::panic::catch_unwind(|| {
-            inside(map(&a), "a", "with", false, || panic!("in the closure"));
+            outer().enter(map(&a), Op::WITH, || panic!("in the closure"));
         });
         assert!(caught.is_err());
         assert!(!reading(map(&a)));
-        check_write(map(&a), "insert");
+        check_write(map(&a), "a", "insert");
     }
 }

@@ -77,6 +77,10 @@ fn snapshots_are_consistent<S: Spec>(map: &GuardedMap<u64, u64, S>, count: u64) 
         s.spawn(|| {
             for k in 0..count {
                 map.insert(k, k * 10);
+                // Halfway, wait for a snapshot: the two threads then surely overlap.
+                while k == count / 2 && checked.load(Ordering::Relaxed) == 0 {
+                    thread::yield_now();
+                }
             }
             done.store(true, Ordering::Release);
         });

@@ -26,7 +26,6 @@ use hashbrown::hash_table;
 
 use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
 use crate::compute::{Compute, Outcome};
-use crate::reentry;
 use crate::stats::{Attached, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
@@ -586,20 +585,15 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Clone,
         V: Clone,
     {
-        // Checked here, at each shard: an iterator may be advanced inside a write of this map.
-        reentry::check_locked_read(self.id(), "iter");
         let Some(shard) = self.shards.get(index) else {
             return false;
         };
-        // A frame of its own, as every read that locks has (see `reentry::reading`).
-        reentry::inside(self.id(), "", "iter", false, || {
-            let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
-            out.extend(
-                table
-                    .iter()
-                    .map(|pair| (pair.key.clone(), pair.value.clone())),
-            );
-        });
+        let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
+        out.extend(
+            table
+                .iter()
+                .map(|pair| (pair.key.clone(), pair.value.clone())),
+        );
         true
     }
 
