@@ -146,6 +146,7 @@ fn spec_items(
                 type Backend = #backend;
                 const DESCRIPTOR: &'static ::guarded_map::Descriptor = &DESCRIPTOR;
             }
+            ::guarded_map::__spec_for!(#spec, #backend);
         };
     }
 }

@@ -406,15 +406,12 @@ enum Write {
 /// loop is compiled on its own, and never inlined so that a profiler (callgrind: see BENCHMARKS.md)
 /// can count each spec's instructions apart.
 #[inline(never)]
-fn writes<S: guarded_map::MapSpec>(
+fn writes<S: guarded_map::SpecFor<u64, u64>>(
     map: &GuardedMap<u64, u64, S, Hasher>,
     keys: &[u64],
     ops: usize,
     op: Write,
-) -> f64
-where
-    S::Backend: guarded_map::Backend<Store<u64, u64>: guarded_map::__private::Storage<u64, u64>>,
-{
+) -> f64 {
     let start = Instant::now();
     match op {
         Write::Upsert => {

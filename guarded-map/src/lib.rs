@@ -93,15 +93,13 @@ pub use live_iter::LiveIter;
 pub use map::GuardedMap;
 pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
-pub use spec::MapSpec;
+pub use spec::{MapSpec, SpecFor};
 pub use stats::Stats;
 
 /// Items the macros expand to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backend::{
-        RcuStore, ShardedStore, SnapshotStorage, Storage, StoreConfig, Upserted,
-    };
+    pub use crate::backend::{RcuStore, ShardedStore, Storage, StoreConfig, Upserted};
     pub use crate::compute::Outcome;
     pub use crate::hasher_of::HasherOf;
     pub use inventory;

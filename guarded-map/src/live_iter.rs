@@ -6,6 +6,7 @@ use std::vec;
 
 use crate::backend::Storage;
 use crate::reentry;
+use crate::spec::{MapSpec, SpecFor, StoreOf};
 use crate::stats::Recorder;
 use crate::table::Frozen;
 
@@ -18,8 +19,8 @@ use crate::table::Frozen;
 /// - `Sharded`: each shard as it is when the iterator reaches it, under that shard's read lock
 ///   only. Entries written meanwhile may or may not be seen; an entry present throughout is seen
 ///   exactly once.
-pub struct LiveIter<'a, K, V, St> {
-    store: &'a St,
+pub struct LiveIter<'a, K, V, S: MapSpec> {
+    store: &'a StoreOf<S, K, V>,
     /// The map's label when its reads take a lock: each step is then checked as a read of it
     /// (the iterator may be advanced inside one of the map's writes).
     locked_reads: Option<&'static str>,
@@ -29,9 +30,9 @@ pub struct LiveIter<'a, K, V, St> {
     buffer: vec::IntoIter<(K, V)>,
 }
 
-impl<'a, K, V, St> LiveIter<'a, K, V, St> {
+impl<'a, K, V, S: MapSpec> LiveIter<'a, K, V, S> {
     pub(crate) fn new(
-        store: &'a St,
+        store: &'a StoreOf<S, K, V>,
         locked_reads: Option<&'static str>,
         rec: Recorder<'a>,
     ) -> Self {
@@ -46,7 +47,7 @@ impl<'a, K, V, St> LiveIter<'a, K, V, St> {
     }
 }
 
-impl<K: Clone, V: Clone, St: Storage<K, V>> Iterator for LiveIter<'_, K, V, St> {
+impl<K: Clone, V: Clone, S: SpecFor<K, V>> Iterator for LiveIter<'_, K, V, S> {
     type Item = (K, V);
 
     fn next(&mut self) -> Option<(K, V)> {

@@ -8,21 +8,18 @@ use std::marker::PhantomData;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 
-use crate::backend::{Backend, SnapshotStorage, Storage, StoreConfig};
+use crate::backend::{Backend, Storage, StoreConfig};
 use crate::compute::{Compute, Computed, Outcome};
 use crate::error::CapacityError;
 use crate::hooks::{self, Op};
 use crate::live_iter::LiveIter;
 use crate::reentry::{self, Outer};
 use crate::snapshot::Snapshot;
-use crate::spec::MapSpec;
+use crate::spec::{MapSpec, SpecFor, StoreOf};
 use crate::stats::sink::{self, Sink};
 use crate::stats::{Counter, MapStats, Recorder, Stats};
 use crate::table::Entry;
 use crate::{registry, report};
-
-/// The storage type a spec's backend uses for `K` and `V`.
-type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
 
 /// A concurrent, instrumented hash map whose backend and descriptor come from the spec `S`.
 ///
@@ -112,10 +109,7 @@ pub struct GuardedMap<K, V, S: MapSpec, H = RandomState> {
     spec: PhantomData<fn() -> S>,
 }
 
-impl<K, V, S: MapSpec, H> GuardedMap<K, V, S, H>
-where
-    StoreOf<S, K, V>: Storage<K, V>,
-{
+impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     /// Whether the spec collects statistics: a constant, so a spec with `stats = false` compiles the
     /// counting out of every operation.
     const STATS: bool = S::DESCRIPTOR.stats_enabled();
@@ -299,7 +293,7 @@ where
     /// }
     /// assert_eq!(scores.get_cloned("b"), Some(20));
     /// ```
-    pub fn iter(&self) -> LiveIter<'_, K, V, StoreOf<S, K, V>>
+    pub fn iter(&self) -> LiveIter<'_, K, V, S>
     where
         K: Clone,
         V: Clone,
@@ -328,10 +322,7 @@ where
     }
 }
 
-impl<K, V, S: MapSpec, H: Default> GuardedMap<K, V, S, H>
-where
-    StoreOf<S, K, V>: Storage<K, V>,
-{
+impl<K, V, S: SpecFor<K, V>, H: Default> GuardedMap<K, V, S, H> {
     /// An empty map.
     pub fn new() -> Self {
         Self::with_hasher(H::default())
@@ -346,9 +337,8 @@ where
 impl<K, V, S, H> GuardedMap<K, V, S, H>
 where
     K: Eq + Hash,
-    S: MapSpec,
+    S: SpecFor<K, V>,
     H: BuildHasher,
-    StoreOf<S, K, V>: Storage<K, V>,
 {
     #[inline(always)]
     fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
@@ -827,9 +817,10 @@ where
 
 impl<K, V, S, H> GuardedMap<K, V, S, H>
 where
-    S: MapSpec,
+    K: Clone,
+    V: Clone,
+    S: SpecFor<K, V>,
     H: Clone,
-    StoreOf<S, K, V>: SnapshotStorage<K, V>,
 {
     /// An immutable, consistent view of the whole map; see [`Snapshot`].
     ///
@@ -856,10 +847,7 @@ impl<K, V, S: MapSpec, H> Drop for GuardedMap<K, V, S, H> {
     }
 }
 
-impl<K, V, S: MapSpec, H: Default> Default for GuardedMap<K, V, S, H>
-where
-    StoreOf<S, K, V>: Storage<K, V>,
-{
+impl<K, V, S: SpecFor<K, V>, H: Default> Default for GuardedMap<K, V, S, H> {
     fn default() -> Self {
         Self::new()
     }
@@ -867,9 +855,10 @@ where
 
 impl<K, V, S, H> Clone for GuardedMap<K, V, S, H>
 where
-    S: MapSpec,
+    K: Clone,
+    V: Clone,
+    S: SpecFor<K, V>,
     H: Clone,
-    StoreOf<S, K, V>: SnapshotStorage<K, V>,
 {
     /// A new, separately counted instance with the same entries (`Rcu`: shares the current version,
     /// O(1)).
@@ -885,10 +874,7 @@ where
     }
 }
 
-impl<K: fmt::Debug, V: fmt::Debug, S: MapSpec, H> fmt::Debug for GuardedMap<K, V, S, H>
-where
-    StoreOf<S, K, V>: Storage<K, V>,
-{
+impl<K: fmt::Debug, V: fmt::Debug, S: SpecFor<K, V>, H> fmt::Debug for GuardedMap<K, V, S, H> {
     /// Prints the entries like `HashMap` does, so a `#[derive(Debug)]` struct reads the same after
     /// its field is guarded.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -903,9 +889,8 @@ where
 impl<K, V, S, H> From<std::collections::HashMap<K, V, H>> for GuardedMap<K, V, S, H>
 where
     K: Eq + Hash,
-    S: MapSpec,
+    S: SpecFor<K, V>,
     H: BuildHasher + Clone,
-    StoreOf<S, K, V>: Storage<K, V>,
 {
     /// Takes over the entries and the hasher of a `HashMap`.
     ///
@@ -931,9 +916,8 @@ where
 impl<K, V, S, H> FromIterator<(K, V)> for GuardedMap<K, V, S, H>
 where
     K: Eq + Hash,
-    S: MapSpec,
+    S: SpecFor<K, V>,
     H: BuildHasher + Clone + Default,
-    StoreOf<S, K, V>: Storage<K, V>,
 {
     /// Builds the map in one pass (one publish for `Rcu`); a repeated key keeps its last value.
     ///
@@ -950,9 +934,8 @@ where
 impl<K, V, S, H> Extend<(K, V)> for GuardedMap<K, V, S, H>
 where
     K: Eq + Hash,
-    S: MapSpec,
+    S: SpecFor<K, V>,
     H: BuildHasher,
-    StoreOf<S, K, V>: Storage<K, V>,
 {
     /// Inserts every pair, in order.
     ///
@@ -969,9 +952,8 @@ where
 impl<K, V, S, H> Extend<(K, V)> for &GuardedMap<K, V, S, H>
 where
     K: Eq + Hash,
-    S: MapSpec,
+    S: SpecFor<K, V>,
     H: BuildHasher,
-    StoreOf<S, K, V>: Storage<K, V>,
 {
     /// Inserts every pair, in order, through a shared reference.
     #[track_caller]

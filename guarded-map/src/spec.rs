@@ -4,18 +4,68 @@
 //! The `#[guarded_map]` attribute generates one per field; [`map_spec!`](crate::map_spec) writes one
 //! by hand.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Storage};
 use crate::descriptor::Descriptor;
 
 /// A map's compile-time specification: its static [`Descriptor`] and its backend.
 ///
 /// Implemented by the zero-sized types that `#[guarded_map]` and [`map_spec!`](crate::map_spec)
-/// generate; implement it by hand only if neither fits.
+/// generate, with [`SpecFor`], the bound that code generic over specs uses. Use those macros
+/// rather than implementing it by hand.
 pub trait MapSpec: 'static {
     /// The backend: [`Rcu`](crate::Rcu) or [`Sharded`](crate::Sharded).
     type Backend: Backend;
     /// The descriptor, the same `static` that is registered with `inventory`.
     const DESCRIPTOR: &'static Descriptor;
+}
+
+/// The storage type a spec's backend uses for `K` and `V`.
+pub(crate) type StoreOf<S, K, V> = <<S as MapSpec>::Backend as Backend>::Store<K, V>;
+
+/// A spec whose backend can store keys `K` and values `V`: the one bound code generic over specs
+/// needs.
+///
+/// Every [`MapSpec`] implements it for the key and value types its backend takes (`Sharded`: any
+/// `K: Eq`; `Rcu`, which copies entries when it publishes: `K: Clone + Eq` and `V: Clone`). The
+/// macros that declare specs implement it. Code that shares a map between threads adds
+/// `GuardedMap<K, V, S>: Sync` where it needs it.
+///
+/// ```
+/// use std::hash::Hash;
+///
+/// use guarded_map::{map_spec, GuardedMap, SpecFor};
+///
+/// /// Counts `key` in any map of counters, whatever its backend.
+/// fn bump<K: Hash + Eq, S: SpecFor<K, u64>>(counts: &GuardedMap<K, u64, S>, key: K) -> u64 {
+///     counts.upsert(key, || 0, |n| {
+///         *n += 1;
+///         *n
+///     })
+/// }
+///
+/// map_spec!(Hits: HashMap<&'static str, u64>, sharded);
+/// map_spec!(Misses: HashMap<&'static str, u64>, rcu);
+///
+/// let hits: GuardedMap<&str, u64, Hits> = GuardedMap::new();
+/// let misses: GuardedMap<&str, u64, Misses> = GuardedMap::new();
+/// bump(&hits, "/");
+/// assert_eq!(bump(&hits, "/"), 2);
+/// assert_eq!(bump(&misses, "/"), 1);
+/// ```
+pub trait SpecFor<K, V>: MapSpec<Backend: Backend<Store<K, V>: Storage<K, V>>> {}
+
+// Implemented per spec, not for every `MapSpec` at once: then a generic `S: MapSpec` that lacks it
+// is reported as missing `SpecFor`, instead of as missing the hidden storage bound it stands for.
+/// Implements [`SpecFor`] for a spec type (used by the macros that declare specs).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __spec_for {
+    ($spec:ty, $backend:ty) => {
+        impl<K, V> $crate::SpecFor<K, V> for $spec where
+            <$backend as $crate::Backend>::Store<K, V>: $crate::__private::Storage<K, V>
+        {
+        }
+    };
 }
 
 /// Declares a [`MapSpec`] type by hand and registers its descriptor.
@@ -71,6 +121,7 @@ macro_rules! map_spec {
                 type Backend = $crate::map_spec!(@type $backend);
                 const DESCRIPTOR: &'static $crate::Descriptor = &DESCRIPTOR;
             }
+            $crate::__spec_for!($spec, $crate::map_spec!(@type $backend));
         };
     };
     (@type rcu) => { $crate::Rcu };

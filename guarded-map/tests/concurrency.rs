@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
-use guarded_map::__private::SnapshotStorage;
-use guarded_map::{Backend, GuardedMap, MapSpec, map_spec};
+use guarded_map::{Backend, GuardedMap, SpecFor, map_spec};
 
-/// The bound generic code over specs needs: the spec's backend can store and snapshot `u64 -> u64`.
-trait Spec: MapSpec<Backend: Backend<Store<u64, u64>: SnapshotStorage<u64, u64> + Sync>> {}
-impl<S: MapSpec<Backend: Backend<Store<u64, u64>: SnapshotStorage<u64, u64> + Sync>>> Spec for S {}
+/// The bounds these tests need: the spec's backend stores `u64 -> u64`, and its maps can be shared
+/// between threads.
+trait Spec: SpecFor<u64, u64, Backend: Backend<Store<u64, u64>: Sync>> {}
+impl<S: SpecFor<u64, u64, Backend: Backend<Store<u64, u64>: Sync>>> Spec for S {}
 
 map_spec!(RcuSpec: HashMap<u64, u64>, rcu);
 map_spec!(ShardedSpec: HashMap<u64, u64>, sharded, shards = 4);

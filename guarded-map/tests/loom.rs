@@ -130,10 +130,9 @@ fn keys_in_different_shards() -> [u8; 2] {
 
 /// Two inserts of new keys into different shards race for the last free place: exactly one wins,
 /// for both backends.
-fn race<S: guarded_map::MapSpec>(map: GuardedMap<u8, u32, S>)
+fn race<S: guarded_map::SpecFor<u8, u32>>(map: GuardedMap<u8, u32, S>)
 where
     GuardedMap<u8, u32, S>: Send + Sync,
-    S::Backend: guarded_map::Backend<Store<u8, u32>: guarded_map::__private::Storage<u8, u32>>,
 {
     let map = Arc::new(map);
     let racers: Vec<_> = keys_in_different_shards()

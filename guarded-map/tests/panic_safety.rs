@@ -5,8 +5,7 @@ use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use guarded_map::__private::SnapshotStorage;
-use guarded_map::{Backend, GuardedMap, MapSpec, map_spec};
+use guarded_map::{GuardedMap, SpecFor, map_spec};
 
 thread_local! {
     /// When set, the next `Hash`, `Eq` or `Clone` of a `Touchy` key panics.
@@ -57,8 +56,8 @@ impl Clone for Touchy {
 map_spec!(RcuSpec: HashMap<Touchy, u32>, rcu);
 map_spec!(ShardedSpec: HashMap<Touchy, u32>, sharded, shards = 4);
 
-trait Spec: MapSpec<Backend: Backend<Store<Touchy, u32>: SnapshotStorage<Touchy, u32>>> {}
-impl<S: MapSpec<Backend: Backend<Store<Touchy, u32>: SnapshotStorage<Touchy, u32>>>> Spec for S {}
+trait Spec: SpecFor<Touchy, u32> {}
+impl<S: SpecFor<Touchy, u32>> Spec for S {}
 
 const N: u32 = 200;
 
@@ -272,11 +271,7 @@ map_spec!(RareSharded: HashMap<Rare, u32>, sharded, shards = 4);
 /// A `Hash` that panics once in 1 001 calls fails about one insert in a thousand (its own hash),
 /// and never stops a map growing, although growing hashes every key of a shard (`Sharded`) or of
 /// the whole map (`Rcu`'s re-sharding) again.
-fn growth_survives_a_rarely_panicking_hash<S: MapSpec>()
-where
-    GuardedMap<Rare, u32, S>: Default,
-    S::Backend: Backend<Store<Rare, u32>: guarded_map::__private::Storage<Rare, u32>>,
-{
+fn growth_survives_a_rarely_panicking_hash<S: SpecFor<Rare, u32>>() {
     let map = GuardedMap::<Rare, u32, S>::default();
     RARE_EVERY.set(1_001);
     let mut failed = 0u32;
@@ -417,10 +412,7 @@ map_spec!(PlainSharded: HashMap<u32, u32>, sharded, shards = 8);
 /// A `retain` whose closure panics after removing 499 entries: `Sharded` keeps (and counts) the
 /// removals made before the panic, `Rcu` publishes none; either way the retain is counted and
 /// `entries_added - entries_removed == len`.
-fn retain_that_panics_keeps_the_statistics_exact<S: MapSpec>()
-where
-    S::Backend: Backend<Store<u32, u32>: guarded_map::__private::Storage<u32, u32>>,
-{
+fn retain_that_panics_keeps_the_statistics_exact<S: SpecFor<u32, u32>>() {
     let map = GuardedMap::<u32, u32, S>::new();
     for k in 0..1_000 {
         map.insert(k, k);

@@ -3,7 +3,7 @@
 
 use std::hash::BuildHasher;
 
-use guarded_map::{GuardedMap, map_spec};
+use guarded_map::{GuardedMap, SpecFor, map_spec};
 
 use crate::adapter::{Empty, Read, Shared, Write};
 
@@ -27,37 +27,34 @@ map_spec!(
 /// A `GuardedMap<u64, u64, S, H>` shared by the worker threads.
 pub type Guarded<S, H> = Shared<GuardedMap<u64, u64, S, H>>;
 
-/// The adapter for one spec. Written per spec, not generic over `S`: which key and value types a
-/// backend can store is a bound of the crate's private storage trait, not a public one.
-macro_rules! adapter {
-    ($($spec:ty),*) => {$(
-        impl<H: BuildHasher + Default + Send + Sync + 'static> Empty for GuardedMap<u64, u64, $spec, H> {
-            fn with_capacity(capacity: usize) -> Self {
-                GuardedMap::with_capacity_and_hasher(capacity, H::default())
-            }
-        }
-
-        impl<H: BuildHasher> Read for Guarded<$spec, H> {
-            #[inline]
-            fn get(&mut self, key: u64) -> Option<u64> {
-                self.0.get_cloned(&key)
-            }
-        }
-
-        impl<H: BuildHasher> Write for Guarded<$spec, H> {
-            fn insert(&mut self, key: u64, value: u64) -> bool {
-                self.0.insert(key, value).is_none()
-            }
-
-            fn remove(&mut self, key: u64) -> bool {
-                self.0.remove(&key).is_some()
-            }
-
-            fn increment(&mut self, key: u64) -> bool {
-                self.0.update(&key, |value| *value += 1).is_some()
-            }
-        }
-    )*};
+impl<S, H> Empty for GuardedMap<u64, u64, S, H>
+where
+    S: SpecFor<u64, u64>,
+    H: BuildHasher + Default + Send + Sync + 'static,
+    Self: Send + Sync,
+{
+    fn with_capacity(capacity: usize) -> Self {
+        GuardedMap::with_capacity_and_hasher(capacity, H::default())
+    }
 }
 
-adapter!(RcuStats, RcuBare, ShardedStats, ShardedBare);
+impl<S: SpecFor<u64, u64>, H: BuildHasher> Read for Guarded<S, H> {
+    #[inline]
+    fn get(&mut self, key: u64) -> Option<u64> {
+        self.0.get_cloned(&key)
+    }
+}
+
+impl<S: SpecFor<u64, u64>, H: BuildHasher> Write for Guarded<S, H> {
+    fn insert(&mut self, key: u64, value: u64) -> bool {
+        self.0.insert(key, value).is_none()
+    }
+
+    fn remove(&mut self, key: u64) -> bool {
+        self.0.remove(&key).is_some()
+    }
+
+    fn increment(&mut self, key: u64) -> bool {
+        self.0.update(&key, |value| *value += 1).is_some()
+    }
+}

@@ -258,14 +258,16 @@ pub trait Storage<K, V>: Sized {
     fn len(&self) -> usize;
     fn capacity(&self) -> usize;
     fn shrink_to_fit(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64);
-}
-
-/// Backends that can produce an immutable copy (the sharded one needs `Clone` entries for it).
-#[doc(hidden)]
-pub trait SnapshotStorage<K, V>: Storage<K, V> {
-    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>>;
+    /// An immutable copy of the map at one instant (`Sharded` clones every entry for it).
+    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>>
+    where
+        K: Clone,
+        V: Clone;
     /// A new store holding this one's entries at one instant; `rec` is the new store's.
-    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self;
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self
+    where
+        K: Clone,
+        V: Clone;
 }
 
 /// Locks `lock`, timing the wait only when the lock was not free.

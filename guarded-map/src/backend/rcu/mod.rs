@@ -22,7 +22,7 @@ mod reader;
 use published::Published;
 use reader::Readers;
 
-use super::{SnapshotStorage, Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
+use super::{Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::compute::{Compute, Outcome};
 use crate::shared_table::SharedTable;
 use crate::stats::{Counter, MapStats, Recorder, Wrote};
@@ -493,14 +493,19 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let copied = cur.len;
         write.publish_all(next, copied);
     }
-}
-
-impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for RcuStore<K, V> {
-    fn snapshot(&self, _rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
+    fn snapshot(&self, _rec: Recorder<'_>) -> Arc<Frozen<K, V>>
+    where
+        K: Clone,
+        V: Clone,
+    {
         self.current.load()
     }
 
-    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self {
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self
+    where
+        K: Clone,
+        V: Clone,
+    {
         // Versions are immutable, so the copy starts out sharing every shard of the original.
         Self::from_frozen(config, self.current.load(), rec)
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use crossbeam_utils::CachePadded;
 use hashbrown::hash_table;
 
-use super::{SnapshotStorage, Storage, StoreConfig, Upserted};
+use super::{Storage, StoreConfig, Upserted};
 use crate::compute::{Compute, Outcome};
 use crate::stats::{Attached, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
@@ -630,13 +630,14 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             Self::publish_capacity(shard, &table, rec);
         }
     }
-}
-
-impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
     /// Read-locks every shard (in index order, so two snapshots cannot deadlock), then copies them:
     /// the copy is the map's exact state at one instant. Writers wait for the copy; readers do not.
     /// The copies become the snapshot's tables as they are (one layout serves both).
-    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>> {
+    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>>
+    where
+        K: Clone,
+        V: Clone,
+    {
         let tables: Vec<_> = self
             .copy_tables(|shard| read_timed::<_, false>(&shard.table, self.id(), || rec))
             .into_iter()
@@ -650,7 +651,11 @@ impl<K: Clone + Eq, V: Clone> SnapshotStorage<K, V> for ShardedStore<K, V> {
         ))
     }
 
-    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self {
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self
+    where
+        K: Clone,
+        V: Clone,
+    {
         let tables = self.copy_tables(|shard| shard.table.read());
         let shards = tables
             .into_iter()
