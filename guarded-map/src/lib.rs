@@ -60,9 +60,12 @@
 //! linker, and with it its descriptors. Referencing anything from that crate (for example
 //! `use that_crate as _;` is not enough, but calling one of its functions is) keeps them.
 #![warn(missing_docs)]
+// On docs.rs (all features), each feature-gated item says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 #[cfg(all(feature = "bpf", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "bpf", target_os = "linux"))))]
 pub mod bpf;
 mod compute;
 mod descriptor;
@@ -73,10 +76,13 @@ mod live_iter;
 mod map;
 mod per_thread;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
 mod reentry;
 pub mod registry;
 pub mod report;
+#[cfg(feature = "serde")]
+mod serialize;
 mod shared_table;
 mod snapshot;
 mod spec;

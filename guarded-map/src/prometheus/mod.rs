@@ -33,6 +33,7 @@ mod recorder;
 mod server;
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
 pub use builder::{Builder, DEFAULT_ADDR, install};
