@@ -67,7 +67,10 @@ where
     }
 }
 
-struct MapVisitor<K, V, S, H>(PhantomData<fn() -> (K, V, S, H)>);
+/// What `deserialize` builds, named by its types only.
+type Builds<K, V, S, H> = fn() -> (K, V, S, H);
+
+struct MapVisitor<K, V, S, H>(PhantomData<Builds<K, V, S, H>>);
 
 impl<'de, K, V, S, H> Visitor<'de> for MapVisitor<K, V, S, H>
 where
