@@ -16,8 +16,9 @@ mod snapshots;
 
 use proc_macro::TokenStream;
 
-/// Turns the `HashMap` fields marked `#[guarded(...)]` (all of them with `#[guarded_map(all)]`) into
-/// `guarded_map::GuardedMap`s, each with its own registered spec. See the `guarded-map` crate.
+// The text is guarded-map's documentation of the attribute (shown where it re-exports it), whose
+// doc tests run there: this crate cannot use itself through guarded-map in its own doc tests.
+#[cfg_attr(not(doctest), doc = include_str!("../ATTRIBUTE.md"))]
 #[proc_macro_attribute]
 pub fn guarded_map(args: TokenStream, item: TokenStream) -> TokenStream {
     run(args.into(), item.into()).into()

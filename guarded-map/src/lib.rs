@@ -111,6 +111,11 @@ pub mod __private {
     pub use inventory;
 }
 
+/// The attribute's documentation (kept beside the macro), its examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../guarded-map-macros/ATTRIBUTE.md")]
+pub struct AttributeDoctests;
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
