@@ -78,6 +78,22 @@ impl Descriptor {
     pub const MAX_SHARDS: usize = 1 << 16;
 
     /// A descriptor with the given metric label and backend, every option at its default.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(ROUTES.label(), "app::routes");
+    /// assert_eq!(ROUTES.max_len_limit(), None);
+    /// ```
     pub const fn new(name: &'static str, backend: BackendKind) -> Self {
         Descriptor {
             name,
@@ -98,12 +114,42 @@ impl Descriptor {
     }
 
     /// Renames the metric label (`map="..."`).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(ROUTES.name("routes").label(), "routes");
+    /// ```
     pub const fn name(mut self, name: &'static str) -> Self {
         self.name = name;
         self
     }
 
     /// Sets the shard count of the `Sharded` backend (a power of two).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.shard_count(), Some(16));
+    /// ```
     pub const fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self.shards_set = true;
@@ -112,6 +158,21 @@ impl Descriptor {
 
     /// Bounds the map to `max_len` entries: inserting a new key beyond it fails
     /// ([`GuardedMap::try_insert`](crate::GuardedMap::try_insert)).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.max_len_limit(), Some(100_000));
+    /// ```
     pub const fn max_len(mut self, max_len: usize) -> Self {
         self.max_len = max_len;
         self.max_len_set = true;
@@ -119,24 +180,84 @@ impl Descriptor {
     }
 
     /// Turns the per-map statistics on (the default) or compiles them out of this map's hot path.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert!(!SESSIONS.stats_enabled());
+    /// ```
     pub const fn stats(mut self, on: bool) -> Self {
         self.stats = on;
         self
     }
 
     /// Names the kernel BPF map this map mirrors, for the eBPF probe.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.bpf_map_name(), Some("sessions"));
+    /// ```
     pub const fn bpf_map(mut self, name: &'static str) -> Self {
         self.bpf_map = Some(name);
         self
     }
 
     /// Sets the help text published with the map's metrics.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.help_text(), Some("Sessions by id."));
+    /// ```
     pub const fn help(mut self, help: &'static str) -> Self {
         self.help = Some(help);
         self
     }
 
     /// Records the key and value type names (as written in the source).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!((SESSIONS.key_type(), SESSIONS.value_type()), ("u64", "String"));
+    /// ```
     pub const fn types(mut self, key_type: &'static str, value_type: &'static str) -> Self {
         self.key_type = key_type;
         self.value_type = value_type;
@@ -144,6 +265,21 @@ impl Descriptor {
     }
 
     /// Records where the map was declared.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!((SESSIONS.module_path(), SESSIONS.file(), SESSIONS.line()), ("app", "src/app.rs", 12));
+    /// ```
     pub const fn location(
         mut self,
         module_path: &'static str,
@@ -157,14 +293,59 @@ impl Descriptor {
     }
 
     /// The metric label (`map="..."`): `module::Struct.field` unless renamed.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.label(), "app::sessions");
+    /// ```
     pub const fn label(&self) -> &'static str {
         self.name
     }
     /// The backend.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(ROUTES.backend(), BackendKind::Rcu);
+    /// ```
     pub const fn backend(&self) -> BackendKind {
         self.backend
     }
     /// The configured shard count, if one was set (see [`Self::shards_or_default`]).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!((SESSIONS.shard_count(), ROUTES.shard_count()), (Some(16), None));
+    /// ```
     pub const fn shard_count(&self) -> Option<usize> {
         if self.shards_set {
             Some(self.shards)
@@ -174,6 +355,23 @@ impl Descriptor {
     }
     /// The shard count a new `Sharded` map gets: the configured one, or four per core rounded up to a
     /// power of two (at least 4, at most 256) when none was configured.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.shards_or_default(), 16);
+    /// let default = Descriptor::new("x", BackendKind::Sharded).shards_or_default();
+    /// assert!(default.is_power_of_two() && (4..=256).contains(&default));
+    /// ```
     pub fn shards_or_default(&self) -> usize {
         if self.shards_set {
             return self.shards;
@@ -182,6 +380,21 @@ impl Descriptor {
         (cores * 4).next_power_of_two().clamp(4, 256)
     }
     /// The bound on the number of entries, if any.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!((SESSIONS.max_len_limit(), ROUTES.max_len_limit()), (Some(100_000), None));
+    /// ```
     pub const fn max_len_limit(&self) -> Option<usize> {
         if self.max_len_set {
             Some(self.max_len)
@@ -190,39 +403,177 @@ impl Descriptor {
         }
     }
     /// Whether statistics are collected.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert!(ROUTES.stats_enabled() && !SESSIONS.stats_enabled());
+    /// ```
     pub const fn stats_enabled(&self) -> bool {
         self.stats
     }
     /// The kernel BPF map this map mirrors, if named.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(ROUTES.bpf_map_name(), None);
+    /// ```
     pub const fn bpf_map_name(&self) -> Option<&'static str> {
         self.bpf_map
     }
     /// The help text, if any.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(ROUTES.help_text(), None);
+    /// ```
     pub const fn help_text(&self) -> Option<&'static str> {
         self.help
     }
     /// The key type as written in the source (empty when unknown).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.key_type(), "u64");
+    /// ```
     pub const fn key_type(&self) -> &'static str {
         self.key_type
     }
     /// The value type as written in the source (empty when unknown).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.value_type(), "String");
+    /// ```
     pub const fn value_type(&self) -> &'static str {
         self.value_type
     }
     /// The module that declared the map.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.module_path(), "app");
+    /// ```
     pub const fn module_path(&self) -> &'static str {
         self.module_path
     }
     /// The source file that declared the map.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.file(), "src/app.rs");
+    /// ```
     pub const fn file(&self) -> &'static str {
         self.file
     }
     /// The line that declared the map.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(SESSIONS.line(), 12);
+    /// ```
     pub const fn line(&self) -> u32 {
         self.line
     }
 
     /// Checks the options: shard count a power of two, `max_len` not zero.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// use guarded_map::ConfigError;
+    /// assert_eq!(SESSIONS.validate(), Ok(()));
+    /// let bad = Descriptor::new("x", BackendKind::Sharded).shards(3);
+    /// assert_eq!(bad.validate(), Err(ConfigError::ShardsNotPowerOfTwo(3)));
+    /// ```
     pub const fn validate(&self) -> Result<(), ConfigError> {
         if self.shards_set && matches!(self.backend, BackendKind::Rcu) {
             return Err(ConfigError::ShardsOnRcu);
@@ -243,6 +594,21 @@ impl Descriptor {
     ///
     /// [`map_spec!`](crate::map_spec) and every [`GuardedMap`](crate::GuardedMap) constructor evaluate
     /// it at compile time, so an invalid spec never builds.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const SESSIONS: Descriptor = Descriptor::new("app::sessions", BackendKind::Sharded)
+    ///     .shards(16)
+    ///     .max_len(100_000)
+    ///     .stats(false)
+    ///     .bpf_map("sessions")
+    ///     .help("Sessions by id.")
+    ///     .types("u64", "String")
+    ///     .location("app", "src/app.rs", 12);
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// const _: () = SESSIONS.assert_valid(); // an invalid descriptor here would not compile
+    /// ```
     pub const fn assert_valid(&self) {
         match self.validate() {
             Ok(()) => {}

@@ -31,16 +31,43 @@ impl<T> CapacityError<T> {
     }
 
     /// The refused item: `(key, value)` from `try_insert`, the key from `try_upsert`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Small: HashMap<u8, u8>, sharded, max_len = 1, name = "small");
+    ///
+    /// let map: GuardedMap<u8, u8, Small> = [(1, 1)].into_iter().collect();
+    /// let err = map.try_insert(2, 2).unwrap_err();
+    /// assert_eq!(err.into_inner(), (2, 2));
+    /// ```
     pub fn into_inner(self) -> T {
         self.item
     }
 
     /// The label of the full map.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Small: HashMap<u8, u8>, sharded, max_len = 1, name = "small");
+    ///
+    /// let map: GuardedMap<u8, u8, Small> = [(1, 1)].into_iter().collect();
+    /// let err = map.try_insert(2, 2).unwrap_err();
+    /// assert_eq!(err.map(), "small");
+    /// ```
     pub fn map(&self) -> &'static str {
         self.map
     }
 
     /// The map's bound.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Small: HashMap<u8, u8>, sharded, max_len = 1, name = "small");
+    ///
+    /// let map: GuardedMap<u8, u8, Small> = [(1, 1)].into_iter().collect();
+    /// let err = map.try_insert(2, 2).unwrap_err();
+    /// assert_eq!(err.max_len(), 1);
+    /// ```
     pub fn max_len(&self) -> usize {
         self.max_len
     }

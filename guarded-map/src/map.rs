@@ -210,11 +210,30 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     }
 
     /// An empty map that will use `hasher`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Ids: HashMap<u64, u64>, sharded);
+    ///
+    /// let ids: GuardedMap<u64, u64, Ids, foldhash::fast::RandomState> =
+    ///     GuardedMap::with_hasher(foldhash::fast::RandomState::default());
+    /// ids.insert(1, 2);
+    /// assert_eq!(ids.get_cloned(&1), Some(2));
+    /// ```
     pub fn with_hasher(hasher: H) -> Self {
         Self::with_capacity_and_hasher(0, hasher)
     }
 
     /// An empty map with room for `capacity` entries, using `hasher`.
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Ids: HashMap<u64, u64>, sharded);
+    ///
+    /// let ids: GuardedMap<u64, u64, Ids> = GuardedMap::with_capacity_and_hasher(1_000, RandomState::new());
+    /// assert!(ids.capacity() >= 1_000);
+    /// ```
     pub fn with_capacity_and_hasher(capacity: usize, hasher: H) -> Self {
         Self::build(hasher, |rec| Storage::new(Self::config(capacity), rec))
     }
@@ -222,22 +241,60 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     /// The number of entries.
     ///
     /// Exact when no write is in flight; under concurrent writes it is a value the map had recently.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Seen: HashMap<u32, ()>, rcu);
+    ///
+    /// let seen: GuardedMap<u32, (), Seen> = GuardedMap::new();
+    /// seen.insert(1, ());
+    /// seen.insert(1, ());
+    /// assert_eq!(seen.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.store.len()
     }
 
     /// Whether the map is empty.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Jobs: HashMap<u32, String>, sharded);
+    ///
+    /// let jobs: GuardedMap<u32, String, Jobs> = GuardedMap::new();
+    /// assert!(jobs.is_empty());
+    /// jobs.insert(1, "build".into());
+    /// assert!(!jobs.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The number of entries the map can hold without allocating.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Slots: HashMap<u32, u32>, sharded);
+    ///
+    /// let slots: GuardedMap<u32, u32, Slots> = GuardedMap::with_capacity(100);
+    /// assert!(slots.capacity() >= 100);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.store.capacity()
     }
 
     /// Removes every entry. `Rcu`: one O(1) publish; `Sharded`: shard by shard, so a concurrent
     /// reader may see some shards cleared before others.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Cache: HashMap<u32, String>, rcu);
+    ///
+    /// let cache: GuardedMap<u32, String, Cache> = [(1, "a".to_string())].into_iter().collect();
+    /// cache.clear();
+    /// assert!(cache.is_empty());
+    /// assert_eq!(cache.stats().clears, 1);
+    /// ```
     pub fn clear(&self) {
         self.check_write("clear");
         let rec = self.rec();
@@ -250,6 +307,20 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     /// Keeps only the entries for which `keep` returns true; `keep` may change the values it keeps.
     ///
     /// `Rcu`: all-or-nothing, one publish. `Sharded`: shard by shard.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Sessions: HashMap<u64, u32>, sharded);
+    ///
+    /// // Session id -> seconds left.
+    /// let sessions: GuardedMap<u64, u32, Sessions> = [(1, 0), (2, 30), (3, 5)].into_iter().collect();
+    /// sessions.retain(|_, left| {
+    ///     *left = left.saturating_sub(5);
+    ///     *left > 0
+    /// });
+    /// assert_eq!(sessions.len(), 1);
+    /// assert_eq!(sessions.get_cloned(&2), Some(25));
+    /// ```
     pub fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
         let outer = self.check_write("retain");
         let rec = self.rec();
@@ -266,6 +337,17 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
 
     /// Calls `f` on every entry, without copying. `Rcu`: over one consistent version. `Sharded`:
     /// shard by shard, each shard read-locked while `f` runs on its entries.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Sizes: HashMap<String, u64>, rcu);
+    ///
+    /// let sizes: GuardedMap<String, u64, Sizes> =
+    ///     [("a".to_string(), 10), ("b".to_string(), 32)].into_iter().collect();
+    /// let mut total = 0;
+    /// sizes.for_each(|_, size| total += size);
+    /// assert_eq!(total, 42);
+    /// ```
     pub fn for_each(&self, f: impl FnMut(&K, &V)) {
         let outer = self.check_read("for_each");
         let (mut f, id) = (f, self.id());
@@ -303,6 +385,19 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     }
 
     /// This instance's statistics (counts since it was created; `len` and `capacity` now).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Users: HashMap<u32, String>, sharded);
+    ///
+    /// let users: GuardedMap<u32, String, Users> = GuardedMap::new();
+    /// users.insert(1, "ada".into());
+    /// users.get_cloned(&1);
+    /// users.get_cloned(&2);
+    /// let stats = users.stats();
+    /// assert_eq!((stats.gets, stats.misses, stats.inserts, stats.len), (2, 1, 1, 1));
+    /// println!("{stats}"); // a table: one line per counter
+    /// ```
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::from_counts(&self.stats.counts());
         stats.len = self.len() as u64;
@@ -312,11 +407,31 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     }
 
     /// The map's static descriptor (label, backend, options, source location).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, BackendKind, GuardedMap};
+    /// map_spec!(Routes: HashMap<String, u16>, rcu, name = "routes", max_len = 1_000);
+    ///
+    /// let routes: GuardedMap<String, u16, Routes> = GuardedMap::new();
+    /// let descriptor = routes.descriptor();
+    /// assert_eq!(descriptor.label(), "routes");
+    /// assert_eq!(descriptor.backend(), BackendKind::Rcu);
+    /// assert_eq!(descriptor.max_len_limit(), Some(1_000));
+    /// ```
     pub fn descriptor(&self) -> &'static crate::Descriptor {
         S::DESCRIPTOR
     }
 
     /// The map's hasher.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Ids: HashMap<u64, u64>, sharded);
+    ///
+    /// let ids: GuardedMap<u64, u64, Ids> = GuardedMap::new();
+    /// let same = std::hash::BuildHasher::hash_one(ids.hasher(), 7u64);
+    /// assert_eq!(same, std::hash::BuildHasher::hash_one(ids.hasher(), 7u64));
+    /// ```
     pub fn hasher(&self) -> &H {
         &self.hasher
     }
@@ -324,11 +439,27 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
 
 impl<K, V, S: SpecFor<K, V>, H: Default> GuardedMap<K, V, S, H> {
     /// An empty map.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Names: HashMap<u32, String>, sharded);
+    ///
+    /// let names: GuardedMap<u32, String, Names> = GuardedMap::new();
+    /// assert!(names.is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::with_hasher(H::default())
     }
 
     /// An empty map with room for `capacity` entries.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Names: HashMap<u32, String>, rcu);
+    ///
+    /// let names: GuardedMap<u32, String, Names> = GuardedMap::with_capacity(64);
+    /// assert!(names.capacity() >= 64);
+    /// ```
     pub fn with_capacity(capacity: usize) -> Self {
         Self::with_capacity_and_hasher(capacity, H::default())
     }
@@ -351,6 +482,18 @@ where
     }
 
     /// Shrinks every table to fit its entries (and, for `Rcu`, re-picks the shard count).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Batch: HashMap<u32, u32>, sharded, shards = 4);
+    ///
+    /// let batch: GuardedMap<u32, u32, Batch> = (0..10_000).map(|i| (i, i)).collect();
+    /// batch.retain(|k, _| *k < 10);
+    /// let before = batch.capacity();
+    /// batch.shrink_to_fit();
+    /// assert!(batch.capacity() < before);
+    /// assert_eq!(batch.len(), 10);
+    /// ```
     pub fn shrink_to_fit(&self) {
         self.check_write("shrink_to_fit");
         self.store.shrink_to_fit(self.rec(), self.rehash());
@@ -492,6 +635,17 @@ where
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with), but gives the loaded value back
     /// instead of growing past `max_len`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Small: HashMap<String, u32>, sharded, max_len = 1);
+    ///
+    /// let small: GuardedMap<String, u32, Small> = GuardedMap::new();
+    /// assert_eq!(small.try_get_or_insert_with("a", || 1), Ok(1));
+    /// assert_eq!(small.try_get_or_insert_with("a", || 2), Ok(1)); // a hit: the loader's value is unused
+    /// let full = small.try_get_or_insert_with("b", || 3).unwrap_err();
+    /// assert_eq!(full.into_inner(), 3); // the loaded value comes back
+    /// ```
     pub fn try_get_or_insert_with<Q>(
         &self,
         key: &Q,
@@ -560,6 +714,17 @@ where
 
     /// Like [`compute`](Self::compute), but gives the value back instead of growing past
     /// `max_len`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, Compute, Computed, GuardedMap};
+    /// map_spec!(Small: HashMap<String, u32>, rcu, max_len = 1);
+    ///
+    /// let small: GuardedMap<String, u32, Small> = GuardedMap::new();
+    /// assert_eq!(small.try_compute("a", |_| Compute::Set(1)), Ok(Computed::Inserted));
+    /// let full = small.try_compute("b", |_| Compute::Set(2)).unwrap_err();
+    /// assert_eq!(full.into_inner(), 2);
+    /// assert_eq!(small.try_compute("a", |_| Compute::Remove), Ok(Computed::Removed(1)));
+    /// ```
     pub fn try_compute<Q>(
         &self,
         key: &Q,
@@ -695,6 +860,15 @@ where
     ///
     /// If the spec sets `max_len`, the map is full and `key` is new. Use
     /// [`try_insert`](Self::try_insert) where that can happen.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Ports: HashMap<String, u16>, sharded);
+    ///
+    /// let ports: GuardedMap<String, u16, Ports> = GuardedMap::new();
+    /// assert_eq!(ports.insert("http".into(), 80), None);
+    /// assert_eq!(ports.insert("http".into(), 8080), Some(80));
+    /// ```
     #[track_caller]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         match self.try_insert(key, value) {
@@ -705,6 +879,18 @@ where
 
     /// Inserts `value` under `key`, returning the value it replaces, or an error giving both back if
     /// `key` is new and the map already holds its `max_len` entries.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Small: HashMap<u32, &'static str>, sharded, max_len = 1);
+    ///
+    /// let small: GuardedMap<u32, &str, Small> = GuardedMap::new();
+    /// assert_eq!(small.try_insert(1, "one"), Ok(None));
+    /// assert_eq!(small.try_insert(1, "uno"), Ok(Some("one"))); // replacing always fits
+    /// let full = small.try_insert(2, "two").unwrap_err();
+    /// assert_eq!(full.max_len(), 1);
+    /// assert_eq!(full.into_inner(), (2, "two"));
+    /// ```
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, CapacityError<(K, V)>> {
         self.check_write("insert");
         let rec = self.rec();
@@ -726,6 +912,16 @@ where
     }
 
     /// Removes `key`, returning its value.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Tokens: HashMap<String, u64>, rcu);
+    ///
+    /// let tokens: GuardedMap<String, u64, Tokens> = GuardedMap::new();
+    /// tokens.insert("abc".into(), 7);
+    /// assert_eq!(tokens.remove("abc"), Some(7));
+    /// assert_eq!(tokens.remove("abc"), None);
+    /// ```
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -735,6 +931,15 @@ where
     }
 
     /// Removes `key`, returning the stored key and its value.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Tokens: HashMap<String, u64>, sharded);
+    ///
+    /// let tokens: GuardedMap<String, u64, Tokens> = GuardedMap::new();
+    /// tokens.insert("abc".into(), 7);
+    /// assert_eq!(tokens.remove_entry("abc"), Some(("abc".to_string(), 7)));
+    /// ```
     pub fn remove_entry<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -749,6 +954,19 @@ where
     }
 
     /// Calls `f` with a mutable reference to the value of `key`; `None` if absent.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Balances: HashMap<u32, i64>, sharded);
+    ///
+    /// let balances: GuardedMap<u32, i64, Balances> = [(1, 100)].into_iter().collect();
+    /// let after = balances.update(&1, |balance| {
+    ///     *balance -= 30;
+    ///     *balance
+    /// });
+    /// assert_eq!(after, Some(70));
+    /// assert_eq!(balances.update(&2, |balance| *balance += 1), None); // absent: nothing inserted
+    /// ```
     pub fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -788,6 +1006,16 @@ where
     }
 
     /// Like [`upsert`](Self::upsert), but gives the key back instead of growing past `max_len`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Small: HashMap<String, u32>, sharded, max_len = 1);
+    ///
+    /// let small: GuardedMap<String, u32, Small> = GuardedMap::new();
+    /// assert_eq!(small.try_upsert("a".into(), || 0, |n| { *n += 1; *n }), Ok(1));
+    /// let full = small.try_upsert("b".into(), || 0, |n| *n += 1).unwrap_err();
+    /// assert_eq!(full.into_inner(), "b"); // the key comes back
+    /// ```
     pub fn try_upsert<R>(
         &self,
         key: K,
@@ -826,6 +1054,18 @@ where
     ///
     /// `Rcu`: O(1), no copy. `Sharded`: copies every entry while all shards are read-locked (writers
     /// wait for the copy, readers do not), giving the exact state at one instant.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Routes: HashMap<String, u16>, sharded);
+    ///
+    /// let routes: GuardedMap<String, u16, Routes> = GuardedMap::new();
+    /// routes.insert("/a".into(), 1);
+    /// let snapshot = routes.snapshot();
+    /// routes.insert("/b".into(), 2);
+    /// assert_eq!(snapshot.len(), 1); // the state at the snapshot's instant
+    /// assert_eq!(snapshot.get("/a"), Some(&1));
+    /// ```
     pub fn snapshot(&self) -> Snapshot<K, V, H> {
         self.check_read("snapshot");
         let rec = self.rec();

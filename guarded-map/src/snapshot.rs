@@ -37,16 +37,45 @@ impl<K, V, H> Snapshot<K, V, H> {
     }
 
     /// The number of entries.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// assert_eq!(snapshot.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.frozen.len
     }
 
     /// Whether there are no entries.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// assert!(!snapshot.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.frozen.len == 0
     }
 
     /// Every entry, in no particular order.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// let mut all: Vec<_> = snapshot.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, [(&"cake", &5), (&"tea", &3)]);
+    /// ```
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
             shards: self.frozen.shards.iter(),
@@ -56,11 +85,31 @@ impl<K, V, H> Snapshot<K, V, H> {
     }
 
     /// Every key, in no particular order.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// let mut keys: Vec<_> = snapshot.keys().copied().collect();
+    /// keys.sort();
+    /// assert_eq!(keys, ["cake", "tea"]);
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
         self.iter().map(|(k, _)| k)
     }
 
     /// Every value, in no particular order.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// assert_eq!(snapshot.values().sum::<u32>(), 8);
+    /// ```
     pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
         self.iter().map(|(_, v)| v)
     }
@@ -68,6 +117,16 @@ impl<K, V, H> Snapshot<K, V, H> {
 
 impl<K: Eq + Hash, V, H: BuildHasher> Snapshot<K, V, H> {
     /// The value of `key`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// assert_eq!(snapshot.get("tea"), Some(&3));
+    /// assert_eq!(snapshot.get("coffee"), None);
+    /// ```
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -78,6 +137,15 @@ impl<K: Eq + Hash, V, H: BuildHasher> Snapshot<K, V, H> {
     }
 
     /// Whether `key` is present.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// assert!(snapshot.contains_key("cake"));
+    /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -89,6 +157,16 @@ impl<K: Eq + Hash, V, H: BuildHasher> Snapshot<K, V, H> {
 
 impl<K: Clone + Eq + Hash, V: Clone, H: Clone> Snapshot<K, V, H> {
     /// Copies the entries into a `std::collections::HashMap` with the map's hasher.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<&'static str, u32>, rcu);
+    ///
+    /// let prices: GuardedMap<&str, u32, Prices> = [("tea", 3), ("cake", 5)].into_iter().collect();
+    /// let snapshot = prices.snapshot();
+    /// let copy = snapshot.to_hash_map();
+    /// assert_eq!(copy["cake"], 5);
+    /// ```
     pub fn to_hash_map(&self) -> std::collections::HashMap<K, V, H>
     where
         H: BuildHasher,

@@ -17,11 +17,35 @@ pub use table::Stats;
 
 impl Stats {
     /// Keyed reads that found their entry.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Users: HashMap<u32, u32>, sharded);
+    ///
+    /// let users: GuardedMap<u32, u32, Users> = GuardedMap::new();
+    /// users.insert(1, 1);
+    /// users.update(&1, |n| *n += 1);
+    /// users.get_cloned(&1);
+    /// users.get_cloned(&2);
+    /// assert_eq!(users.stats().hits(), 1);
+    /// ```
     pub fn hits(&self) -> u64 {
         self.gets - self.misses
     }
 
     /// Writes of every kind (`inserts + updates + removes + retains + clears`).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Users: HashMap<u32, u32>, sharded);
+    ///
+    /// let users: GuardedMap<u32, u32, Users> = GuardedMap::new();
+    /// users.insert(1, 1);
+    /// users.update(&1, |n| *n += 1);
+    /// users.get_cloned(&1);
+    /// users.get_cloned(&2);
+    /// assert_eq!(users.stats().writes(), 2);
+    /// ```
     pub fn writes(&self) -> u64 {
         self.inserts + self.updates + self.removes + self.retains + self.clears
     }
