@@ -36,6 +36,16 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// The number of `bpf()` system calls this process has made through this module (a caller can
 /// compare it with what a probe saw).
+///
+/// ```no_run
+/// use guarded_map::bpf::{self, BpfHashMap};
+///
+/// let before = bpf::calls();
+/// let flows: BpfHashMap<u32, u64> = BpfHashMap::create("flows", 16)?; // needs CAP_BPF
+/// flows.update(1, 1)?;
+/// assert_eq!(bpf::calls() - before, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn calls() -> u64 {
     CALLS.load(Relaxed)
 }
@@ -118,6 +128,14 @@ pub struct BpfHashMap<K, V> {
 impl<K: Plain, V: Plain> BpfHashMap<K, V> {
     /// Creates a hash map named `name` (cut to 15 bytes) holding up to `max_entries`. Needs
     /// `CAP_BPF` (or root).
+    ///
+    /// ```no_run
+    /// use guarded_map::bpf::BpfHashMap;
+    ///
+    /// let flows: BpfHashMap<u32, u64> = BpfHashMap::create("flows", 1024)?; // needs CAP_BPF
+    /// assert_eq!(flows.entries(64)?, vec![]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn create(name: &str, max_entries: u32) -> io::Result<Self> {
         let mut attr = Attr::new()
             .u32_at(0, MAP_TYPE_HASH)
@@ -144,11 +162,30 @@ impl<K: Plain, V: Plain> BpfHashMap<K, V> {
     }
 
     /// Sets `key` to `value`.
+    ///
+    /// ```no_run
+    /// use guarded_map::bpf::BpfHashMap;
+    ///
+    /// let flows: BpfHashMap<u32, u64> = BpfHashMap::create("flows", 1024)?; // needs CAP_BPF
+    /// flows.update(7, 1500)?;
+    /// flows.update(7, 1600)?; // replaces
+    /// assert_eq!(flows.lookup(7)?, Some(1600));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn update(&self, key: K, mut value: V) -> io::Result<()> {
         bpf(MAP_UPDATE_ELEM, &mut self.elem(&key, &raw mut value)).map(drop)
     }
 
     /// The value of `key`, if present.
+    ///
+    /// ```no_run
+    /// use guarded_map::bpf::BpfHashMap;
+    ///
+    /// let flows: BpfHashMap<u32, u64> = BpfHashMap::create("flows", 1024)?; // needs CAP_BPF
+    /// flows.update(7, 1500)?;
+    /// assert_eq!((flows.lookup(7)?, flows.lookup(8)?), (Some(1500), None));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn lookup(&self, key: K) -> io::Result<Option<V>> {
         let mut value = V::default();
         match bpf(MAP_LOOKUP_ELEM, &mut self.elem(&key, &raw mut value)) {
@@ -159,6 +196,16 @@ impl<K: Plain, V: Plain> BpfHashMap<K, V> {
     }
 
     /// Removes `key`; `false` if it was absent.
+    ///
+    /// ```no_run
+    /// use guarded_map::bpf::BpfHashMap;
+    ///
+    /// let flows: BpfHashMap<u32, u64> = BpfHashMap::create("flows", 1024)?; // needs CAP_BPF
+    /// flows.update(7, 1500)?;
+    /// assert!(flows.delete(7)?);
+    /// assert!(!flows.delete(7)?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn delete(&self, key: K) -> io::Result<bool> {
         match bpf(MAP_DELETE_ELEM, &mut self.elem(&key, std::ptr::null_mut())) {
             Ok(_) => Ok(true),
@@ -169,6 +216,17 @@ impl<K: Plain, V: Plain> BpfHashMap<K, V> {
 
     /// Every entry, read with `BPF_MAP_LOOKUP_BATCH`, `chunk` entries per call. Not an atomic
     /// snapshot: the kernel walks the map bucket by bucket while others may change it.
+    ///
+    /// ```no_run
+    /// use guarded_map::bpf::BpfHashMap;
+    ///
+    /// let flows: BpfHashMap<u32, u64> = BpfHashMap::create("flows", 1024)?; // needs CAP_BPF
+    /// for key in 0..1000 {
+    ///     flows.update(key, u64::from(key))?;
+    /// }
+    /// assert_eq!(flows.entries(256)?.len(), 1000);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn entries(&self, chunk: u32) -> io::Result<Vec<(K, V)>> {
         let chunk = chunk.max(1);
         let mut out = Vec::new();

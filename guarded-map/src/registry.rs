@@ -39,6 +39,16 @@ inventory::collect!(Registration);
 ///
 /// A descriptor is present as soon as the program starts, before any map exists, provided the crate
 /// that declares it is linked into the binary (see the crate documentation on linking).
+///
+/// ```
+/// use guarded_map::{map_spec, registry, GuardedMap};
+/// map_spec!(Orders: HashMap<u64, u32>, sharded, name = "orders");
+///
+/// let orders: GuardedMap<u64, u32, Orders> = GuardedMap::new();
+/// orders.insert(1, 3);
+/// let orders = registry::descriptors().find(|d| d.label() == "orders").unwrap();
+/// assert_eq!(orders.key_type(), "u64");
+/// ```
 pub fn descriptors() -> impl Iterator<Item = &'static Descriptor> {
     inventory::iter::<Registration>.into_iter().map(|r| r.0)
 }
@@ -125,6 +135,16 @@ fn report_group(group: &Group) -> MapReport {
 
 /// One report per descriptor: every `inventory` descriptor (with zeros if it has no instance yet),
 /// plus descriptors of instances whose spec was not registered.
+///
+/// ```
+/// use guarded_map::{map_spec, registry, GuardedMap};
+/// map_spec!(Orders: HashMap<u64, u32>, sharded, name = "orders");
+///
+/// let orders: GuardedMap<u64, u32, Orders> = GuardedMap::new();
+/// orders.insert(1, 3);
+/// let report = registry::reports().into_iter().find(|r| r.descriptor.label() == "orders").unwrap();
+/// assert_eq!((report.instances, report.stats.len), (1, 1));
+/// ```
 pub fn reports() -> Vec<MapReport> {
     let groups = GROUPS.lock();
     let mut out: Vec<MapReport> = groups.iter().map(report_group).collect();
@@ -142,6 +162,16 @@ pub fn reports() -> Vec<MapReport> {
 
 /// One report per label: descriptors that share a label (labels may be shared) are summed, in the
 /// order their labels first appear in [`reports`].
+///
+/// ```
+/// use guarded_map::{map_spec, registry, GuardedMap};
+/// map_spec!(Orders: HashMap<u64, u32>, sharded, name = "orders");
+///
+/// let orders: GuardedMap<u64, u32, Orders> = GuardedMap::new();
+/// orders.insert(1, 3);
+/// let labels: Vec<_> = registry::reports_by_label().iter().map(|r| r.descriptor.label()).collect();
+/// assert!(labels.contains(&"orders"));
+/// ```
 pub fn reports_by_label() -> Vec<MapReport> {
     let mut merged: Vec<MapReport> = Vec::new();
     for report in reports() {
@@ -159,6 +189,16 @@ pub fn reports_by_label() -> Vec<MapReport> {
 
 /// The aggregated report of the descriptors labelled `label` (labels may be shared: their
 /// descriptors are summed).
+///
+/// ```
+/// use guarded_map::{map_spec, registry, GuardedMap};
+/// map_spec!(Orders: HashMap<u64, u32>, sharded, name = "orders");
+///
+/// let orders: GuardedMap<u64, u32, Orders> = GuardedMap::new();
+/// orders.insert(1, 3);
+/// assert_eq!(registry::report("orders").unwrap().stats.inserts, 1);
+/// assert!(registry::report("no such map").is_none());
+/// ```
 pub fn report(label: &str) -> Option<MapReport> {
     reports_by_label()
         .into_iter()

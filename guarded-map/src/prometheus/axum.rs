@@ -26,6 +26,16 @@ use super::recorder::{CONTENT_TYPE as METRICS_TYPE, render};
 /// A router with `GET /metrics` (and `HEAD`), which publishes every guarded map and renders the
 /// recorder behind `handle` (see [`install_recorder`](super::install_recorder)). Merge it into
 /// the service's router, whatever that router's state.
+///
+/// ```
+/// use axum::Router;
+/// use metrics_exporter_prometheus::PrometheusBuilder;
+///
+/// let handle = guarded_map::prometheus::install_recorder(PrometheusBuilder::new())?;
+/// let app: Router = Router::new().merge(guarded_map::prometheus::axum::router(handle));
+/// # let _ = app;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn router<S>(handle: PrometheusHandle) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,

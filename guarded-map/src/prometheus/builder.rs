@@ -74,6 +74,15 @@ impl Builder {
     /// The defaults: [`DEFAULT_ADDR`], [`SECONDS_BUCKETS`](crate::report::SECONDS_BUCKETS), no
     /// global labels, publishing at each scrape only, and the connection limits documented on each
     /// setter.
+    ///
+    /// ```
+    /// use guarded_map::prometheus::{Builder, DEFAULT_ADDR};
+    ///
+    /// let exporter = Builder::new().listen("127.0.0.1:0").install()?;
+    /// assert!(exporter.local_addr().ip().is_loopback());
+    /// assert!(DEFAULT_ADDR.starts_with("127.0.0.1:"));
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -81,6 +90,14 @@ impl Builder {
     /// The address to listen on, `IP:PORT` (port 0 picks a free port, see
     /// [`Exporter::local_addr`]). Default [`DEFAULT_ADDR`], loopback only: pass `0.0.0.0:9898` to
     /// be scraped from other hosts.
+    ///
+    /// ```
+    /// use guarded_map::prometheus::Builder;
+    ///
+    /// let exporter = Builder::new().listen("127.0.0.1:0").install()?;
+    /// assert_ne!(exporter.local_addr().port(), 0); // the port the system chose
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn listen(mut self, addr: impl Into<String>) -> Self {
         self.listen = addr.into();
         self
@@ -88,6 +105,14 @@ impl Builder {
 
     /// The upper bounds, in seconds, of the buckets of guarded-map's histograms (lock waits, RCU
     /// publishes): finite and strictly increasing.
+    ///
+    /// ```
+    /// use guarded_map::prometheus::{Builder, InstallError};
+    ///
+    /// let exporter = Builder::new().listen("127.0.0.1:0").buckets(&[1e-6, 1e-4, 1e-2]).install()?;
+    /// # drop(exporter);
+    /// # Ok::<(), InstallError>(())
+    /// ```
     pub fn buckets(mut self, bounds: &[f64]) -> Self {
         self.buckets = bounds.to_vec();
         self
@@ -95,6 +120,17 @@ impl Builder {
 
     /// A label put on every series (`service`, `instance`, ...). Its name must be a Prometheus
     /// label name that none of guarded-map's metrics uses ([`label::ALL`]).
+    ///
+    /// ```
+    /// use guarded_map::prometheus::Builder;
+    ///
+    /// let exporter = Builder::new()
+    ///     .listen("127.0.0.1:0")
+    ///     .global_label("service", "billing")
+    ///     .install()?;
+    /// assert!(exporter.render().contains(r#"service="billing""#));
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn global_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.push((name.into(), value.into()));
         self
@@ -103,6 +139,18 @@ impl Builder {
     /// Also publish the maps every `interval` from the server's thread (by default they are
     /// published only when scraped, which is all Prometheus needs; an interval keeps
     /// [`Exporter::render`] and other readers of the recorder fresh too).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::prometheus::Builder;
+    ///
+    /// let exporter = Builder::new()
+    ///     .listen("127.0.0.1:0")
+    ///     .report_every(Duration::from_secs(15))
+    ///     .install()?;
+    /// # drop(exporter);
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn report_every(mut self, interval: Duration) -> Self {
         self.report_every = Some(interval);
         self
@@ -111,6 +159,14 @@ impl Builder {
     /// The most connections served at once (default 64). A new connection beyond it closes the
     /// connection that has been idle longest, or, if none is idle, the one that has spent longest
     /// on an unfinished request: a scraper that connects is always served.
+    ///
+    /// ```
+    /// use guarded_map::prometheus::Builder;
+    ///
+    /// let exporter = Builder::new().listen("127.0.0.1:0").max_connections(8).install()?;
+    /// # drop(exporter);
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.max_connections = max;
         self
@@ -118,6 +174,18 @@ impl Builder {
 
     /// How long a client may take over one request, from its first byte until the request is
     /// complete (default 10 s). Slow senders are disconnected when it runs out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::prometheus::Builder;
+    ///
+    /// let exporter = Builder::new()
+    ///     .listen("127.0.0.1:0")
+    ///     .request_timeout(Duration::from_secs(2))
+    ///     .install()?;
+    /// # drop(exporter);
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.limits.request_timeout = timeout;
         self
@@ -126,6 +194,18 @@ impl Builder {
     /// How long a connection may go without a byte moved either way before it is closed (default
     /// 90 s, longer than Prometheus's default scrape interval so that keep-alive scrapes reuse
     /// their connection). This also closes connections whose client stopped reading replies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::prometheus::Builder;
+    ///
+    /// let exporter = Builder::new()
+    ///     .listen("127.0.0.1:0")
+    ///     .idle_timeout(Duration::from_secs(30))
+    ///     .install()?;
+    /// # drop(exporter);
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.limits.idle_timeout = timeout;
         self
@@ -137,6 +217,16 @@ impl Builder {
     ///
     /// Nothing is installed when an error is returned: the settings and the address are checked
     /// and the address is bound first.
+    ///
+    /// ```
+    /// use guarded_map::prometheus::{Builder, InstallError};
+    ///
+    /// let exporter = Builder::new().listen("127.0.0.1:0").install()?;
+    /// // A second recorder cannot be installed in the same process: an error, nothing changed.
+    /// assert!(Builder::new().listen("127.0.0.1:0").install().is_err());
+    /// exporter.shutdown();
+    /// # Ok::<(), InstallError>(())
+    /// ```
     pub fn install(self) -> Result<Exporter, InstallError> {
         self.check()?;
         let addr: SocketAddr = self.listen.parse().map_err(|_| InstallError::Address {

@@ -31,16 +31,42 @@ pub struct Exporter {
 
 impl Exporter {
     /// The address the endpoint listens on (with the port chosen, if 0 was asked for).
+    ///
+    /// ```
+    /// let exporter = guarded_map::prometheus::install("127.0.0.1:0")?;
+    /// println!("scrape http://{}/metrics", exporter.local_addr());
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
     /// What a scrape would return now (publishes the maps first, like a scrape).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Jobs: HashMap<u32, u32>, sharded, name = "jobs");
+    ///
+    /// let exporter = guarded_map::prometheus::install("127.0.0.1:0")?;
+    /// let jobs: GuardedMap<u32, u32, Jobs> = GuardedMap::new();
+    /// jobs.insert(1, 1);
+    /// assert!(exporter.render().contains(r#"guarded_map_entries{map="jobs"} 1"#));
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn render(&self) -> String {
         render(&self.handle)
     }
 
     /// The recorder's handle, to render from elsewhere too.
+    ///
+    /// ```
+    /// let exporter = guarded_map::prometheus::install("127.0.0.1:0")?;
+    /// exporter.render(); // publishes the maps
+    /// // Renders the recorder as last published, from another thread or server:
+    /// let handle = exporter.handle().clone();
+    /// assert!(handle.render().contains("# HELP guarded_map_entries"));
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn handle(&self) -> &PrometheusHandle {
         &self.handle
     }
@@ -48,6 +74,14 @@ impl Exporter {
     /// Stops serving: the listener and every connection are closed, whatever the clients are
     /// doing. Returns within a second; the server's thread is waited for in that time (and left to
     /// finish on its own in the unlikely case it has not).
+    ///
+    /// ```
+    /// let exporter = guarded_map::prometheus::install("127.0.0.1:0")?;
+    /// let addr = exporter.local_addr();
+    /// exporter.shutdown();
+    /// assert!(std::net::TcpStream::connect(addr).is_err());
+    /// # Ok::<(), guarded_map::prometheus::InstallError>(())
+    /// ```
     pub fn shutdown(self) {
         self.control.request_stop();
         if self.control.wait_stopped(SHUTDOWN_WAIT) {

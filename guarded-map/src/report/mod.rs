@@ -40,6 +40,11 @@ pub use reporter::{Reporter, ReporterError};
 
 /// Registers the help text and unit of every metric guarded-map publishes with the installed
 /// recorder. Call it once after installing the recorder (the Prometheus helper does).
+///
+/// ```
+/// // With a recorder installed (the `prometheus` feature's helpers call this themselves):
+/// guarded_map::describe();
+/// ```
 pub fn describe() {
     for metric in names::ALL {
         match metric.kind {

@@ -45,11 +45,29 @@ impl Reporter {
     pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
     /// Starts a reporter publishing every [`DEFAULT_INTERVAL`](Self::DEFAULT_INTERVAL).
+    ///
+    /// ```
+    /// use guarded_map::Reporter;
+    ///
+    /// let reporter = Reporter::start_default()?;
+    /// assert_eq!(reporter.interval(), Reporter::DEFAULT_INTERVAL);
+    /// # Ok::<(), guarded_map::ReporterError>(())
+    /// ```
     pub fn start_default() -> Result<Reporter, ReporterError> {
         Self::start(Self::DEFAULT_INTERVAL)
     }
 
     /// Starts a reporter publishing every `interval` (and once right away).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::{Reporter, ReporterError};
+    ///
+    /// let reporter = Reporter::start(Duration::from_secs(5))?;
+    /// assert!(matches!(Reporter::start(Duration::ZERO), Err(ReporterError::ZeroInterval)));
+    /// # drop(reporter);
+    /// # Ok::<(), ReporterError>(())
+    /// ```
     pub fn start(interval: Duration) -> Result<Reporter, ReporterError> {
         if interval.is_zero() {
             return Err(ReporterError::ZeroInterval);
@@ -70,16 +88,44 @@ impl Reporter {
     }
 
     /// The publishing interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::Reporter;
+    ///
+    /// let reporter = Reporter::start(Duration::from_secs(2))?;
+    /// assert_eq!(reporter.interval(), Duration::from_secs(2));
+    /// # Ok::<(), guarded_map::ReporterError>(())
+    /// ```
     pub fn interval(&self) -> Duration {
         self.interval
     }
 
     /// Publishes now, on the calling thread (to the recorder this thread sees).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::Reporter;
+    ///
+    /// let reporter = Reporter::start(Duration::from_secs(60))?;
+    /// // Before a scrape or at a checkpoint, without waiting a minute:
+    /// reporter.report_now();
+    /// # Ok::<(), guarded_map::ReporterError>(())
+    /// ```
     pub fn report_now(&self) {
         report_now();
     }
 
     /// Stops the thread after one last report and waits for it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use guarded_map::Reporter;
+    ///
+    /// let reporter = Reporter::start(Duration::from_secs(60))?;
+    /// reporter.shutdown(); // one last report, then the thread is joined
+    /// # Ok::<(), guarded_map::ReporterError>(())
+    /// ```
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }

@@ -89,6 +89,17 @@ macro_rules! define_stats {
 
             /// Every statistic as (name, value), in the table's order: the names are the
             /// fields'.
+            ///
+            /// ```
+            /// use guarded_map::{map_spec, GuardedMap};
+            /// map_spec!(Users: HashMap<u32, u32>, sharded);
+            ///
+            /// let users: GuardedMap<u32, u32, Users> = GuardedMap::new();
+            /// users.insert(1, 1);
+            /// let stats = users.stats();
+            /// let inserts = stats.fields().find(|(name, _)| *name == "inserts");
+            /// assert_eq!(inserts, Some(("inserts", 1)));
+            /// ```
             pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
                 [$( (stringify!($field), self.$field), )*].into_iter()
             }
