@@ -565,4 +565,37 @@ mod loom_tests {
             assert_eq!(lock.word().reads(), 1);
         });
     }
+
+    /// A reader that reads again while a writer may be waiting for it (a read nested in a read of
+    /// the same map): the nested read enters past the waiting writer instead of queueing behind
+    /// it, so neither waits for the other forever (loom reports a deadlock), and the writer
+    /// still gets in once both reads end.
+    #[test]
+    fn loom_nested_read_passes_a_waiting_writer() {
+        loom::model(|| {
+            let lock = Arc::new(ShardLock::new((0u32, 0u32)));
+            let writer = {
+                let lock = lock.clone();
+                thread::spawn(move || {
+                    let mut pair = lock.try_write().unwrap_or_else(|| lock.write());
+                    pair.0 += 1;
+                    pair.1 += 1;
+                })
+            };
+            {
+                let outer = lock.try_read::<true>().unwrap_or_else(|| lock.read());
+                // Under loom a spinning thread yields until another makes progress: these let
+                // the writer get past its spin and wait before the nested read comes.
+                for _ in 0..3 {
+                    thread::yield_now();
+                }
+                let inner = lock.read_nested::<true>();
+                assert_eq!(outer.0, inner.0);
+                assert_eq!(inner.0, inner.1);
+            }
+            writer.join().unwrap();
+            assert_eq!(*lock.read::<false>(), (1, 1));
+            assert_eq!(lock.word().reads(), 2);
+        });
+    }
 }
