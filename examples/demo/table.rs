@@ -33,19 +33,17 @@ impl Table {
             .zip(self.last.iter_mut())
             .map(|(label, last)| {
                 let now = registry::report(label).map(|r| r.stats).unwrap_or_default();
-                let reads = now.gets - last.gets;
-                let writes = now.writes() - last.writes();
-                let contended = now.lock_contended - last.lock_contended;
-                let waited = now.lock_wait_nanos - last.lock_wait_nanos;
+                let delta = now.since(last);
                 *last = now;
+                let (reads, writes) = (delta.gets, delta.writes());
                 format!(
                     "{:<20} {:>11.0} {:>11} {:>8} {:>10} {:>12}",
                     label,
                     (reads + writes) as f64 / secs,
                     ratio(reads, writes),
-                    now.len,
-                    contended,
-                    wait_per(waited, contended),
+                    delta.len,
+                    delta.lock_contended,
+                    wait_per(delta.lock_wait_nanos, delta.lock_contended),
                 )
             })
             .collect()
