@@ -45,3 +45,14 @@ impl Machine {
         }
     }
 }
+
+/// Resident memory of this process, in bytes (`/proc/self/statm`, pages).
+pub fn resident() -> u64 {
+    let statm = fs::read_to_string("/proc/self/statm").expect("/proc/self/statm is readable");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("statm's second field is the resident page count");
+    pages * 4096
+}

@@ -106,6 +106,8 @@ pub struct GuardedMap<K, V, S: MapSpec, H = RandomState> {
     store: StoreOf<S, K, V>,
     hasher: H,
     stats: Arc<MapStats>,
+    /// Its place in the registry, which it leaves when dropped.
+    seat: registry::Seat,
     spec: PhantomData<fn() -> S>,
 }
 
@@ -184,11 +186,12 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
         });
         let stats = MapStats::new(S::DESCRIPTOR, entry_bytes);
         let store = make(stats.recorder(Self::STATS));
-        registry::register(&stats);
+        let seat = registry::register(&stats);
         GuardedMap {
             store,
             hasher,
             stats,
+            seat,
             spec: PhantomData,
         }
     }
@@ -1083,7 +1086,7 @@ impl<K, V, S: MapSpec, H: UnwindSafe> UnwindSafe for GuardedMap<K, V, S, H> {}
 
 impl<K, V, S: MapSpec, H> Drop for GuardedMap<K, V, S, H> {
     fn drop(&mut self) {
-        registry::unregister(&self.stats);
+        registry::unregister(&self.seat);
     }
 }
 

@@ -1,9 +1,11 @@
 //! The process-wide registry: every declared map (collected at link time by `inventory`) and every
 //! live instance, aggregated per descriptor.
 //!
-//! A live instance is held by a weak reference to its statistics. When an instance is dropped its
-//! final counts are folded into its descriptor's totals under the registry lock, so a report never
-//! loses or double-counts an operation, however instances come and go.
+//! Live instances sit in stripes, each a slab under its own lock; a thread registers the maps it
+//! creates in its own stripe, and an instance keeps its place (stripe and slot) to leave it in
+//! O(1). When an instance is dropped its final counts are folded into its stripe's totals for its
+//! descriptor under that stripe's lock, so a report never loses or double-counts an operation,
+//! however instances come and go. A report takes one stripe's lock at a time.
 //!
 //! ```
 //! use guarded_map::{map_spec, registry, GuardedMap};
@@ -22,8 +24,12 @@
 //! assert_eq!(report.stats.len, 1);     // gauges follow live instances only
 //! ```
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::descriptor::Descriptor;
@@ -66,70 +72,152 @@ pub struct MapReport {
     pub stats: Stats,
 }
 
-struct Group {
-    descriptor: &'static Descriptor,
-    live: Vec<Weak<MapStats>>,
-    retired: Counts,
+/// How many parts the live instances are split into, each under its own lock: creating and
+/// dropping maps on many threads at once rarely meet on one lock, and a report holds one part's
+/// lock at a time.
+const STRIPES: usize = 32;
+
+/// One part of the registry: a slab of live instances and the final counts of the instances that
+/// lived in it and were dropped, per descriptor.
+struct Stripe {
+    live: Vec<Option<Arc<MapStats>>>,
+    /// Empty places of `live`, reused first.
+    free: Vec<u32>,
+    retired: Vec<(&'static Descriptor, Counts)>,
 }
 
-static GROUPS: Mutex<Vec<Group>> = Mutex::new(Vec::new());
-
-fn group_of<'a>(groups: &'a mut Vec<Group>, descriptor: &'static Descriptor) -> &'a mut Group {
-    match groups
-        .iter()
-        .position(|g| std::ptr::eq(g.descriptor, descriptor))
-    {
-        Some(i) => &mut groups[i],
-        None => {
-            groups.push(Group {
-                descriptor,
-                live: Vec::new(),
-                retired: Counts::default(),
-            });
-            groups.last_mut().expect("just pushed")
+impl Stripe {
+    const fn new() -> Self {
+        Stripe {
+            live: Vec::new(),
+            free: Vec::new(),
+            retired: Vec::new(),
         }
     }
 }
 
-/// Adds a live instance.
-pub(crate) fn register(stats: &Arc<MapStats>) {
-    let mut groups = GROUPS.lock();
-    group_of(&mut groups, stats.descriptor)
-        .live
-        .push(Arc::downgrade(stats));
+static STRIPES_OF_LIVE: [CachePadded<Mutex<Stripe>>; STRIPES] =
+    [const { CachePadded::new(Mutex::new(Stripe::new())) }; STRIPES];
+
+/// Where a live instance sits in the registry, kept by the instance to leave it in O(1).
+pub(crate) struct Seat {
+    stripe: u32,
+    slot: u32,
 }
 
-/// Removes a live instance, folding its final counts into its descriptor's totals.
-pub(crate) fn unregister(stats: &Arc<MapStats>) {
-    let mut groups = GROUPS.lock();
-    let group = group_of(&mut groups, stats.descriptor);
-    let counts = stats.counts();
-    group.retired.add(&counts);
-    let me = Arc::downgrade(stats);
-    group
-        .live
-        .retain(|w| !w.ptr_eq(&me) && w.strong_count() > 0);
-}
-
-fn report_group(group: &Group) -> MapReport {
-    let mut counts = group.retired;
-    let (mut instances, mut len, mut capacity, mut memory) = (0usize, 0i128, 0u64, 0u64);
-    for stats in group.live.iter().filter_map(Weak::upgrade) {
-        let c = stats.counts();
-        counts.add(&c);
-        instances += 1;
-        len += i128::from(c[Counter::Added]) - i128::from(c[Counter::Removed]);
-        capacity += stats.capacity() as u64;
-        memory += stats.memory_bytes() as u64;
+/// The stripe the calling thread registers in: threads are dealt stripes in turn.
+fn home_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::thread_local! {
+        static HOME: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
     }
-    let mut stats = Stats::from_counts(&counts);
-    stats.len = u64::try_from(len.max(0)).unwrap_or(u64::MAX);
-    stats.capacity = capacity;
-    stats.memory_bytes = memory;
-    MapReport {
-        descriptor: group.descriptor,
-        instances,
-        stats,
+    HOME.try_with(|home| *home).unwrap_or(0)
+}
+
+/// Adds a live instance.
+pub(crate) fn register(stats: &Arc<MapStats>) -> Seat {
+    let stripe = home_stripe();
+    let mut part = STRIPES_OF_LIVE[stripe].lock();
+    let slot = match part.free.pop() {
+        Some(slot) => {
+            part.live[slot as usize] = Some(stats.clone());
+            slot
+        }
+        None => {
+            part.live.push(Some(stats.clone()));
+            u32::try_from(part.live.len() - 1).expect("fewer than 2^32 maps per stripe")
+        }
+    };
+    Seat {
+        stripe: stripe as u32,
+        slot,
+    }
+}
+
+/// Removes a live instance, folding its final counts into its descriptor's totals (under the same
+/// lock as its place: a report sees it either live or folded, never both or neither).
+pub(crate) fn unregister(seat: &Seat) {
+    let mut part = STRIPES_OF_LIVE[seat.stripe as usize].lock();
+    let Some(stats) = part.live[seat.slot as usize].take() else {
+        return;
+    };
+    part.free.push(seat.slot);
+    let counts = stats.counts();
+    match part
+        .retired
+        .iter_mut()
+        .find(|(d, _)| std::ptr::eq(*d, stats.descriptor))
+    {
+        Some((_, retired)) => retired.add(&counts),
+        None => part.retired.push((stats.descriptor, counts)),
+    }
+}
+
+/// One descriptor's report being summed.
+#[derive(Default)]
+struct Sum {
+    counts: Counts,
+    instances: usize,
+    len: i128,
+    capacity: u64,
+    memory: u64,
+}
+
+impl Sum {
+    fn add_live(&mut self, stats: &MapStats) {
+        let counts = stats.counts();
+        self.counts.add(&counts);
+        self.instances += 1;
+        self.len += i128::from(counts[Counter::Added]) - i128::from(counts[Counter::Removed]);
+        self.capacity += stats.capacity() as u64;
+        self.memory += stats.memory_bytes() as u64;
+    }
+
+    fn report(&self, descriptor: &'static Descriptor) -> MapReport {
+        let mut stats = Stats::from_counts(&self.counts);
+        stats.len = u64::try_from(self.len.max(0)).unwrap_or(u64::MAX);
+        stats.capacity = self.capacity;
+        stats.memory_bytes = self.memory;
+        MapReport {
+            descriptor,
+            instances: self.instances,
+            stats,
+        }
+    }
+}
+
+/// The sums of every descriptor met, in the order first met, found by the descriptor's address (a
+/// report may cover many live instances of a few descriptors).
+#[derive(Default)]
+struct Sums {
+    list: Vec<(&'static Descriptor, Sum)>,
+    index: HashMap<*const Descriptor, usize>,
+}
+
+impl Sums {
+    fn of(&mut self, descriptor: &'static Descriptor) -> &mut Sum {
+        let next = self.list.len();
+        let i = *self.index.entry(ptr::from_ref(descriptor)).or_insert(next);
+        if i == next {
+            self.list.push((descriptor, Sum::default()));
+        }
+        &mut self.list[i].1
+    }
+
+    /// Sums every stripe, holding one stripe's lock at a time. Counters of dropped instances are
+    /// folded in; gauges (`len`, capacity, memory) follow live instances only.
+    fn of_everything() -> Sums {
+        let mut sums = Sums::default();
+        for part in &STRIPES_OF_LIVE {
+            let part = part.lock();
+            for stats in part.live.iter().flatten() {
+                sums.of(stats.descriptor).add_live(stats);
+            }
+            for (descriptor, retired) in &part.retired {
+                sums.of(descriptor).counts.add(retired);
+            }
+        }
+        sums
     }
 }
 
@@ -146,8 +234,11 @@ fn report_group(group: &Group) -> MapReport {
 /// assert_eq!((report.instances, report.stats.len), (1, 1));
 /// ```
 pub fn reports() -> Vec<MapReport> {
-    let groups = GROUPS.lock();
-    let mut out: Vec<MapReport> = groups.iter().map(report_group).collect();
+    let mut out: Vec<MapReport> = Sums::of_everything()
+        .list
+        .iter()
+        .map(|(descriptor, sum)| sum.report(descriptor))
+        .collect();
     for descriptor in descriptors() {
         if !out.iter().any(|r| std::ptr::eq(r.descriptor, descriptor)) {
             out.push(MapReport {

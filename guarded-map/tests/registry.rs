@@ -77,3 +77,91 @@ fn instances_aggregate_and_dropped_instances_keep_their_counts() {
     assert_eq!(report.stats.inserts, 31);
     assert_eq!(report.stats.len, 0);
 }
+
+mod churn {
+    use std::collections::HashMap;
+
+    #[guarded_map::guarded_map]
+    #[derive(Default)]
+    pub struct Tenant {
+        #[guarded(rcu, name = "registry_test.churn_config")]
+        pub config: HashMap<u32, u32>,
+        #[guarded(sharded, name = "registry_test.churn_sessions")]
+        pub sessions: HashMap<u32, u32>,
+    }
+}
+
+/// 4 threads create and drop 100 000 structs of two maps in all, with operations on each, while a
+/// reporter publishes and another thread reads reports: afterwards every statistic equals the
+/// operations made, and no instance is left in the registry.
+#[test]
+fn instances_created_and_dropped_on_many_threads_are_counted_exactly() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    const THREADS: u32 = 4;
+    const PER_THREAD: u32 = 25_000;
+    let reporter = guarded_map::Reporter::start(Duration::from_millis(2)).unwrap();
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut reports = 0u32;
+            while !done.load(Ordering::Relaxed) || reports == 0 {
+                let now = registry::report("registry_test.churn_sessions").unwrap();
+                // Never more removed than added, whatever comes and goes meanwhile.
+                assert!(now.stats.entries_removed <= now.stats.entries_added);
+                reports += 1;
+            }
+        });
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    // Kept a while, so that instances also die on another thread than their own
+                    // and in another order than they were made.
+                    let mut kept = Vec::new();
+                    for i in 0..PER_THREAD {
+                        let tenant = churn::Tenant::default();
+                        let key = t * PER_THREAD + i;
+                        tenant.config.insert(key, 1);
+                        tenant.sessions.insert(key, 1);
+                        tenant.sessions.update(&key, |n| *n += 1);
+                        assert_eq!(tenant.config.get_cloned(&key), Some(1));
+                        if i % 2 == 0 {
+                            tenant.sessions.remove(&key);
+                        }
+                        kept.push(tenant);
+                        if kept.len() == 64 {
+                            kept.drain(..32);
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        let leftovers: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        // The last ones die on this thread.
+        drop(leftovers);
+        done.store(true, Ordering::Relaxed);
+    });
+    reporter.shutdown();
+
+    let total = u64::from(THREADS * PER_THREAD);
+    let config = registry::report("registry_test.churn_config").unwrap();
+    let sessions = registry::report("registry_test.churn_sessions").unwrap();
+    assert_eq!(
+        (config.instances, sessions.instances),
+        (0, 0),
+        "dead entries left"
+    );
+    assert_eq!((config.stats.len, sessions.stats.len), (0, 0));
+    assert_eq!(config.stats.inserts, total);
+    assert_eq!((config.stats.gets, config.stats.misses), (total, 0));
+    assert_eq!(config.stats.entries_added, total);
+    assert_eq!(sessions.stats.inserts, total);
+    assert_eq!(sessions.stats.updates, total);
+    assert_eq!(sessions.stats.removes, total / 2);
+    assert_eq!(
+        (sessions.stats.entries_added, sessions.stats.entries_removed),
+        (total, total / 2)
+    );
+}

@@ -10,6 +10,7 @@ use std::process::Command;
 use clap::{Parser, ValueEnum};
 use guarded_map_bench::adapter::{Concurrent, Write};
 use guarded_map_bench::contenders::{Dash, Fast, Guarded, Papaya, RcuStats, SccMap, ShardedStats};
+use guarded_map_bench::machine::resident;
 use serde::Serialize;
 
 /// Memory per entry of each contender, measured as resident-memory growth.
@@ -44,17 +45,6 @@ const ALL: [Contender; 5] = [
     Contender::Scc,
     Contender::Papaya,
 ];
-
-/// Resident memory of this process, in bytes (`/proc/self/statm`, pages).
-fn resident() -> u64 {
-    let statm = fs::read_to_string("/proc/self/statm").expect("/proc/self/statm is readable");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("statm's second field is the resident page count");
-    pages * 4096
-}
 
 fn grow<M: Concurrent>(entries: u64) -> u64 {
     let before = resident();
