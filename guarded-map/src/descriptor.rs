@@ -376,8 +376,13 @@ impl Descriptor {
         if self.shards_set {
             return self.shards;
         }
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        (cores * 4).next_power_of_two().clamp(4, 256)
+        // Asked once: the standard library reads the cgroup's files each time (tens of
+        // microseconds, most of creating a map).
+        static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *DEFAULT.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+            (cores * 4).next_power_of_two().clamp(4, 256)
+        })
     }
     /// The bound on the number of entries, if any.
     ///

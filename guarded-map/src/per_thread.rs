@@ -15,7 +15,8 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use crate::sync::ThreadLocal;
 
@@ -85,6 +86,9 @@ use std::thread::LocalKey;
 pub(crate) struct PerThread<T: Send> {
     id: u64,
     values: ThreadLocal<T>,
+    /// How many values were created: `ThreadLocal`'s iterator looks at every one of its 63 buckets
+    /// (about 600 instructions even for one value), so [`iter`](Self::iter) stops at this count.
+    created: AtomicUsize,
 }
 
 impl<T: Send> PerThread<T> {
@@ -92,6 +96,7 @@ impl<T: Send> PerThread<T> {
         PerThread {
             id: fresh_tag(),
             values: ThreadLocal::new(),
+            created: AtomicUsize::new(0),
         }
     }
 
@@ -149,7 +154,11 @@ impl<T: Send> PerThread<T> {
         // The reference `get_or` returns when it creates the value is derived from a `&mut` (Miri
         // sees it invalidated by the first write made through a later `get`); ours outlive this call
         // (in `LAST`, attached counters), so always take the one `get` derives from the cell.
-        self.values.get_or(init);
+        self.values.get_or(|| {
+            // Before the value is inserted, so that `fold` never sees more values than this.
+            self.created.fetch_add(1, Release);
+            init()
+        });
         self.values
             .get()
             .expect("created for this thread just above")
@@ -194,9 +203,21 @@ impl<T: Send + Default> PerThread<T> {
 }
 
 impl<T: Send + Sync> PerThread<T> {
-    /// Every thread's value (threads that have exited included).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        self.values.iter()
+    /// Folds every thread's value (threads that have exited included) into `init`.
+    ///
+    /// Values are met in the order of their threads' ids, not of their creation, so the walk stops
+    /// after as many values as were created only if none was created meanwhile (a new one met
+    /// early would otherwise take the place of an old one met late); if one was, it walks again.
+    /// A value created meanwhile may be left out; every value that existed before the call is in.
+    pub(crate) fn fold<A: Clone>(&self, init: A, mut f: impl FnMut(A, &T) -> A) -> A {
+        loop {
+            // Counted before the value is inserted (see `value_or`): at most `created` are seen.
+            let created = self.created.load(Acquire);
+            let folded = self.values.iter().take(created).fold(init.clone(), &mut f);
+            if self.created.load(Acquire) == created {
+                return folded;
+            }
+        }
     }
 }
 
@@ -228,6 +249,34 @@ mod tests {
         let d: PerThread<Cell<u32>> = PerThread::new();
         assert_eq!(d.get().get(), 0);
         assert_eq!(b.get().get(), 30);
+    }
+
+    #[test]
+    fn fold_sees_every_value_while_others_are_created() {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+        let counts: PerThread<AtomicU64> = PerThread::new();
+        counts.get().store(1, Relaxed);
+        std::thread::scope(|s| {
+            // Threads come and go, each creating its value or taking over an exited thread's (ids
+            // are reused, so new values may sit before old ones in the walk); every fold still
+            // sees every count made by a thread that is done.
+            for round in 0..20 {
+                let creators: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| counts.get().fetch_add(1, Relaxed)))
+                    .collect();
+                let seen = counts.fold(0, |n, c| n + c.load(Relaxed));
+                assert!(
+                    seen > round * 4,
+                    "fold saw {seen} of at least {}",
+                    round * 4 + 1
+                );
+                for creator in creators {
+                    creator.join().unwrap();
+                }
+            }
+        });
+        assert_eq!(counts.fold(0, |n, c| n + c.load(Relaxed)), 81);
     }
 
     #[test]

@@ -195,12 +195,25 @@ struct Sums {
 }
 
 impl Sums {
+    /// Up to this many descriptors, a scan of the list beats hashing the address.
+    const SCANNED: usize = 16;
+
     fn of(&mut self, descriptor: &'static Descriptor) -> &mut Sum {
-        let next = self.list.len();
-        let i = *self.index.entry(ptr::from_ref(descriptor)).or_insert(next);
-        if i == next {
+        let found = if self.list.len() <= Self::SCANNED {
+            self.list.iter().position(|(d, _)| ptr::eq(*d, descriptor))
+        } else {
+            self.index.get(&ptr::from_ref(descriptor)).copied()
+        };
+        let i = found.unwrap_or_else(|| {
             self.list.push((descriptor, Sum::default()));
-        }
+            if self.list.len() > Self::SCANNED {
+                // Indexed from the first one past the scan on, all of them at once.
+                for (i, (d, _)) in self.list.iter().enumerate() {
+                    self.index.entry(ptr::from_ref(*d)).or_insert(i);
+                }
+            }
+            self.list.len() - 1
+        });
         &mut self.list[i].1
     }
 

@@ -115,12 +115,12 @@ impl MapStats {
 
     /// The sum of every thread's counters.
     pub(crate) fn counts(&self) -> Counts {
-        let mut total = Counts::default();
-        for slot in self.slots.iter() {
+        let mut total = self.slots.fold(Counts::default(), |mut total, slot| {
             for (sum, cell) in total.0.iter_mut().zip(slot.0.iter()) {
                 *sum = sum.wrapping_add(cell.load(Relaxed));
             }
-        }
+            total
+        });
         self.attached.lock().add_to(&mut total);
         total
     }
