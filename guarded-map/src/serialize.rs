@@ -1,5 +1,5 @@
 //! serde support (feature `serde`): a [`GuardedMap`] and a [`Snapshot`] serialize as a map, like
-//! `HashMap`; a `GuardedMap` deserializes from one.
+//! `HashMap`, and deserialize from one.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -48,6 +48,28 @@ impl<K: Serialize, V: Serialize, H> Serialize for Snapshot<K, V, H> {
             map.serialize_entry(key, value)?;
         }
         map.end()
+    }
+}
+
+/// Deserializes a map into a snapshot holding its entries (a repeated key keeps its last value),
+/// with the default hasher: a fixture, or a state saved from a map and read back.
+///
+/// ```
+/// use guarded_map::Snapshot;
+///
+/// let saved: Snapshot<String, u32> = serde_json::from_str(r#"{"a":1,"b":2}"#).unwrap();
+/// assert_eq!((saved.len(), saved.get("b")), (2, Some(&2)));
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl<'de, K, V, H> Deserialize<'de> for Snapshot<K, V, H>
+where
+    K: Deserialize<'de> + Eq + Hash,
+    V: Deserialize<'de>,
+    H: BuildHasher + Clone + Default,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = std::collections::HashMap::<K, V, H>::deserialize(deserializer)?;
+        Ok(Snapshot::from_hash_map(map))
     }
 }
 

@@ -36,6 +36,23 @@ impl<K, V, H> Snapshot<K, V, H> {
         Snapshot { frozen, hasher }
     }
 
+    /// A snapshot holding the entries of `map`, in one table, with `map`'s hasher.
+    #[cfg(feature = "serde")]
+    pub(crate) fn from_hash_map(map: std::collections::HashMap<K, V, H>) -> Self
+    where
+        K: Hash,
+        H: BuildHasher + Clone,
+    {
+        let hasher = map.hasher().clone();
+        let len = map.len();
+        let pairs = map.into_iter().map(|(key, value)| {
+            let hash = hasher.hash_one(&key);
+            (hash, crate::table::Pair { key, value })
+        });
+        let frozen = Frozen::from_pairs(0, len, pairs, |key| hasher.hash_one(key));
+        Snapshot::new(Arc::new(frozen), hasher)
+    }
+
     /// The number of entries.
     ///
     /// ```
