@@ -140,16 +140,21 @@ struct Touched {
     bytes_per_struct_thread: f64,
 }
 
-fn build<T: Tenant>(contender: Contender, count: usize) -> Built {
-    let before = resident();
-    let start = Instant::now();
-    let all: Vec<T> = (0..count)
+/// `count` structs, each with one entry in each map.
+fn filled<T: Tenant>(count: usize) -> Vec<T> {
+    (0..count)
         .map(|i| {
             let tenant = T::default();
             tenant.fill(i as u32);
             tenant
         })
-        .collect();
+        .collect()
+}
+
+fn build<T: Tenant>(contender: Contender, count: usize) -> Built {
+    let before = resident();
+    let start = Instant::now();
+    let all: Vec<T> = filled(count);
     let build_s = start.elapsed().as_secs_f64();
     let bytes_per_struct = (resident() - before) as f64 / count as f64;
     let report_s = (contender == Contender::GuardedMap).then(|| {
@@ -172,13 +177,7 @@ fn build<T: Tenant>(contender: Contender, count: usize) -> Built {
 }
 
 fn touch<T: Tenant>(contender: Contender, threads: usize, structs: usize) -> Touched {
-    let all: Vec<T> = (0..structs)
-        .map(|i| {
-            let tenant = T::default();
-            tenant.fill(i as u32);
-            tenant
-        })
-        .collect();
+    let all: Vec<T> = filled(structs);
     let before = resident();
     std::thread::scope(|s| {
         for _ in 0..threads {
