@@ -15,6 +15,7 @@
 
 use std::cell::Cell;
 use std::ptr;
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
@@ -85,9 +86,12 @@ use std::thread::LocalKey;
 /// One `T` per thread that uses this object.
 pub(crate) struct PerThread<T: Send> {
     id: u64,
-    values: ThreadLocal<T>,
+    /// Made on the first value: a `ThreadLocal` holds 63 bucket pointers inline (504 bytes), and
+    /// many maps never have a value here (statistics their backend keeps elsewhere, an `Rcu` map
+    /// never read).
+    values: OnceLock<Box<ThreadLocal<T>>>,
     /// How many values were created: `ThreadLocal`'s iterator looks at every one of its 63 buckets
-    /// (about 600 instructions even for one value), so [`iter`](Self::iter) stops at this count.
+    /// (about 600 instructions even for one value), so [`fold`](Self::fold) stops at this count.
     created: AtomicUsize,
 }
 
@@ -95,7 +99,7 @@ impl<T: Send> PerThread<T> {
     pub(crate) fn new() -> Self {
         PerThread {
             id: fresh_tag(),
-            values: ThreadLocal::new(),
+            values: OnceLock::new(),
             created: AtomicUsize::new(0),
         }
     }
@@ -154,19 +158,18 @@ impl<T: Send> PerThread<T> {
         // The reference `get_or` returns when it creates the value is derived from a `&mut` (Miri
         // sees it invalidated by the first write made through a later `get`); ours outlive this call
         // (in `LAST`, attached counters), so always take the one `get` derives from the cell.
-        self.values.get_or(|| {
+        let values = self.values.get_or_init(|| Box::new(ThreadLocal::new()));
+        values.get_or(|| {
             // Before the value is inserted, so that `fold` never sees more values than this.
             self.created.fetch_add(1, Release);
             init()
         });
-        self.values
-            .get()
-            .expect("created for this thread just above")
+        values.get().expect("created for this thread just above")
     }
 
     /// The calling thread's value, if it has one, without creating it.
     pub(crate) fn existing(&self) -> Option<&T> {
-        self.values.get()
+        self.values.get()?.get()
     }
 
     /// Makes `value`, with `hot` beside it, the last entry looked up, found by `tag`.
@@ -213,7 +216,10 @@ impl<T: Send + Sync> PerThread<T> {
         loop {
             // Counted before the value is inserted (see `value_or`): at most `created` are seen.
             let created = self.created.load(Acquire);
-            let folded = self.values.iter().take(created).fold(init.clone(), &mut f);
+            let Some(values) = self.values.get() else {
+                return init;
+            };
+            let folded = values.iter().take(created).fold(init.clone(), &mut f);
             if self.created.load(Acquire) == created {
                 return folded;
             }
