@@ -23,13 +23,17 @@ use super::slots::{Counts, MapStats};
 #[derive(Default)]
 pub(super) struct Attachments {
     live: Vec<Pointer>,
-    detached: Counts,
+    /// Boxed when first needed: most maps never detach (a store detaches when it changes
+    /// representation), and every map holds an `Attachments`.
+    detached: Option<Box<Counts>>,
 }
 
 impl Attachments {
     /// Adds every attached count, live and detached, to `total`.
     pub(super) fn add_to(&self, total: &mut Counts) {
-        total.add(&self.detached);
+        if let Some(detached) = &self.detached {
+            total.add(detached);
+        }
         for attached in &self.live {
             // SAFETY: a live entry's counts are alive: the `Attached` that pushed it removes it
             // (under the lock the caller holds) before it frees the data they are in.
@@ -76,6 +80,10 @@ impl Drop for Attachment {
     fn drop(&mut self) {
         let mut attachments = self.stats.attachments().lock();
         let Attachments { live, detached } = &mut *attachments;
+        if !live.iter().any(|attached| attached.owner == self.owner) {
+            return;
+        }
+        let detached = detached.get_or_insert_with(Box::default);
         live.retain(|attached| {
             if attached.owner != self.owner {
                 return true;
