@@ -170,6 +170,47 @@ impl Kept for WriteCounts {
     }
 }
 
+/// What an `Rcu` writer counts under its writer lock: the outcome of each write and each publish
+/// (its time and the entries it copied).
+///
+/// Beside the writer lock, not in the writing thread's slot: a thread's slot costs a map some
+/// 500 bytes the first time that thread counts in it, and the lock already orders the writers, so
+/// a relaxed load and store is exact (as in [`WriteCounts`]).
+#[derive(Default)]
+pub(crate) struct PublishCounts {
+    wrote: WriteCounts,
+    publishes: AtomicU64,
+    nanos: AtomicU64,
+    copied: AtomicU64,
+}
+
+impl PublishCounts {
+    /// Counts one publish that took `nanos` and copied `copied` entries, made by a write whose
+    /// outcome is `wrote` (`None`: not a keyed write). The caller holds the writer lock.
+    pub(crate) fn record(&self, wrote: Option<Wrote>, nanos: u64, copied: usize) {
+        if let Some(wrote) = wrote {
+            self.wrote.record(wrote);
+        }
+        bump(&self.publishes, 1);
+        bump(&self.nanos, nanos);
+        bump(&self.copied, copied as u64);
+    }
+
+    /// Counts a keyed write that published nothing. The caller holds the writer lock.
+    pub(crate) fn record_unpublished(&self, wrote: Wrote) {
+        self.wrote.record(wrote);
+    }
+}
+
+impl Kept for PublishCounts {
+    fn add_to(&self, total: &mut Counts) {
+        self.wrote.add_to(total);
+        total.add_one(Counter::Publishes, self.publishes.load(Relaxed));
+        total.add_one(Counter::PublishNanos, self.nanos.load(Relaxed));
+        total.add_one(Counter::Copied, self.copied.load(Relaxed));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Kept, WriteCounts, Wrote};

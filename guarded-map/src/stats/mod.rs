@@ -10,7 +10,7 @@ pub(crate) mod slots;
 mod table;
 
 pub(crate) use attach::{Attached, Attachment};
-pub(crate) use kept::{Entered, Kept, ReadCounters, WriteCounts, Wrote};
+pub(crate) use kept::{Entered, Kept, PublishCounts, ReadCounters, WriteCounts, Wrote};
 pub(crate) use slots::{Counts, MapStats, Recorder};
 pub(crate) use table::Counter;
 pub use table::Stats;

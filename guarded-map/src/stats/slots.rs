@@ -17,7 +17,6 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use super::attach::{Attachment, AttachmentsLock};
-use super::kept::Wrote;
 use super::sink;
 use super::table::{COUNTERS, Counter};
 use crate::descriptor::Descriptor;
@@ -173,19 +172,6 @@ impl Recorder<'_> {
         }
     }
 
-    /// Counts a keyed write in the thread's slot.
-    #[inline]
-    pub(crate) fn wrote(&self, wrote: Wrote) {
-        if self.enabled {
-            let counters = self.stats.counters();
-            let (op, entry) = wrote.counters();
-            counters.add(op, 1);
-            if let Some(entry) = entry {
-                counters.add(entry, 1);
-            }
-        }
-    }
-
     /// Counts one contended lock acquisition that waited `wait`.
     #[inline]
     pub(crate) fn contended(&self, wait: Duration) {
@@ -203,18 +189,17 @@ impl Recorder<'_> {
         }
     }
 
-    /// Counts one RCU publish that took `took` and copied `copied` entries.
+    /// Shows one RCU publish that took `took` to the histograms (the writer counts it itself, see
+    /// `PublishCounts`); returns its time in nanoseconds.
     #[inline]
-    pub(crate) fn published(&self, took: Duration, copied: usize) {
+    pub(crate) fn observe_publish(&self, took: Duration) -> u64 {
         if self.enabled() {
-            self.count(Counter::Publishes, 1);
-            self.count(Counter::PublishNanos, duration_nanos(took));
-            self.count(Counter::Copied, copied as u64);
             // A write that copied a shard: the facade's histogram costs little beside it.
             if let Some(sink) = sink::get() {
                 (sink.observe_publish)(self.stats.descriptor, took);
             }
         }
+        duration_nanos(took)
     }
 
     /// Sets the capacity gauge (writers that know the whole map's capacity).

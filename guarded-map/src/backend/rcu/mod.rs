@@ -25,7 +25,7 @@ use reader::Readers;
 use super::{Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::compute::{Compute, Outcome};
 use crate::shared_table::SharedTable;
-use crate::stats::{Counter, MapStats, Recorder, Wrote};
+use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote};
 use crate::sync::{AtomicUsize, Mutex, MutexGuard};
 use crate::table::{Entry, Frozen, Pair, Shards, Table, find_in, hash_again, key_eq, shard_index};
 
@@ -54,11 +54,20 @@ fn frozen_from<K, V>(
     Frozen::from_pairs(bits_for(len.max(min_len)), len, pairs, rehash)
 }
 
+/// The writer's counts, attached to the map's statistics through `rec`.
+fn publish_counts(rec: Recorder<'_>) -> Attached<PublishCounts> {
+    let mut counts = Attached::new(Box::new(PublishCounts::default()));
+    counts.attach_to(rec.attachment(), |counts, keep| keep.keep(counts));
+    counts
+}
+
 /// Storage of the [`Rcu`](crate::Rcu) backend.
 pub struct RcuStore<K, V> {
     current: Published<K, V>,
     readers: Readers<K, V>,
     writer: Mutex<()>,
+    /// Counted under `writer`, attached to the map's statistics.
+    counts: Attached<PublishCounts>,
     max_len: Option<usize>,
     /// After a re-shard failed (a panicking `Hash`), the length below which none is tried again;
     /// written under the writer lock.
@@ -125,10 +134,10 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
 
     /// Publishes the current version with shard `index` replaced by `table`, which holds no more
     /// entries than before.
-    fn publish(self, index: usize, table: Table<K, V>, len: usize) {
+    fn publish(self, index: usize, table: Table<K, V>, len: usize, wrote: Wrote) {
         let copied = table.len();
         let next = self.replaced(index, table, len);
-        self.publish_all(next, copied);
+        self.publish_all(next, copied, Some(wrote));
     }
 
     /// [`publish`](Self::publish) after a write that may have added an entry: re-shards if `len`
@@ -139,6 +148,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
         table: Table<K, V>,
         len: usize,
         rehash: impl Fn(&K) -> u64,
+        wrote: Wrote,
     ) {
         let mut copied = table.len();
         let mut next = self.replaced(index, table, len);
@@ -163,7 +173,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
                 Err(_) => deferred.store(len + len / 8 + 1, Relaxed),
             }
         }
-        self.publish_all(next, copied);
+        self.publish_all(next, copied, Some(wrote));
     }
 
     /// The current version with shard `index` replaced by `table`, holding `len` entries in all.
@@ -180,11 +190,22 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
         }
     }
 
-    /// Publishes a whole new version.
-    fn publish_all(self, next: Frozen<K, V>, copied: usize) {
+    /// Publishes a whole new version, made by a write whose outcome is `wrote` (`None`: not a keyed
+    /// write), and counts it before the writer lock is released.
+    fn publish_all(self, next: Frozen<K, V>, copied: usize, wrote: Option<Wrote>) {
         self.rec.set_capacity(next.capacity);
         self.store.current.store(Arc::new(next));
-        self.rec.published(self.watch.elapsed(), copied);
+        let nanos = self.rec.observe_publish(self.watch.elapsed());
+        if self.rec.enabled() {
+            self.store.counts.record(wrote, nanos, copied);
+        }
+    }
+
+    /// Counts a keyed write that publishes nothing, before the writer lock is released.
+    fn unpublished(self, wrote: Wrote) {
+        if self.rec.enabled() {
+            self.store.counts.record_unpublished(wrote);
+        }
     }
 }
 
@@ -196,6 +217,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             current: Published::new(Arc::new(frozen)),
             readers: Readers::new(rec.attachment()),
             writer: Mutex::new(()),
+            counts: publish_counts(rec),
             max_len: config.max_len,
             reshard_deferred_below: AtomicUsize::new(0),
         }
@@ -255,8 +277,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             }
         };
         let len = write.cur.len + usize::from(old.is_none());
-        write.publish_grown(index, table, len, rehash);
-        rec.wrote(Wrote::insert(old.is_some()));
+        write.publish_grown(index, table, len, rehash, Wrote::insert(old.is_some()));
         Ok(old)
     }
 
@@ -273,12 +294,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 Some((index, table, pair))
             });
         let Some((index, table, pair)) = found else {
-            rec.wrote(Wrote::NotRemoved);
+            write.unpublished(Wrote::NotRemoved);
             return None;
         };
         let len = write.cur.len - 1;
-        write.publish(index, table, len);
-        rec.wrote(Wrote::Removed);
+        write.publish(index, table, len, Wrote::Removed);
         Some((pair.key, pair.value))
     }
 
@@ -297,8 +317,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let (index, mut table) = write.copy_holding(hash, key)?;
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
         let len = write.cur.len;
-        write.publish(index, table, len);
-        rec.wrote(Wrote::Updated);
+        write.publish(index, table, len, Wrote::Updated);
         Some(result)
     }
 
@@ -326,8 +345,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             }
         };
         let len = write.cur.len + usize::from(!exists);
-        write.publish_grown(index, table, len, rehash);
-        rec.wrote(if exists { Wrote::Updated } else { Wrote::Added });
+        let wrote = if exists { Wrote::Updated } else { Wrote::Added };
+        write.publish_grown(index, table, len, rehash, wrote);
         Ok(Upserted {
             result,
             inserted: !exists,
@@ -363,8 +382,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                     .find_mut(hash, key_eq(key))
                     .expect("the copy holds the entry its original holds");
                 let old = mem::replace(&mut entry.value, value);
-                write.publish(index, table, len);
-                rec.wrote(Wrote::Replaced);
+                write.publish(index, table, len, Wrote::Replaced);
                 Ok((Outcome::Replaced(old), out))
             }
             (Compute::Set(value), false) => {
@@ -377,8 +395,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                     value,
                 };
                 table.insert_unique(hash, pair, |pair| rehash(&pair.key));
-                write.publish_grown(index, table, len + 1, rehash);
-                rec.wrote(Wrote::Added);
+                write.publish_grown(index, table, len + 1, rehash, Wrote::Added);
                 Ok((Outcome::Inserted, out))
             }
             (Compute::Remove, true) => {
@@ -388,8 +405,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                     .ok()
                     .expect("the copy holds the entry its original holds")
                     .remove();
-                write.publish(index, table, len - 1);
-                rec.wrote(Wrote::Removed);
+                write.publish(index, table, len - 1, Wrote::Removed);
                 Ok((Outcome::Removed(pair.key, pair.value), out))
             }
         }
@@ -418,7 +434,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             len: cur.len - removed,
             capacity,
         };
-        write.publish_all(next, cur.len);
+        write.publish_all(next, cur.len, None);
         // Counted once published: a panic in `f` publishes (and removes) nothing.
         rec.count(Counter::Removed, removed as u64);
     }
@@ -434,7 +450,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let next = frozen_from(entries, 0, rehash);
         let write = self.begin(rec);
         let removed = write.cur.len;
-        write.publish_all(next, len);
+        write.publish_all(next, len, None);
         removed
     }
 
@@ -468,7 +484,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     fn clear(&self, rec: Recorder<'_>) -> usize {
         let write = self.begin(rec);
         let removed = write.cur.len;
-        write.publish_all(Frozen::with_capacity(0, 0), 0);
+        write.publish_all(Frozen::with_capacity(0, 0), 0, None);
         removed
     }
 
@@ -491,7 +507,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         let pairs = cur.iter().map(|pair| (rehash(&pair.key), pair.clone()));
         let next = Frozen::from_pairs(bits_for(cur.len), cur.len, pairs, &rehash);
         let copied = cur.len;
-        write.publish_all(next, copied);
+        write.publish_all(next, copied, None);
     }
     fn snapshot(&self, _rec: Recorder<'_>) -> Arc<Frozen<K, V>>
     where
@@ -519,6 +535,7 @@ impl<K, V> RcuStore<K, V> {
             current: Published::new(frozen),
             readers: Readers::new(rec.attachment()),
             writer: Mutex::new(()),
+            counts: publish_counts(rec),
             max_len: config.max_len,
             reshard_deferred_below: AtomicUsize::new(0),
         }
