@@ -6,6 +6,8 @@
 //! - The `Sharded` shards' [`WriteCounts`], beside the lock's word, written under the write lock:
 //!   one increment on a line the writer owns already. Looking the thread's slot up instead costs thread-local
 //!   loads in front of the lock's compare-and-swap, which waits for them (BENCHMARKS.md).
+//! - The `Rcu` writer's [`PublishCounts`], beside its writer lock: its writes' outcomes and its
+//!   publishes. A thread's slot would cost the map some 500 bytes for every thread that writes it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
