@@ -1087,6 +1087,8 @@ impl<K, V, S: MapSpec, H: UnwindSafe> UnwindSafe for GuardedMap<K, V, S, H> {}
 impl<K, V, S: MapSpec, H> Drop for GuardedMap<K, V, S, H> {
     fn drop(&mut self) {
         registry::unregister(&self.seat);
+        // The registry holds the final counts now; the store's attachments need not fold theirs.
+        self.stats.retire();
     }
 }
 

@@ -26,9 +26,19 @@ pub(super) struct Attachments {
     /// Boxed when first needed: most maps never detach (a store detaches when it changes
     /// representation), and every map holds an `Attachments`.
     detached: Option<Box<Counts>>,
+    /// Set when the map is dropped, after the registry folded its final counts: nothing reads
+    /// these counts any more, so the attachments dropped after it fold nothing.
+    retired: bool,
 }
 
 impl Attachments {
+    /// Forgets every attached count (see [`retired`](Self::retired)): no pointer into data that
+    /// is about to be freed is left behind.
+    pub(super) fn retire(&mut self) {
+        self.live.clear();
+        self.retired = true;
+    }
+
     /// Adds every attached count, live and detached, to `total`.
     pub(super) fn add_to(&self, total: &mut Counts) {
         if let Some(detached) = &self.detached {
@@ -79,8 +89,12 @@ impl Drop for Attachment {
     /// Folds the last values of this attachment's counts into the statistics and detaches them.
     fn drop(&mut self) {
         let mut attachments = self.stats.attachments().lock();
-        let Attachments { live, detached } = &mut *attachments;
-        if !live.iter().any(|attached| attached.owner == self.owner) {
+        let Attachments {
+            live,
+            detached,
+            retired,
+        } = &mut *attachments;
+        if *retired || !live.iter().any(|attached| attached.owner == self.owner) {
             return;
         }
         let detached = detached.get_or_insert_with(Box::default);

@@ -102,6 +102,13 @@ impl MapStats {
         &self.attached
     }
 
+    /// Marks the statistics of a map being dropped, once the registry has folded their final
+    /// counts: the stores' attachments, dropped next, then fold nothing (no report reads these
+    /// statistics any more).
+    pub(crate) fn retire(&self) {
+        self.attached.lock().retire();
+    }
+
     /// A recorder for the calling thread; `enabled` is a compile-time constant of the map's spec.
     /// Making one costs nothing: the thread's slot is looked up when something is counted.
     #[inline(always)]
