@@ -4,7 +4,8 @@
 //! [`Attachment`] (a reference to the map's statistics). Counts attached through it are summed with
 //! the map's own until the `Attached` is dropped; its `Drop` first folds their last values into the
 //! statistics and detaches them, under the same lock every sum reads them under, and only then
-//! frees the data. The data never moves and is never reachable mutably while anything is attached,
+//! frees the data. (A map being dropped retires its statistics first, once the registry holds its
+//! final counts: the retirement forgets every attached pointer, and the drops fold nothing.) The data never moves and is never reachable mutably while anything is attached,
 //! so a count found through a shared reference to it stays valid until the detach: the whole
 //! argument is in this module. A store that changes its representation detaches the old counts the
 //! same way, by dropping the old `Attached`.
