@@ -196,16 +196,22 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
         }
     }
 
+    /// Panics, at the caller's line, if `count` distinct entries exceed the spec's `max_len`.
     #[track_caller]
-    fn from_entries(hasher: H, entries: Vec<Entry<K, V>>, rehash: impl Fn(&K) -> u64) -> Self {
-        let count = entries.len();
+    fn assert_fits(count: usize) {
         if let Some(max) = S::DESCRIPTOR.max_len_limit() {
             assert!(
                 count <= max,
-                "guarded-map: map `{}` built from {count} entries, more than its max_len of {max}",
+                "guarded-map: map `{}` cannot take {count} entries, more than its max_len of {max}",
                 S::DESCRIPTOR.label()
             );
         }
+    }
+
+    #[track_caller]
+    fn from_entries(hasher: H, entries: Vec<Entry<K, V>>, rehash: impl Fn(&K) -> u64) -> Self {
+        let count = entries.len();
+        Self::assert_fits(count);
         Self::build(hasher, |rec| {
             rec.count(Counter::Added, count as u64);
             Storage::from_entries(Self::config(0), entries, rec, rehash)
@@ -841,13 +847,7 @@ where
             }
         }
         let added = distinct.len();
-        if let Some(max) = S::DESCRIPTOR.max_len_limit() {
-            assert!(
-                added <= max,
-                "guarded-map: map `{}` cannot take {added} entries, more than its max_len of {max}",
-                S::DESCRIPTOR.label()
-            );
-        }
+        Self::assert_fits(added);
         let rec = self.rec();
         let entries: Vec<_> = distinct.into_iter().collect();
         let removed = self.store.replace_all(entries, rec, self.rehash());

@@ -122,11 +122,7 @@ impl Outer {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn check_write(map: *const (), label: &'static str, op: &'static str) -> Outer {
-    let innermost = head();
-    if !innermost.is_null() {
-        check_write_slow(innermost, map, label, op);
-    }
-    Outer(innermost)
+    check(map, label, op, false)
 }
 
 /// Checks a read (`op`) of the map at `map`, whose backend's reads take a lock: panics if a
@@ -135,9 +131,17 @@ pub(crate) fn check_write(map: *const (), label: &'static str, op: &'static str)
 #[inline(always)]
 #[track_caller]
 pub(crate) fn check_locked_read(map: *const (), label: &'static str, op: &'static str) -> Outer {
+    check(map, label, op, true)
+}
+
+/// Panics if a closure of the map at `map` runs on this thread (one of a write only, if
+/// `writes_only`); the list as it is otherwise.
+#[inline(always)]
+#[track_caller]
+fn check(map: *const (), label: &'static str, op: &'static str, writes_only: bool) -> Outer {
     let innermost = head();
     if !innermost.is_null() {
-        check_read_slow(innermost, map, label, op);
+        check_slow(innermost, map, label, op, writes_only);
     }
     Outer(innermost)
 }
@@ -160,22 +164,15 @@ pub(crate) fn reading(map: *const ()) -> bool {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn check_write_slow(
+fn check_slow(
     innermost: *const Frame,
     map: *const (),
     label: &'static str,
     op: &'static str,
+    writes_only: bool,
 ) {
-    if let Some(outer) = frames(innermost).find(|frame| frame.map == map) {
-        reentered(outer, label, op);
-    }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn check_read_slow(innermost: *const Frame, map: *const (), label: &'static str, op: &'static str) {
-    if let Some(outer) = frames(innermost).find(|frame| frame.map == map && frame.op.writes) {
+    let refuses = |frame: &&Frame| frame.map == map && (frame.op.writes || !writes_only);
+    if let Some(outer) = frames(innermost).find(refuses) {
         reentered(outer, label, op);
     }
 }
