@@ -83,7 +83,7 @@ pub mod registry;
 pub mod report;
 #[cfg(feature = "serde")]
 mod serialize;
-mod shared_table;
+mod trie;
 mod snapshot;
 mod spec;
 mod stats;

@@ -1,14 +1,13 @@
 //! [`LiveIter`]: the entries of a live map, copied one shard at a time.
 
 use std::ptr;
-use std::sync::Arc;
 use std::vec;
 
 use crate::backend::Storage;
 use crate::reentry;
 use crate::spec::{MapSpec, SpecFor, StoreOf};
 use crate::stats::Recorder;
-use crate::table::Frozen;
+use crate::trie::Frozen;
 
 /// An iterator over clones of a live map's entries, from
 /// [`GuardedMap::iter`](crate::GuardedMap::iter).
@@ -25,8 +24,9 @@ pub struct LiveIter<'a, K, V, S: MapSpec> {
     /// (the iterator may be advanced inside one of the map's writes).
     locked_reads: Option<&'static str>,
     rec: Recorder<'a>,
-    next_part: usize,
-    pinned: Option<Arc<Frozen<K, V>>>,
+    /// The position of the next part to copy; `None` once all are.
+    next_part: Option<usize>,
+    pinned: Option<Frozen<K, V>>,
     buffer: vec::IntoIter<(K, V)>,
 }
 
@@ -40,7 +40,7 @@ impl<'a, K, V, S: MapSpec> LiveIter<'a, K, V, S> {
             store,
             locked_reads,
             rec,
-            next_part: 0,
+            next_part: Some(0),
             pinned: None,
             buffer: Vec::new().into_iter(),
         }
@@ -61,14 +61,14 @@ impl<K: Clone, V: Clone, S: SpecFor<K, V>> Iterator for LiveIter<'_, K, V, S> {
             // The buffer's allocation is reused for the next shard.
             let mut buffer = std::mem::take(&mut self.buffer).collect::<Vec<_>>();
             buffer.clear();
-            let more =
-                self.store
-                    .copy_part(self.next_part, self.rec, &mut self.pinned, &mut buffer);
-            if !more {
+            let part = self.next_part?;
+            self.next_part = self
+                .store
+                .copy_part(part, self.rec, &mut self.pinned, &mut buffer);
+            if self.next_part.is_none() {
+                // Nothing is left to copy: let go of the pinned version now.
                 self.pinned = None;
-                return None;
             }
-            self.next_part += 1;
             self.buffer = buffer.into_iter();
         }
     }

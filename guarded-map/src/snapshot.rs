@@ -6,8 +6,9 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
-use crate::shared_table::SharedTable;
-use crate::table::{Frozen, Pair};
+use crate::table::Pair;
+use crate::trie::Frozen;
+use crate::trie::iter::Leaves;
 
 /// An immutable view of a map at one instant, from [`GuardedMap::snapshot`](crate::GuardedMap::snapshot).
 ///
@@ -49,7 +50,8 @@ impl<K, V, H> Snapshot<K, V, H> {
             let hash = hasher.hash_one(&key);
             (hash, crate::table::Pair { key, value })
         });
-        let frozen = Frozen::from_pairs(0, len, pairs, |key| hasher.hash_one(key));
+        let frozen = Frozen::from_pairs(pairs, |key| hasher.hash_one(key));
+        debug_assert_eq!(frozen.len(), len);
         Snapshot::new(Arc::new(frozen), hasher)
     }
 
@@ -64,7 +66,7 @@ impl<K, V, H> Snapshot<K, V, H> {
     /// assert_eq!(snapshot.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.frozen.len
+        self.frozen.len()
     }
 
     /// Whether there are no entries.
@@ -78,7 +80,7 @@ impl<K, V, H> Snapshot<K, V, H> {
     /// assert!(!snapshot.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.frozen.len == 0
+        self.frozen.len() == 0
     }
 
     /// Every entry, in no particular order.
@@ -95,9 +97,9 @@ impl<K, V, H> Snapshot<K, V, H> {
     /// ```
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter {
-            shards: self.frozen.shards.iter(),
+            leaves: self.frozen.leaves(),
             current: None,
-            remaining: self.frozen.len,
+            remaining: self.frozen.len(),
         }
     }
 
@@ -220,7 +222,7 @@ impl<'a, K, V, H> IntoIterator for &'a Snapshot<K, V, H> {
 
 /// Iterator over the entries of a [`Snapshot`].
 pub struct Iter<'a, K, V> {
-    shards: std::slice::Iter<'a, SharedTable<Pair<K, V>>>,
+    leaves: Leaves<'a, K, V>,
     current: Option<hashbrown::hash_table::Iter<'a, Pair<K, V>>>,
     remaining: usize,
 }
@@ -234,7 +236,7 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
                 self.remaining -= 1;
                 return Some((&entry.key, &entry.value));
             }
-            self.current = Some(self.shards.next()?.iter());
+            self.current = Some(self.leaves.next()?.table.iter());
         }
     }
 

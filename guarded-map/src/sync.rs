@@ -1,23 +1,18 @@
 //! The synchronization primitives the backends are written against.
 //!
-//! Normal builds use `parking_lot` (no poisoning: a panic in user code never breaks later calls),
-//! `parking_lot_core` (to park a writer until the readers of a shard lock leave) and `arc-swap`.
-//! Under `--cfg guarded_map_loom` the same names are loom's modelled primitives, so the loom tests
-//! explore every interleaving of our publish and locking protocols. `arc-swap` has no loom support;
-//! there the published pointer is a modelled lock around an `Arc`, which keeps the protocol around it
-//! (load, copy, publish under the writer lock) under test. Parking becomes yielding, which loom
-//! explores as a spin loop.
+//! Normal builds use `parking_lot` (no poisoning: a panic in user code never breaks later calls)
+//! and `parking_lot_core` (to park a writer until the readers of a shard lock leave). Under
+//! `--cfg guarded_map_loom` the same names are loom's modelled primitives, so the loom tests
+//! explore every interleaving of our publish, grace-period and locking protocols. Parking becomes
+//! yielding, which loom explores as a spin loop.
 
 #[cfg(not(guarded_map_loom))]
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
     pub(crate) use std::hint::spin_loop;
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, fence};
     pub(crate) use std::thread::yield_now;
     pub(crate) use thread_local::ThreadLocal;
-
-    /// An atomically replaceable `Arc<T>`: wait-free loads, readers never block writers.
-    pub(crate) type ArcCell<T> = arc_swap::ArcSwap<T>;
 
     /// Where threads park until another wakes them: parking_lot's global parking table. It takes
     /// no room; the key is an address the caller names.
@@ -114,7 +109,7 @@ mod imp {
 
 #[cfg(guarded_map_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize};
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, fence};
     use std::sync::Arc;
 
     /// parking_lot-shaped wrapper over loom's mutex (loom poisons; a model never recovers from panics).
@@ -219,24 +214,6 @@ mod imp {
                 .map(|(_, value)| unsafe { &*std::ptr::from_ref::<T>(value) })
                 .collect();
             all.into_iter()
-        }
-    }
-
-    /// Model of `arc_swap::ArcSwap`: loads and stores are atomic with respect to each other.
-    #[derive(Debug)]
-    pub(crate) struct ArcCell<T>(loom::sync::Mutex<Arc<T>>);
-    impl<T> ArcCell<T> {
-        pub(crate) fn from(value: Arc<T>) -> Self {
-            ArcCell(loom::sync::Mutex::new(value))
-        }
-        pub(crate) fn load(&self) -> Arc<T> {
-            self.0.lock().unwrap().clone()
-        }
-        pub(crate) fn load_full(&self) -> Arc<T> {
-            self.load()
-        }
-        pub(crate) fn store(&self, value: Arc<T>) {
-            *self.0.lock().unwrap() = value;
         }
     }
 }

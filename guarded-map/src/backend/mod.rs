@@ -9,7 +9,8 @@ use crate::compute::{Compute, Outcome};
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::stats::{MapStats, Recorder};
 use crate::sync::{Mutex, MutexGuard};
-use crate::table::{Entry, Frozen, Pair};
+use crate::table::{Entry, Pair};
+use crate::trie::Frozen;
 
 pub(crate) mod rcu;
 pub(crate) mod sharded;
@@ -235,15 +236,16 @@ pub trait Storage<K, V>: Sized {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> usize;
-    /// Copies the entries of part `index` of the map into `out` (one shard, or for `Rcu` one shard
-    /// of the version `pinned` holds, loaded on the first call); false when there is no such part.
+    /// Copies the entries of the part at `position` (start at 0) into `out`: one shard, or for
+    /// `Rcu` one leaf of the version `pinned` holds, pinned on the first call. Returns the position
+    /// of the next part, `None` when there is no part at or after `position`.
     fn copy_part(
         &self,
-        index: usize,
+        position: usize,
         rec: Recorder<'_>,
-        pinned: &mut Option<Arc<Frozen<K, V>>>,
+        pinned: &mut Option<Frozen<K, V>>,
         out: &mut Vec<(K, V)>,
-    ) -> bool
+    ) -> Option<usize>
     where
         K: Clone,
         V: Clone;

@@ -9,7 +9,7 @@
 //! - The `Rcu` writer's [`PublishCounts`], beside its writer lock: its writes' outcomes and its
 //!   publishes. A thread's slot would cost the map some 500 bytes for every thread that writes it.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
 
 use super::slots::{Counts, bump};
 use super::table::Counter;
@@ -24,14 +24,16 @@ pub(crate) trait Kept: Sync {
 /// One thread's keyed reads of one `Rcu` map: their counts, and the mark of a running read.
 ///
 /// The `Rcu` reader keeps these in its own per-thread state and attaches them to the map's
-/// statistics. A read must mark the reader while it runs (see the reader's nested reads): a load
-/// and a store when it begins, a store when it ends. The count of outermost reads rides in the same
-/// word and stores, so counting costs nothing more; reads nested in another (rare) find the mark
-/// set, leave the word alone and count apart.
+/// statistics. A read must mark the reader while it runs (the writer's grace periods wait for
+/// marked reads to end, see `trie/grace.rs`): a load and a store when it begins, a store when it
+/// ends. The count of outermost reads rides in the same word and stores, so counting costs nothing
+/// more, and the word changes with every read, which is what the writer watches for; reads nested
+/// in another (rare) find the mark set, leave the word alone and count apart.
 #[derive(Default)]
 pub(crate) struct ReadCounters {
-    /// Bit 0: a read is running. Above it: outermost reads counted (one per 2).
-    state: AtomicU64,
+    /// Bit 0: a read is running. Above it: outermost reads (one per 2), also when not counting
+    /// (the word must change with every read; a map without statistics attaches no counts).
+    state: crate::sync::AtomicU64,
     nested: AtomicU64,
     misses: AtomicU64,
 }
@@ -57,19 +59,25 @@ impl ReadCounters {
             }
             return Entered::Nested;
         }
-        let end = state + if counting { 2 } else { 0 };
+        let end = state + 2;
         self.state.store(end | 1, Relaxed);
         Entered::Outermost(end)
     }
 
     /// Ends a read that [`enter`](Self::enter) began; the outermost one clears the mark. Nothing
     /// else writes the word meanwhile (nested reads leave it alone), so the value to store is known
-    /// from `enter`: no load, and nothing for this store to wait on.
+    /// from `enter`: no load, and nothing for this store to wait on. Release: a writer that sees
+    /// the mark change frees what the read looked at, after it.
     #[inline(always)]
     pub(crate) fn leave(&self, entered: Entered) {
         if let Entered::Outermost(end) = entered {
-            self.state.store(end, Relaxed);
+            self.state.store(end, Release);
         }
+    }
+
+    /// The word a writer's grace period watches (see `trie/grace.rs`).
+    pub(crate) fn mark(&self) -> &crate::sync::AtomicU64 {
+        &self.state
     }
 
     /// Whether a read marked by [`enter`](Self::enter) runs (asked on the reader's own thread).

@@ -1,58 +1,29 @@
-//! The read-copy-update backend: immutable sharded versions behind an atomically swapped pointer.
+//! The read-copy-update backend: an immutable hash trie behind an atomically replaced root.
 //!
-//! Every write, under one writer mutex: load the current version, copy the one shard the key lives in,
-//! change the copy, and publish a new version that shares every other shard with the old one. Readers
-//! holding the old version keep it alive until they finish. A panic in user code (`Clone`, `Eq`,
-//! `Hash` when a copy grows, a closure) happens before the publish, so it leaves the map exactly as
-//! it was; that is why versions can keep bare key-value pairs (see [`Pair`]).
-//!
-//! Shard count follows the size: `1 << bits` shards with `len <= 8 * shards^2`, so a write copies
-//! about `sqrt(8 * len)` entries and as many shard pointers (100 000 entries: 128 shards of ~780).
-//! Growing past the bound re-shards once, an O(len) copy every 4x growth, O(1) amortized.
+//! Every write, under one writer mutex: find the leaf the key lives in, copy it, change the copy,
+//! and publish a new root whose path to the copy is copied too; every other node is shared with
+//! the old tree (see `trie/`). So a write copies at most one leaf (up to `LEAF_MAX` entries) and
+//! one inner node per level (64 pointers, about three levels at a million entries), whatever the
+//! size of the map. Readers never wait: they mark their reads, and what a write unlinked is freed
+//! once no read that could see it is still running (`trie/grace.rs`). A panic in user code
+//! (`Clone`, `Eq`, `Hash`, a closure) happens before the publish, so it leaves the map exactly as
+//! it was; that is why trees can keep bare key-value pairs (see [`Pair`]).
 
 use std::borrow::Borrow;
 use std::mem;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
-mod published;
 mod reader;
 
-use published::Published;
 use reader::Readers;
 
 use super::{Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::compute::{Compute, Outcome};
-use crate::shared_table::SharedTable;
 use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote};
-use crate::sync::{AtomicUsize, Mutex, MutexGuard};
-use crate::table::{Entry, Frozen, Pair, Shards, Table, find_in, hash_again, key_eq, shard_index};
-
-/// The most shards an RCU version uses (65 536 entries per shard at 2^33 entries; far beyond memory).
-const MAX_BITS: u32 = 14;
-
-/// The shard bits for a map of `len` entries: the smallest `bits` with `len <= 8 << (2 * bits)`.
-fn bits_for(len: usize) -> u32 {
-    let mut bits = 0;
-    while bits < MAX_BITS && len > 8usize << (2 * bits) {
-        bits += 1;
-    }
-    bits
-}
-
-/// A version holding `entries` (distinct keys), sharded for at least `min_len` entries.
-fn frozen_from<K, V>(
-    entries: Vec<Entry<K, V>>,
-    min_len: usize,
-    rehash: impl Fn(&K) -> u64,
-) -> Frozen<K, V> {
-    let len = entries.len();
-    let pairs = entries
-        .into_iter()
-        .map(|Entry { hash, key, value }| (hash, Pair { key, value }));
-    Frozen::from_pairs(bits_for(len.max(min_len)), len, pairs, rehash)
-}
+use crate::sync::{Mutex, MutexGuard};
+use crate::table::{Entry, Pair, Table, key_eq};
+use crate::trie::root::{Path, Root, Writer};
+use crate::trie::{Frozen, build, find, grace::Garbage};
 
 /// The writer's counts, attached to the map's statistics through `rec`.
 fn publish_counts(rec: Recorder<'_>) -> Attached<PublishCounts> {
@@ -61,144 +32,105 @@ fn publish_counts(rec: Recorder<'_>) -> Attached<PublishCounts> {
     counts
 }
 
+/// A tree holding `entries` (distinct keys), or an empty one with room for `capacity`.
+fn tree_from<K, V>(
+    entries: Vec<Entry<K, V>>,
+    capacity: usize,
+    rehash: impl Fn(&K) -> u64,
+) -> crate::trie::node::Node<K, V> {
+    if entries.is_empty() {
+        return build::with_capacity(capacity);
+    }
+    let pairs = entries
+        .into_iter()
+        .map(|Entry { hash, key, value }| (hash, Pair { key, value }))
+        .collect();
+    build::tree(pairs, 0, &rehash)
+}
+
 /// Storage of the [`Rcu`](crate::Rcu) backend.
 pub struct RcuStore<K, V> {
-    current: Published<K, V>,
-    readers: Readers<K, V>,
+    /// Declared first, so dropped before the readers whose marks its grace periods watch.
+    root: Root<K, V>,
+    readers: Readers,
     writer: Mutex<()>,
     /// Counted under `writer`, attached to the map's statistics.
     counts: Attached<PublishCounts>,
     max_len: Option<usize>,
-    /// After a re-shard failed (a panicking `Hash`), the length below which none is tried again;
-    /// written under the writer lock.
-    reshard_deferred_below: AtomicUsize,
 }
 
-/// An open write: the writer lock, the publish stopwatch and the version being replaced. Consumed by
-/// one of its `publish` methods; dropped without publishing (a panic in user code), it changes nothing.
+/// An open write: the writer lock, the publish stopwatch and the tree's writer. Consumed by one of
+/// its `publish` methods; dropped without publishing (a panic in user code), it changes nothing.
 struct Write<'a, K, V> {
     store: &'a RcuStore<K, V>,
     rec: Recorder<'a>,
-    _writer: MutexGuard<'a, ()>,
+    tree: Writer<'a, K, V>,
     watch: Stopwatch,
-    cur: Arc<Frozen<K, V>>,
+    _writer: MutexGuard<'a, ()>,
 }
 
-impl<K: Clone, V: Clone> RcuStore<K, V> {
-    /// Takes the writer lock and loads the version the write starts from.
+impl<K, V> RcuStore<K, V> {
+    /// Takes the writer lock.
     fn begin<'a>(&'a self, rec: Recorder<'a>) -> Write<'a, K, V> {
         let _writer = lock_timed(&self.writer, rec);
         Write {
             store: self,
             rec,
-            _writer,
+            // SAFETY: the writer lock is held for the `Write`'s life (its last field).
+            tree: unsafe { self.root.writer() },
             watch: Stopwatch::start(rec),
-            cur: self.current.load(),
+            _writer,
+        }
+    }
+
+    fn from_tree(config: StoreConfig, tree: crate::trie::node::Node<K, V>, rec: Recorder<'_>) -> Self {
+        rec.set_capacity(tree.header().capacity);
+        RcuStore {
+            root: Root::new(tree),
+            readers: Readers::new(rec.attachment()),
+            writer: Mutex::new(()),
+            counts: publish_counts(rec),
+            max_len: config.max_len,
         }
     }
 }
 
-impl<K: Clone, V: Clone> Write<'_, K, V> {
-    /// The shard of `hash`, and whether it holds `key`.
-    fn locate<Q>(&self, hash: u64, key: &Q) -> (usize, bool)
-    where
-        K: Borrow<Q>,
-        Q: ?Sized + Eq,
-    {
-        let index = shard_index(hash, self.cur.bits);
-        (
-            index,
-            self.cur.shards[index].find(hash, key_eq(key)).is_some(),
-        )
-    }
-
-    /// The shard holding `key` and a private copy of it, or `None` when the key is absent.
-    fn copy_holding<Q>(&self, hash: u64, key: &Q) -> Option<(usize, Table<K, V>)>
-    where
-        K: Borrow<Q>,
-        Q: ?Sized + Eq,
-    {
-        let (index, exists) = self.locate(hash, key);
-        exists.then(|| (index, self.copy(index)))
-    }
-
+impl<'a, K, V> Write<'a, K, V> {
     /// Whether adding a key would exceed `max_len`.
     fn is_full(&self) -> bool {
-        self.store.max_len.is_some_and(|max| self.cur.len >= max)
+        self.store.max_len.is_some_and(|max| self.tree.len() >= max)
     }
 
-    /// A private copy of shard `index`, to change and publish.
-    fn copy(&self, index: usize) -> Table<K, V> {
-        Table::clone(&self.cur.shards[index])
-    }
-
-    /// Publishes the current version with shard `index` replaced by `table`, which holds no more
-    /// entries than before.
-    fn publish(self, index: usize, table: Table<K, V>, len: usize, wrote: Wrote) {
+    /// Publishes the current tree with `path`'s leaf replaced by `table` (split if it outgrew its
+    /// leaf, hashing its keys again with `rehash`).
+    fn publish(self, path: &Path<'a, K, V>, table: Table<K, V>, rehash: impl Fn(&K) -> u64, wrote: Wrote) {
         let copied = table.len();
-        let next = self.replaced(index, table, len);
-        self.publish_all(next, copied, Some(wrote));
+        let node = build::settle(table, path.depth(), path.leaf.split_above, &rehash);
+        self.tree.replace_leaf(path, node);
+        self.finish(copied, Some(wrote));
     }
 
-    /// [`publish`](Self::publish) after a write that may have added an entry: re-shards if `len`
-    /// outgrew the shards, hashing every key again with `rehash`.
-    fn publish_grown(
-        self,
-        index: usize,
-        table: Table<K, V>,
-        len: usize,
-        rehash: impl Fn(&K) -> u64,
-        wrote: Wrote,
-    ) {
-        let mut copied = table.len();
-        let mut next = self.replaced(index, table, len);
-        let bits = bits_for(len);
-        let deferred = &self.store.reshard_deferred_below;
-        if bits > next.bits && len >= deferred.load(Relaxed) {
-            // Re-sharding hashes every key. A `Hash` that panics now and then would, at a large
-            // size, almost surely panic once among them: the write then goes ahead without
-            // re-sharding (one shard copies more) and the next attempt waits for an eighth more
-            // entries, so a map keeps growing and never re-hashes everything on every write.
-            let pairs = next
-                .iter()
-                .map(|pair| (hash_again(&rehash, &pair.key), pair.clone()));
-            let resharded = panic::catch_unwind(AssertUnwindSafe(|| {
-                Frozen::from_pairs(bits, len, pairs, &rehash)
-            }));
-            match resharded {
-                Ok(resharded) => {
-                    next = resharded;
-                    copied += len;
-                }
-                Err(_) => deferred.store(len + len / 8 + 1, Relaxed),
-            }
-        }
-        self.publish_all(next, copied, Some(wrote));
+    /// Publishes a whole new tree, made by a write that is not a keyed one.
+    fn publish_all(self, tree: crate::trie::node::Node<K, V>, copied: usize) {
+        self.tree.replace_all(tree);
+        self.finish(copied, None);
     }
 
-    /// The current version with shard `index` replaced by `table`, holding `len` entries in all.
-    fn replaced(&self, index: usize, table: Table<K, V>, len: usize) -> Frozen<K, V> {
-        let cur = &self.cur;
-        let capacity = cur.capacity - cur.shards[index].capacity() + table.capacity();
-        let mut shards = cur.shards.to_vec();
-        shards[index] = SharedTable::new(table);
-        Frozen {
-            shards: shards.into(),
-            bits: cur.bits,
-            len,
-            capacity,
-        }
-    }
-
-    /// Publishes a whole new version, made by a write whose outcome is `wrote` (`None`: not a keyed
-    /// write), and counts it before the writer lock is released.
-    fn publish_all(self, next: Frozen<K, V>, copied: usize, wrote: Option<Wrote>) {
-        self.rec.set_capacity(next.capacity);
-        self.store.current.store(Arc::new(next));
+    /// Counts the publish of a write whose outcome is `wrote` (`None`: not a keyed write) before
+    /// the writer lock is released, collects what readers can no longer see, and frees it after.
+    fn finish(self, copied: usize, wrote: Option<Wrote>) {
+        self.rec.set_capacity(self.tree.capacity());
         let nanos = self.rec.observe_publish(self.watch.elapsed());
         if self.rec.enabled() {
             self.store.counts.record(wrote, nanos, copied);
         }
+        let readers = &self.store.readers;
+        // SAFETY: the marks of this map's readers, which live as long as the store, whose root
+        // (dropped first) closes the grace periods.
+        let garbage: Vec<Garbage<K, V>> = unsafe { self.tree.collect(|visit| readers.marks(visit)) };
+        // Freeing runs the user's destructors: outside the writer lock.
+        drop(self);
+        drop(garbage);
     }
 
     /// Counts a keyed write that publishes nothing, before the writer lock is released.
@@ -211,16 +143,7 @@ impl<K: Clone, V: Clone> Write<'_, K, V> {
 
 impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
-        let frozen = Frozen::with_capacity(bits_for(config.capacity), config.capacity);
-        rec.set_capacity(frozen.capacity);
-        RcuStore {
-            current: Published::new(Arc::new(frozen)),
-            readers: Readers::new(rec.attachment()),
-            writer: Mutex::new(()),
-            counts: publish_counts(rec),
-            max_len: config.max_len,
-            reshard_deferred_below: AtomicUsize::new(0),
-        }
+        Self::from_tree(config, build::with_capacity(config.capacity), rec)
     }
 
     fn from_entries(
@@ -229,8 +152,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Self {
-        let frozen = frozen_from(entries, config.capacity, rehash);
-        Self::from_frozen(config, Arc::new(frozen), rec)
+        Self::from_tree(config, tree_from(entries, config.capacity, rehash), rec)
     }
 
     #[inline]
@@ -246,8 +168,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.readers.read(&self.current, counting, |shards, reads| {
-            let out = find_in(shards, hash, key).map(|entry| f(&entry.value));
+        self.readers.read(&self.root, counting, |root, reads| {
+            let out = find(root, hash, key).map(|entry| f(&entry.value));
             if let (Some(reads), None) = (reads, &out) {
                 reads.missed();
             }
@@ -264,20 +186,17 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
         let write = self.begin(rec);
-        let (index, exists) = write.locate(hash, &key);
-        if !exists && write.is_full() {
-            return Err((key, value));
-        }
-        let mut table = write.copy(index);
+        let path = write.tree.path(hash);
+        let mut table = path.leaf.table.clone();
         let old = match table.find_mut(hash, key_eq(&key)) {
             Some(entry) => Some(mem::replace(&mut entry.value, value)),
+            None if write.is_full() => return Err((key, value)),
             None => {
                 table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
                 None
             }
         };
-        let len = write.cur.len + usize::from(old.is_none());
-        write.publish_grown(index, table, len, rehash, Wrote::insert(old.is_some()));
+        write.publish(&path, table, rehash, Wrote::insert(old.is_some()));
         Ok(old)
     }
 
@@ -287,18 +206,18 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         let write = self.begin(rec);
-        let found = write
-            .copy_holding(hash, key)
-            .and_then(|(index, mut table)| {
-                let (pair, _) = table.find_entry(hash, key_eq(key)).ok()?.remove();
-                Some((index, table, pair))
-            });
-        let Some((index, table, pair)) = found else {
+        let path = write.tree.path(hash);
+        if path.leaf.table.find(hash, key_eq(key)).is_none() {
             write.unpublished(Wrote::NotRemoved);
             return None;
-        };
-        let len = write.cur.len - 1;
-        write.publish(index, table, len, Wrote::Removed);
+        }
+        let mut table = path.leaf.table.clone();
+        let (pair, _) = table
+            .find_entry(hash, key_eq(key))
+            .ok()
+            .expect("the copy holds the entry its original holds")
+            .remove();
+        write.publish(&path, table, |_: &K| unreachable!("a leaf that shrank is not split"), Wrote::Removed);
         Some((pair.key, pair.value))
     }
 
@@ -314,10 +233,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         let write = self.begin(rec);
-        let (index, mut table) = write.copy_holding(hash, key)?;
+        let path = write.tree.path(hash);
+        path.leaf.table.find(hash, key_eq(key))?;
+        let mut table = path.leaf.table.clone();
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
-        let len = write.cur.len;
-        write.publish(index, table, len, Wrote::Updated);
+        write.publish(&path, table, |_: &K| unreachable!("an update adds nothing"), Wrote::Updated);
         Some(result)
     }
 
@@ -331,26 +251,20 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
         let write = self.begin(rec);
-        let (index, exists) = write.locate(hash, &key);
-        if !exists && write.is_full() {
-            return Err(key);
-        }
-        let mut table = write.copy(index);
-        let result = match table.find_mut(hash, key_eq(&key)) {
-            Some(entry) => f(&mut entry.value),
+        let path = write.tree.path(hash);
+        let mut table = path.leaf.table.clone();
+        let (result, inserted) = match table.find_mut(hash, key_eq(&key)) {
+            Some(entry) => (f(&mut entry.value), false),
+            None if write.is_full() => return Err(key),
             None => {
                 let value = default();
                 let pair = table.insert_unique(hash, Pair { key, value }, |pair| rehash(&pair.key));
-                f(&mut pair.into_mut().value)
+                (f(&mut pair.into_mut().value), true)
             }
         };
-        let len = write.cur.len + usize::from(!exists);
-        let wrote = if exists { Wrote::Updated } else { Wrote::Added };
-        write.publish_grown(index, table, len, rehash, wrote);
-        Ok(Upserted {
-            result,
-            inserted: !exists,
-        })
+        let wrote = if inserted { Wrote::Added } else { Wrote::Updated };
+        write.publish(&path, table, rehash, wrote);
+        Ok(Upserted { result, inserted })
     }
 
     fn compute<Q, R>(
@@ -367,45 +281,44 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         let write = self.begin(rec);
-        let index = shard_index(hash, write.cur.bits);
+        let path = write.tree.path(hash);
         // Shown the published entry: a decision to keep it copies and publishes nothing.
-        let current = write.cur.shards[index].find(hash, key_eq(key));
+        let current = path.leaf.table.find(hash, key_eq(key));
         let present = current.is_some();
         let (decision, out) = f(current.map(|pair| (&pair.key, &pair.value)));
-        let len = write.cur.len;
         match (decision, present) {
             (Compute::Keep, true) => Ok((Outcome::Kept, out)),
             (Compute::Keep | Compute::Remove, false) => Ok((Outcome::Absent, out)),
             (Compute::Set(value), true) => {
-                let mut table = write.copy(index);
+                let mut table = path.leaf.table.clone();
                 let entry = table
                     .find_mut(hash, key_eq(key))
                     .expect("the copy holds the entry its original holds");
                 let old = mem::replace(&mut entry.value, value);
-                write.publish(index, table, len, Wrote::Replaced);
+                write.publish(&path, table, rehash, Wrote::Replaced);
                 Ok((Outcome::Replaced(old), out))
             }
             (Compute::Set(value), false) => {
                 if write.is_full() {
                     return Err((value, out));
                 }
-                let mut table = write.copy(index);
+                let mut table = path.leaf.table.clone();
                 let pair = Pair {
                     key: owned(key),
                     value,
                 };
                 table.insert_unique(hash, pair, |pair| rehash(&pair.key));
-                write.publish_grown(index, table, len + 1, rehash, Wrote::Added);
+                write.publish(&path, table, rehash, Wrote::Added);
                 Ok((Outcome::Inserted, out))
             }
             (Compute::Remove, true) => {
-                let mut table = write.copy(index);
+                let mut table = path.leaf.table.clone();
                 let (pair, _) = table
                     .find_entry(hash, key_eq(key))
                     .ok()
                     .expect("the copy holds the entry its original holds")
                     .remove();
-                write.publish(index, table, len - 1, Wrote::Removed);
+                write.publish(&path, table, rehash, Wrote::Removed);
                 Ok((Outcome::Removed(pair.key, pair.value), out))
             }
         }
@@ -413,28 +326,14 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
 
     fn retain(&self, rec: Recorder<'_>, mut f: impl FnMut(&K, &mut V) -> bool) {
         let write = self.begin(rec);
-        let cur = Arc::clone(&write.cur);
-        let mut removed = 0;
-        let mut capacity = 0;
-        let shards: Shards<K, V> = cur
-            .shards
-            .iter()
-            .map(|shard| {
-                let mut table = Table::clone(shard);
-                let before = table.len();
-                table.retain(|entry| f(&entry.key, &mut entry.value));
-                removed += before - table.len();
-                capacity += table.capacity();
-                SharedTable::new(table)
-            })
-            .collect();
-        let next = Frozen {
-            shards,
-            bits: cur.bits,
-            len: cur.len - removed,
-            capacity,
-        };
-        write.publish_all(next, cur.len, None);
+        let len = write.tree.len();
+        let tree = build::map_leaves(write.tree.current(), &mut |table| {
+            let mut table = table.clone();
+            table.retain(|entry| f(&entry.key, &mut entry.value));
+            table
+        });
+        let removed = len - tree.header().len;
+        write.publish_all(tree, len);
         // Counted once published: a panic in `f` publishes (and removes) nothing.
         rec.count(Counter::Removed, removed as u64);
     }
@@ -447,34 +346,32 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
     ) -> usize {
         // Built before the writer lock is taken; published in one step.
         let len = entries.len();
-        let next = frozen_from(entries, 0, rehash);
+        let tree = tree_from(entries, 0, rehash);
         let write = self.begin(rec);
-        let removed = write.cur.len;
-        write.publish_all(next, len, None);
+        let removed = write.tree.len();
+        write.publish_all(tree, len);
         removed
     }
 
     fn copy_part(
         &self,
-        index: usize,
+        position: usize,
         _rec: Recorder<'_>,
-        pinned: &mut Option<Arc<Frozen<K, V>>>,
+        pinned: &mut Option<Frozen<K, V>>,
         out: &mut Vec<(K, V)>,
-    ) -> bool
+    ) -> Option<usize>
     where
         K: Clone,
         V: Clone,
     {
-        let version = pinned.get_or_insert_with(|| self.current.load());
-        let Some(shard) = version.shards.get(index) else {
-            return false;
-        };
+        let version = pinned.get_or_insert_with(|| self.root.pin());
+        let (leaf, next) = crate::trie::iter::leaf_from(version.root(), position)?;
         out.extend(
-            shard
+            leaf.table
                 .iter()
                 .map(|pair| (pair.key.clone(), pair.value.clone())),
         );
-        true
+        Some(next)
     }
 
     fn reading_here(&self) -> bool {
@@ -483,38 +380,43 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
 
     fn clear(&self, rec: Recorder<'_>) -> usize {
         let write = self.begin(rec);
-        let removed = write.cur.len;
-        write.publish_all(Frozen::with_capacity(0, 0), 0, None);
+        let removed = write.tree.len();
+        write.publish_all(build::with_capacity(0), 0);
         removed
     }
 
     fn for_each(&self, _rec: Recorder<'_>, mut f: impl FnMut(&K, &V)) {
-        let version = self.current.load();
+        // A held version, not a read: `f` may write the map.
+        let version = self.root.pin();
         version.iter().for_each(|entry| f(&entry.key, &entry.value));
     }
 
     fn len(&self) -> usize {
-        self.current.peek(|version| version.len)
+        self.root.len()
     }
 
     fn capacity(&self) -> usize {
-        self.current.peek(|version| version.capacity)
+        self.root.capacity()
     }
 
     fn shrink_to_fit(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
         let write = self.begin(rec);
-        let cur = &write.cur;
-        let pairs = cur.iter().map(|pair| (rehash(&pair.key), pair.clone()));
-        let next = Frozen::from_pairs(bits_for(cur.len), cur.len, pairs, &rehash);
-        let copied = cur.len;
-        write.publish_all(next, copied, None);
+        let current = write.tree.current();
+        let len = write.tree.len();
+        let pairs = crate::trie::iter::Leaves::new(current)
+            .flat_map(|leaf| leaf.table.iter())
+            .map(|pair| (rehash(&pair.key), pair.clone()))
+            .collect();
+        let tree = build::tree(pairs, 0, &rehash);
+        write.publish_all(tree, len);
     }
+
     fn snapshot(&self, _rec: Recorder<'_>) -> Arc<Frozen<K, V>>
     where
         K: Clone,
         V: Clone,
     {
-        self.current.load()
+        Arc::new(self.root.pin())
     }
 
     fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self
@@ -522,41 +424,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Clone,
         V: Clone,
     {
-        // Versions are immutable, so the copy starts out sharing every shard of the original.
-        Self::from_frozen(config, self.current.load(), rec)
-    }
-}
-
-impl<K, V> RcuStore<K, V> {
-    /// A store whose first version is `frozen`.
-    fn from_frozen(config: StoreConfig, frozen: Arc<Frozen<K, V>>, rec: Recorder<'_>) -> Self {
-        rec.set_capacity(frozen.capacity);
-        RcuStore {
-            current: Published::new(frozen),
-            readers: Readers::new(rec.attachment()),
-            writer: Mutex::new(()),
-            counts: publish_counts(rec),
-            max_len: config.max_len,
-            reshard_deferred_below: AtomicUsize::new(0),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bits_for;
-
-    #[test]
-    fn shard_bits_grow_with_the_square_root_of_len() {
-        assert_eq!(bits_for(0), 0);
-        assert_eq!(bits_for(8), 0);
-        assert_eq!(bits_for(9), 1);
-        assert_eq!(bits_for(1_000), 4);
-        assert_eq!(bits_for(100_000), 7);
-        for len in [10usize, 1_000, 100_000, 10_000_000] {
-            let shards = 1usize << bits_for(len);
-            // A write copies one shard: never more than about sqrt(8 * len) entries.
-            assert!(len / shards <= 8 * shards, "len {len}: {shards} shards");
-        }
+        // A copy of its own: nodes shared between two maps would be freed by one map's grace
+        // period while the other's readers may still see them.
+        let version = self.root.pin();
+        let tree = build::map_leaves(version.root(), &mut |table| table.clone());
+        Self::from_tree(config, tree, rec)
     }
 }

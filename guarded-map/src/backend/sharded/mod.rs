@@ -33,7 +33,8 @@ use timed::{read_timed, write_timed};
 
 mod lock;
 mod timed;
-use crate::table::{Entry, Frozen, Pair, Table, key_eq, make_room, rebuild, shard_among};
+use crate::table::{Entry, Pair, Table, key_eq, make_room, rebuild, shard_among};
+use crate::trie::Frozen;
 
 /// One shard: its locked table (and the counts of the writes made under the lock), and gauges
 /// readable without the lock.
@@ -578,23 +579,21 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         &self,
         index: usize,
         rec: Recorder<'_>,
-        _pinned: &mut Option<Arc<Frozen<K, V>>>,
+        _pinned: &mut Option<Frozen<K, V>>,
         out: &mut Vec<(K, V)>,
-    ) -> bool
+    ) -> Option<usize>
     where
         K: Clone,
         V: Clone,
     {
-        let Some(shard) = self.shards.get(index) else {
-            return false;
-        };
+        let shard = self.shards.get(index)?;
         let table = read_timed::<_, false>(&shard.table, self.id(), || rec);
         out.extend(
             table
                 .iter()
                 .map(|pair| (pair.key.clone(), pair.value.clone())),
         );
-        true
+        Some(index + 1)
     }
 
     fn clear(&self, rec: Recorder<'_>) -> usize {
@@ -643,10 +642,8 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             .into_iter()
             .map(|(table, _)| table)
             .collect();
-        let len = tables.iter().map(|t| t.len()).sum();
         Arc::new(Frozen::from_tables(
             self.shards.len().trailing_zeros(),
-            len,
             tables,
         ))
     }

@@ -1,0 +1,228 @@
+//! Grace periods: when a node a write unlinked can be freed, because no reader can still see it.
+//!
+//! Readers take no count on what they read. Each reader has a *mark* (a word of its own): odd
+//! while a read runs, and different after every read (it counts them). A read stores its mark,
+//! then loads the root; a writer unlinks nodes, then *retires* them here. Once enough are retired,
+//! the writer makes every reader's mark visible ([`writer_fence`]) and notes the readers whose mark
+//! is odd: the retired nodes are freed once each of those marks has changed. A reader whose mark
+//! was even then started its read after the nodes were unlinked, so it never saw them.
+//!
+//! The fence between a reader's mark and its load of the root must be a full one, which costs a
+//! read more than the lookup itself. On Linux the reader's side is a compiler fence only, and the
+//! writer's side is `membarrier(PRIVATE_EXPEDITED)`, which runs a full fence on every core that
+//! runs a thread of the process: the cost moves to the writer, once per batch of retired nodes
+//! (liburcu's "memb" flavour). Where `membarrier` is missing, and under loom and Miri, both sides
+//! are full fences.
+//!
+//! Nothing waits: a writer that finds a reader still inside keeps the batch and looks again at its
+//! next write. A reader stuck in a long read holds back the memory retired meanwhile, never a
+//! writer.
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
+use std::sync::atomic::compiler_fence;
+
+use super::node::{Dead, Hollow, Node};
+use crate::sync::{AtomicU64, Mutex, fence};
+
+/// Nodes retired before a grace period is started: a few dozen writes' paths.
+const BATCH: usize = 128;
+
+/// What a write unlinked, held for its `Drop` (which frees it).
+#[allow(dead_code)]
+pub(crate) enum Garbage<K, V> {
+    /// A node nobody holds: freed with its entries and its children's counts.
+    Dead(Dead<K, V>),
+    /// An inner node whose children its copy adopted: its memory only.
+    Hollow(Hollow<K, V>),
+}
+
+/// A reader's mark at the start of a grace period: its read must end before the batch is freed.
+struct Busy {
+    mark: NonNull<AtomicU64>,
+    seen: u64,
+}
+
+/// Nodes waiting for the readers that were inside when their grace period started.
+struct Batch<K, V> {
+    garbage: Vec<Garbage<K, V>>,
+    busy: Vec<Busy>,
+}
+
+struct State<K, V> {
+    pending: Vec<Garbage<K, V>>,
+    waiting: VecDeque<Batch<K, V>>,
+    /// The map is gone, with its readers: garbage is freed at once.
+    closed: bool,
+}
+
+/// One map's retired nodes. Shared with its snapshots, which retire their roots here when the
+/// last one lets go.
+pub(crate) struct Grace<K, V> {
+    state: Mutex<State<K, V>>,
+}
+
+// SAFETY: the marks in `Busy` are only dereferenced by `collect`, on behalf of the map that owns
+// them and while it is alive (its contract); the garbage is `Send` when `K` and `V` are `Send +
+// Sync` (the nodes' own bound).
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for Grace<K, V> {}
+// SAFETY: as above; all state is behind the mutex.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Grace<K, V> {}
+
+impl<K, V> Grace<K, V> {
+    pub(crate) fn new() -> Self {
+        expedited();
+        Grace {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                waiting: VecDeque::new(),
+                closed: false,
+            }),
+        }
+    }
+
+    /// Retires `garbage`. Returns what can be freed at once (the map is gone): drop it outside any
+    /// lock of the map.
+    #[must_use]
+    pub(crate) fn retire(&self, garbage: impl IntoIterator<Item = Garbage<K, V>>) -> Vec<Garbage<K, V>> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return garbage.into_iter().collect();
+        }
+        state.pending.extend(garbage);
+        Vec::new()
+    }
+
+    /// Gives up a handle that readers of the map may still reach through an older root (a
+    /// snapshot's root, a shared node the live tree stops holding).
+    pub(crate) fn release(&self, node: Node<K, V>) {
+        if let Some(dead) = node.release() {
+            drop(self.retire([Garbage::Dead(dead)]));
+        }
+    }
+
+    /// Frees what no reader can see any more, and starts a grace period for what was retired when
+    /// enough was. Returns the garbage to free: drop it once the writer lock is released (freeing
+    /// runs the user's destructors).
+    ///
+    /// # Safety
+    ///
+    /// Called by the map's writer, with `marks` calling its argument on the mark of every reader
+    /// of the map (see the module), marks that stay alive until the map is dropped; the map must
+    /// call [`close`](Self::close) before they go.
+    pub(crate) unsafe fn collect(
+        &self,
+        marks: impl FnOnce(&mut dyn FnMut(&AtomicU64)),
+    ) -> Vec<Garbage<K, V>> {
+        let mut state = self.state.lock();
+        let mut free = Vec::new();
+        while let Some(batch) = state.waiting.front_mut() {
+            // SAFETY: the marks are alive while the map is (the caller's contract).
+            batch
+                .busy
+                .retain(|busy| unsafe { busy.mark.as_ref() }.load(Acquire) == busy.seen);
+            if !batch.busy.is_empty() {
+                break;
+            }
+            free.extend(state.waiting.pop_front().expect("looked at above").garbage);
+        }
+        if state.pending.len() >= BATCH {
+            writer_fence();
+            let mut busy = Vec::new();
+            marks(&mut |mark| {
+                let seen = mark.load(Acquire);
+                if seen & 1 != 0 {
+                    busy.push(Busy {
+                        mark: NonNull::from(mark),
+                        seen,
+                    });
+                }
+            });
+            let garbage = std::mem::take(&mut state.pending);
+            if busy.is_empty() && state.waiting.is_empty() {
+                free.extend(garbage);
+            } else {
+                state.waiting.push_back(Batch { garbage, busy });
+            }
+        }
+        free
+    }
+
+    /// The map is being dropped, and its readers with it: returns everything retired, to free,
+    /// and frees what is retired later at once.
+    #[must_use]
+    pub(crate) fn close(&self) -> Vec<Garbage<K, V>> {
+        let mut state = self.state.lock();
+        state.closed = true;
+        let mut free = std::mem::take(&mut state.pending);
+        for batch in state.waiting.drain(..) {
+            free.extend(batch.garbage);
+        }
+        free
+    }
+
+    /// Nodes retired and not yet freed (for tests).
+    #[cfg(test)]
+    pub(crate) fn retained(&self) -> usize {
+        let state = self.state.lock();
+        state.pending.len() + state.waiting.iter().map(|b| b.garbage.len()).sum::<usize>()
+    }
+}
+
+/// Whether `membarrier(PRIVATE_EXPEDITED)` is registered for this process, so that readers may
+/// use a compiler fence only.
+static EXPEDITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Registers the process for expedited `membarrier` once (before the first map exists, so
+/// before any reader reads the flag as set).
+fn expedited() {
+    #[cfg(all(target_os = "linux", not(miri), not(guarded_map_loom)))]
+    {
+        static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        REGISTERED.get_or_init(|| {
+            // SAFETY: `membarrier` takes two integers and touches no memory of ours.
+            let registered = unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    libc::MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                    0,
+                    0,
+                )
+            } == 0;
+            EXPEDITED.store(registered, SeqCst);
+        });
+    }
+}
+
+/// The reader's fence between storing its mark and loading the root.
+#[inline(always)]
+pub(crate) fn reader_fence() {
+    if EXPEDITED.load(Relaxed) {
+        // The writer's `membarrier` supplies the hardware fence on this core when it is needed.
+        compiler_fence(SeqCst);
+    } else {
+        fence(SeqCst);
+    }
+}
+
+/// The writer's fence before it reads the marks: a full fence on every core running a reader.
+fn writer_fence() {
+    #[cfg(all(target_os = "linux", not(miri), not(guarded_map_loom)))]
+    if EXPEDITED.load(Relaxed) {
+        // SAFETY: as in `expedited`.
+        let done = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                libc::MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+                0,
+                0,
+            )
+        };
+        // Registered, it cannot fail (the kernel's documented errors are for unregistered or
+        // unknown commands).
+        assert_eq!(done, 0, "membarrier after registration");
+        return;
+    }
+    fence(SeqCst);
+}

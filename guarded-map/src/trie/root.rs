@@ -1,0 +1,247 @@
+//! The live root of an `Rcu` map: where readers enter, and how its writer replaces a path.
+
+use std::mem::{self, ManuallyDrop};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicPtr, AtomicUsize};
+
+use super::Frozen;
+use super::grace::{Garbage, Grace};
+use super::node::{Header, Inner, Leaf, MAX_DEPTH, Node, NodeRef};
+use crate::sync::Mutex;
+
+/// The current tree of one `Rcu` map. The slot owns one count of the root.
+pub(crate) struct Root<K, V> {
+    slot: AtomicPtr<u8>,
+    /// Taken by a writer from the moment it decides which nodes are unique until it has published,
+    /// and by [`Root::pin`]: a node a snapshot shares is never taken for unique.
+    pin: Mutex<()>,
+    grace: Arc<Grace<K, V>>,
+    /// The current tree's entries and capacity, stored with each publish, so that asking for them
+    /// needs no read.
+    len: AtomicUsize,
+    capacity: AtomicUsize,
+}
+
+// SAFETY: the slot holds a `Node` (see `into_raw`), which is `Send + Sync` under these bounds.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for Root<K, V> {}
+// SAFETY: as above.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Root<K, V> {}
+
+impl<K, V> Root<K, V> {
+    pub(crate) fn new(root: Node<K, V>) -> Self {
+        let header = root.header();
+        Root {
+            len: AtomicUsize::new(header.len),
+            capacity: AtomicUsize::new(header.capacity),
+            slot: AtomicPtr::new(root.into_raw()),
+            pin: Mutex::new(()),
+            grace: Arc::new(Grace::new()),
+        }
+    }
+
+    fn raw(&self) -> NonNull<Header> {
+        // SAFETY: the slot always holds a node's address (`into_raw` of a handle).
+        unsafe { NonNull::new_unchecked(self.slot.load(Acquire).cast()) }
+    }
+
+    /// The current tree, for a reader.
+    ///
+    /// # Safety
+    ///
+    /// Only inside a read that stored its mark and then ran `grace::reader_fence` (see
+    /// `grace.rs`), and for no longer than that read: the nodes stay alive until its mark changes.
+    #[inline(always)]
+    pub(crate) unsafe fn read(&self) -> NodeRef<'_, K, V> {
+        // SAFETY: the caller's contract: a node retired after this load is freed only once the
+        // caller's mark has changed.
+        unsafe { Node::deref(self.raw()) }
+    }
+
+    /// The number of entries, as of the last publish.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Relaxed)
+    }
+
+    /// Table capacity in all, as of the last publish.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity.load(Relaxed)
+    }
+
+    /// Publishes `new`, returning the slot's old address.
+    fn publish(&self, new: Node<K, V>) -> *mut u8 {
+        let header = new.header();
+        self.len.store(header.len, Relaxed);
+        self.capacity.store(header.capacity, Relaxed);
+        self.slot.swap(new.into_raw(), Release)
+    }
+
+    /// A hold on the current tree: O(1), one increment.
+    pub(crate) fn pin(&self) -> Frozen<K, V> {
+        let _pin = self.pin.lock();
+        // SAFETY: the slot's handle, borrowed (never dropped): the writer replaces it only under
+        // `pin`, so it is alive while it is shared here.
+        let current = ManuallyDrop::new(unsafe { Node::take_back(self.raw()) });
+        Frozen::new(current.share(), Some(Arc::clone(&self.grace)))
+    }
+
+    /// The map's writer, for as long as the caller holds the map's writer lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the map's writer lock until the `Writer` is dropped: one writer at a time.
+    pub(crate) unsafe fn writer(&self) -> Writer<'_, K, V> {
+        Writer { root: self }
+    }
+}
+
+impl<K, V> Drop for Root<K, V> {
+    fn drop(&mut self) {
+        // No reader is left (the map is being dropped), so the retired nodes go at once, and the
+        // tree with them where no snapshot shares it.
+        drop(self.grace.close());
+        // SAFETY: the slot's handle, taken back once, as the slot goes.
+        drop(unsafe { Node::<K, V>::take_back(self.raw()) });
+    }
+}
+
+/// The path from the root to one leaf, in the current tree.
+pub(crate) struct Path<'a, K, V> {
+    /// The inner nodes above the leaf and the index taken in each.
+    steps: [Option<(&'a Inner<K, V>, usize)>; MAX_DEPTH],
+    depth: usize,
+    pub(crate) leaf: &'a Leaf<K, V>,
+}
+
+impl<K, V> Path<'_, K, V> {
+    /// How many inner nodes are above the leaf.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+}
+
+/// The map's one writer: reads the current tree and replaces parts of it.
+pub(crate) struct Writer<'a, K, V> {
+    root: &'a Root<K, V>,
+}
+
+impl<'a, K, V> Writer<'a, K, V> {
+    /// The current tree: alive as long as the writer is, since only it unlinks nodes.
+    pub(crate) fn current(&self) -> NodeRef<'a, K, V> {
+        // SAFETY: the live tree holds it, and only this writer replaces it.
+        unsafe { Node::deref(self.root.raw()) }
+    }
+
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.current().header().len
+    }
+
+    /// Table capacity in all.
+    pub(crate) fn capacity(&self) -> usize {
+        self.current().header().capacity
+    }
+
+    /// The path to the leaf of `hash`.
+    pub(crate) fn path(&self, hash: u64) -> Path<'a, K, V> {
+        let mut steps = [None; MAX_DEPTH];
+        let mut depth = 0;
+        let mut node = self.current();
+        loop {
+            match node {
+                NodeRef::Leaf(leaf) => return Path { steps, depth, leaf },
+                NodeRef::Inner(inner) => {
+                    steps[depth] = Some((inner, inner.index(hash)));
+                    depth += 1;
+                    node = inner.child(hash);
+                }
+            }
+        }
+    }
+
+    /// Publishes the current tree with `path`'s leaf replaced by `new` (a leaf, or the inner node
+    /// of a split). Copies the inner nodes above it: unique ones hand their children over, shared
+    /// ones share them. What the new tree no longer holds is retired.
+    pub(crate) fn replace_leaf(&self, path: &Path<'_, K, V>, new: Node<K, V>) {
+        let _pin = self.root.pin.lock();
+        // The handles along the path: the slot's, then each parent's for the next node.
+        let mut handles = [self.root.raw(); MAX_DEPTH + 1];
+        for (i, step) in path.steps[..path.depth].iter().enumerate() {
+            let (inner, index) = step.expect("steps up to depth");
+            handles[i + 1] = inner.children()[index].as_ref().expect("on the path").addr();
+        }
+        let headers: Vec<&Header> = (0..=path.depth)
+            .map(|i| {
+                // SAFETY: nodes of the live tree, alive while the writer is.
+                unsafe { Node::<K, V>::header_at(handles[i]) }
+            })
+            .collect();
+        // Unique from the root down to the first node a snapshot shares; everything below that
+        // one is shared through it.
+        let shared_from = (0..=path.depth)
+            .find(|&i| !headers[i].is_unique())
+            .unwrap_or(path.depth + 1);
+
+        let mut garbage = Vec::with_capacity(path.depth + 1);
+        let mut child = new;
+        for i in (0..path.depth).rev() {
+            let (inner, index) = path.steps[i].expect("steps up to depth");
+            let header = inner.header();
+            let len = header.len - headers[i + 1].len + child.header().len;
+            let capacity = header.capacity - headers[i + 1].capacity + child.header().capacity;
+            let mut children = if i < shared_from {
+                // SAFETY: unique, and its holder (the slot, or a parent adopted the same way) is
+                // replaced by this publish and forgets it.
+                let (children, hollow) = unsafe { Node::take_back(handles[i]).adopt() };
+                garbage.push(Garbage::Hollow(hollow));
+                children
+            } else {
+                inner.shared_children_except(index)
+            };
+            // The old child's handle is taken back below (or stays with the shared original).
+            mem::forget(children[index].replace(child));
+            child = Node::inner_sized(inner.shift(), inner.mask(), children, len, capacity);
+        }
+        let old = self.root.publish(child);
+        debug_assert_eq!(old.cast(), handles[0].as_ptr());
+        if shared_from > path.depth {
+            // SAFETY: the unique leaf's handle, held by its (hollow) parent or the slot.
+            let leaf = unsafe { Node::take_back(handles[path.depth]) };
+            garbage.push(Garbage::Dead(leaf.into_dead()));
+        } else {
+            // SAFETY: the first shared node's handle, held by its hollow parent or the slot; the
+            // live tree lets go of it.
+            let shared = unsafe { Node::take_back(handles[shared_from]) };
+            if let Some(dead) = shared.release() {
+                garbage.push(Garbage::Dead(dead));
+            }
+        }
+        drop(self.root.grace.retire(garbage));
+    }
+
+    /// Publishes `new` as the whole tree, retiring the old one.
+    pub(crate) fn replace_all(&self, new: Node<K, V>) {
+        let _pin = self.root.pin.lock();
+        let old = self.root.publish(new);
+        // SAFETY: the slot's old handle, which it no longer holds.
+        let old = unsafe { Node::from_raw(old) };
+        if let Some(dead) = old.release() {
+            drop(self.root.grace.retire([Garbage::Dead(dead)]));
+        }
+    }
+
+    /// Frees what no reader can see, and starts grace periods (see [`Grace::collect`]). Returns
+    /// the garbage to drop after the writer lock is released.
+    ///
+    /// # Safety
+    ///
+    /// As [`Grace::collect`]: `marks` visits every reader's mark of this map.
+    pub(crate) unsafe fn collect(
+        &self,
+        marks: impl FnOnce(&mut dyn FnMut(&crate::sync::AtomicU64)),
+    ) -> Vec<Garbage<K, V>> {
+        // SAFETY: the caller's contract.
+        unsafe { self.root.grace.collect(marks) }
+    }
+}
