@@ -273,8 +273,11 @@ impl Drop for Counted {
 map_spec!(CountedRcu: HashMap<u32, Counted>, rcu);
 
 /// 20 000 publishes by another thread while this one stays inside one read and reads the map
-/// again and again: what the nested reads keep alive stays bounded (they read each new version
-/// through a reference of their own, never retiring the outer read's shards).
+/// again and again: what the reads hold back stays bounded. Each publish retires a leaf of two
+/// values; they are freed a batch of retired nodes at a time (128), and neither the outer read
+/// (whose tree does not hold them) nor the nested reads (each holds back only the batch whose
+/// grace period began while it ran) keep them longer: a few batches at most. Without that, the
+/// 20 000 leaves would all live until the outer read ends.
 #[test]
 fn rcu_nested_reads_keep_a_bounded_number_of_versions() {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -301,7 +304,7 @@ fn rcu_nested_reads_keep_a_bounded_number_of_versions() {
             })
         })
         .unwrap();
-    assert!(most <= 16, "{most} values alive during one read");
+    assert!(most <= 2_000, "{most} values alive during one read");
     drop(map);
     assert_eq!(LIVE.load(Relaxed), 0);
 }

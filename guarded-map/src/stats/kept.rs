@@ -60,7 +60,9 @@ impl ReadCounters {
             return Entered::Nested;
         }
         let end = state + 2;
-        self.state.store(end | 1, Relaxed);
+        // Release: a writer that sees this mark sees what the reader stored before it (its seen
+        // version reset by the last read, see the `Rcu` reader).
+        self.state.store(end | 1, Release);
         Entered::Outermost(end)
     }
 

@@ -7,6 +7,14 @@
 //! is odd: the retired nodes are freed once each of those marks has changed. A reader whose mark
 //! was even then started its read after the nodes were unlinked, so it never saw them.
 //!
+//! A long read (a closure that runs while other threads write) must not hold back everything
+//! retired meanwhile. So a reader also shows the version of the root it loaded (its *seen*
+//! version; the largest possible until it is stored): a node first published by a later version
+//! is not in that reader's tree, and is freed without waiting for it
+//! ([`Garbage::reachable_from`]). A read nested in it loads the newest root; it marks a word of
+//! its own the same way, and the nodes of a batch wait for a nested read only if it was running
+//! when the batch's grace period started (one that began later loaded a root without them).
+//!
 //! The fence between a reader's mark and its load of the root must be a full one, which costs a
 //! read more than the lookup itself. On Linux the reader's side is a compiler fence only, and the
 //! writer's side is `membarrier(PRIVATE_EXPEDITED)`, which runs a full fence on every core that
@@ -19,6 +27,7 @@
 //! writer.
 
 use std::collections::VecDeque;
+use std::mem;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 use std::sync::atomic::compiler_fence;
@@ -28,9 +37,11 @@ use crate::sync::{AtomicU64, Mutex, fence};
 
 /// Nodes retired before a grace period is started: a few dozen writes' paths.
 const BATCH: usize = 128;
+/// Entries in retired leaves before a grace period is started, whatever their number: the memory
+/// a map holds back beyond its own stays within a few such batches.
+const BATCH_ENTRIES: usize = 8 * 1024;
 
 /// What a write unlinked, held for its `Drop` (which frees it).
-#[allow(dead_code)]
 pub(crate) enum Garbage<K, V> {
     /// A node nobody holds: freed with its entries and its children's counts.
     Dead(Dead<K, V>),
@@ -38,10 +49,65 @@ pub(crate) enum Garbage<K, V> {
     Hollow(Hollow<K, V>),
 }
 
-/// A reader's mark at the start of a grace period: its read must end before the batch is freed.
+impl<K, V> Garbage<K, V> {
+    /// Entries this holds (a leaf's; an inner node's are counted where its leaves are retired).
+    fn entries(&self) -> usize {
+        match self {
+            Garbage::Dead(dead) => dead.entries(),
+            Garbage::Hollow(_) => 0,
+        }
+    }
+
+    /// Readers whose root is at least this version may reach what freeing this frees.
+    fn reachable_from(&self) -> u64 {
+        match self {
+            Garbage::Dead(dead) => dead.reachable_from(),
+            Garbage::Hollow(hollow) => hollow.reachable_from(),
+        }
+    }
+}
+
+/// One reader's words, as `collect` visits them: its mark, the version of the root its running
+/// read loaded (`u64::MAX` when not known yet), and the mark of its nested reads.
+pub(crate) struct Marks<'a> {
+    pub(crate) mark: &'a AtomicU64,
+    pub(crate) seen: &'a AtomicU64,
+    pub(crate) nested: &'a AtomicU64,
+}
+
+/// A reader inside a read at the start of a grace period: the batch's nodes it may reach are
+/// freed once its mark has changed.
 struct Busy {
     mark: NonNull<AtomicU64>,
-    seen: u64,
+    seen: NonNull<AtomicU64>,
+    nested: NonNull<AtomicU64>,
+    word: u64,
+    /// Its nested mark then: odd if a nested read was running.
+    nested_word: u64,
+}
+
+impl Busy {
+    /// Whether the read that was running when the grace period started still runs.
+    ///
+    /// # Safety
+    ///
+    /// The reader's words are alive (see [`Grace::collect`]).
+    unsafe fn inside(&self) -> bool {
+        // SAFETY: the caller's contract.
+        unsafe { self.mark.as_ref() }.load(Acquire) == self.word
+    }
+
+    /// Whether the reader may still reach a node first published by version `born`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`inside`](Self::inside).
+    unsafe fn may_reach(&self, born: u64) -> bool {
+        // SAFETY: the caller's contract.
+        let (seen, nested) = unsafe { (self.seen.as_ref(), self.nested.as_ref()) };
+        born <= seen.load(Acquire)
+            || (self.nested_word & 1 != 0 && nested.load(Acquire) == self.nested_word)
+    }
 }
 
 /// Nodes waiting for the readers that were inside when their grace period started.
@@ -52,6 +118,8 @@ struct Batch<K, V> {
 
 struct State<K, V> {
     pending: Vec<Garbage<K, V>>,
+    /// Entries in the pending garbage's leaves.
+    pending_entries: usize,
     waiting: VecDeque<Batch<K, V>>,
     /// The map is gone, with its readers: garbage is freed at once.
     closed: bool,
@@ -76,6 +144,7 @@ impl<K, V> Grace<K, V> {
         Grace {
             state: Mutex::new(State {
                 pending: Vec::new(),
+                pending_entries: 0,
                 waiting: VecDeque::new(),
                 closed: false,
             }),
@@ -90,7 +159,10 @@ impl<K, V> Grace<K, V> {
         if state.closed {
             return garbage.into_iter().collect();
         }
-        state.pending.extend(garbage);
+        for garbage in garbage {
+            state.pending_entries += garbage.entries();
+            state.pending.push(garbage);
+        }
         Vec::new()
     }
 
@@ -113,36 +185,48 @@ impl<K, V> Grace<K, V> {
     /// call [`close`](Self::close) before they go.
     pub(crate) unsafe fn collect(
         &self,
-        marks: impl FnOnce(&mut dyn FnMut(&AtomicU64)),
+        marks: impl FnOnce(&mut dyn FnMut(Marks<'_>)),
     ) -> Vec<Garbage<K, V>> {
         let mut state = self.state.lock();
         let mut free = Vec::new();
-        while let Some(batch) = state.waiting.front_mut() {
+        for batch in &mut state.waiting {
             // SAFETY: the marks are alive while the map is (the caller's contract).
-            batch
-                .busy
-                .retain(|busy| unsafe { busy.mark.as_ref() }.load(Acquire) == busy.seen);
-            if !batch.busy.is_empty() {
-                break;
-            }
-            free.extend(state.waiting.pop_front().expect("looked at above").garbage);
+            batch.busy.retain(|busy| unsafe { busy.inside() });
+            let busy = &batch.busy;
+            let (keep, done): (Vec<_>, Vec<_>) =
+                mem::take(&mut batch.garbage)
+                    .into_iter()
+                    .partition(|garbage| {
+                        let born = garbage.reachable_from();
+                        // SAFETY: as above.
+                        busy.iter().any(|busy| unsafe { busy.may_reach(born) })
+                    });
+            batch.garbage = keep;
+            free.extend(done);
         }
-        if state.pending.len() >= BATCH {
+        state.waiting.retain(|batch| !batch.garbage.is_empty());
+        if state.pending.len() >= BATCH || state.pending_entries >= BATCH_ENTRIES {
+            state.pending_entries = 0;
             writer_fence();
             let mut busy = Vec::new();
-            marks(&mut |mark| {
-                let seen = mark.load(Acquire);
-                if seen & 1 != 0 {
+            marks(&mut |reader| {
+                let word = reader.mark.load(Acquire);
+                if word & 1 != 0 {
                     busy.push(Busy {
-                        mark: NonNull::from(mark),
-                        seen,
+                        mark: NonNull::from(reader.mark),
+                        seen: NonNull::from(reader.seen),
+                        nested: NonNull::from(reader.nested),
+                        word,
+                        nested_word: reader.nested.load(Acquire),
                     });
                 }
             });
-            let garbage = std::mem::take(&mut state.pending);
-            if busy.is_empty() && state.waiting.is_empty() {
+            let garbage = mem::take(&mut state.pending);
+            if busy.is_empty() {
                 free.extend(garbage);
             } else {
+                // Looked at again at the next write: partly freed at once if only old readers
+                // are inside.
                 state.waiting.push_back(Batch { garbage, busy });
             }
         }
@@ -155,7 +239,8 @@ impl<K, V> Grace<K, V> {
     pub(crate) fn close(&self) -> Vec<Garbage<K, V>> {
         let mut state = self.state.lock();
         state.closed = true;
-        let mut free = std::mem::take(&mut state.pending);
+        state.pending_entries = 0;
+        let mut free = mem::take(&mut state.pending);
         for batch in state.waiting.drain(..) {
             free.extend(batch.garbage);
         }

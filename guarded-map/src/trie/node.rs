@@ -19,7 +19,9 @@
 use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence,
+};
 
 use crate::table::Table;
 
@@ -41,6 +43,10 @@ pub(crate) const fn shift_at(depth: usize) -> u32 {
 #[repr(C)]
 pub(crate) struct Header {
     refs: AtomicUsize,
+    /// The version of the map that first published this node (0 for a tree built whole before
+    /// it is published, until [`Node::stamp`]). A reader whose root is older cannot reach it
+    /// (see `grace.rs`).
+    born: AtomicU64,
     /// Entries below this node.
     pub(crate) len: usize,
     /// Table capacity below this node.
@@ -110,6 +116,7 @@ impl<K, V> Node<K, V> {
         let leaf = Box::new(Leaf {
             header: Header {
                 refs: AtomicUsize::new(1),
+                born: AtomicU64::new(0),
                 len: table.len(),
                 capacity: table.capacity(),
             },
@@ -150,6 +157,7 @@ impl<K, V> Node<K, V> {
         let inner = Box::new(Inner {
             header: Header {
                 refs: AtomicUsize::new(1),
+                born: AtomicU64::new(0),
                 len,
                 capacity,
             },
@@ -210,6 +218,19 @@ impl<K, V> Node<K, V> {
         });
         // SAFETY: the caller's contract; both kinds start with the header.
         unsafe { untagged.as_ref() }
+    }
+
+    /// Stamps this node and every node below it as first published by `version`.
+    ///
+    /// Only for nodes nobody else has seen yet: a tree just built (stamping an older, shared node
+    /// younger would let a grace period free it while an old reader can reach it).
+    pub(crate) fn stamp(&self, version: u64) {
+        self.header().born.store(version, Relaxed);
+        if let NodeRef::Inner(inner) = self.get() {
+            for child in inner.children.iter().flatten() {
+                child.stamp(version);
+            }
+        }
     }
 
     /// The tagged address, for a root slot (see [`Node::from_raw`]).
@@ -333,6 +354,26 @@ pub(crate) struct Dead<K, V> {
 // SAFETY: it owns the node as a last `Node` handle does.
 unsafe impl<K: Send + Sync, V: Send + Sync> Send for Dead<K, V> {}
 
+impl<K, V> Dead<K, V> {
+    /// The entries below it.
+    pub(crate) fn entries(&self) -> usize {
+        // SAFETY: alive until dropped; every node starts with its header.
+        unsafe { untag(self.ptr).as_ref() }.len
+    }
+
+    /// The version below which a reader may reach what freeing this frees: its own for a leaf;
+    /// 0 for an inner node, which frees the children it held last, older nodes an old reader can
+    /// reach through another (hollow) parent.
+    pub(crate) fn reachable_from(&self) -> u64 {
+        if self.ptr.addr().get() & INNER_TAG != 0 {
+            0
+        } else {
+            // SAFETY: alive until dropped; a leaf's header.
+            unsafe { self.ptr.as_ref() }.born()
+        }
+    }
+}
+
 impl<K, V> Drop for Dead<K, V> {
     fn drop(&mut self) {
         // SAFETY: a `Dead` is made only from a count that reached zero (`release`) or a unique
@@ -349,6 +390,14 @@ pub(crate) struct Hollow<K, V>(NonNull<Inner<K, V>>);
 // belong to its copy); it is freed by whichever thread collects it.
 unsafe impl<K, V> Send for Hollow<K, V> {}
 
+impl<K, V> Hollow<K, V> {
+    /// Its own version: freeing it frees nothing else.
+    pub(crate) fn reachable_from(&self) -> u64 {
+        // SAFETY: alive until dropped.
+        unsafe { self.0.as_ref() }.header.born()
+    }
+}
+
 impl<K, V> Drop for Hollow<K, V> {
     fn drop(&mut self) {
         // SAFETY: made by `Inner::adopt`, from a `Box`, and dropped after the grace period.
@@ -359,6 +408,17 @@ impl<K, V> Drop for Hollow<K, V> {
 }
 
 impl Header {
+    /// Stamps this node alone (a path copy, whose children are older).
+    pub(crate) fn stamp_alone(&self, version: u64) {
+        self.born.store(version, Relaxed);
+    }
+
+    /// See [`Header::born`](Header).
+    #[inline(always)]
+    pub(crate) fn born(&self) -> u64 {
+        self.born.load(Relaxed)
+    }
+
     /// Whether the node has one holder. Stable while it is true for a holder that keeps its handle:
     /// only a holder can make another (`share`).
     pub(crate) fn is_unique(&self) -> bool {

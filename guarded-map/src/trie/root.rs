@@ -4,7 +4,7 @@ use std::mem::{self, ManuallyDrop};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicPtr, AtomicUsize};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 
 use super::Frozen;
 use super::grace::{Garbage, Grace};
@@ -22,6 +22,8 @@ pub(crate) struct Root<K, V> {
     /// needs no read.
     len: AtomicUsize,
     capacity: AtomicUsize,
+    /// Publishes so far: the version every node a publish adds is stamped with.
+    version: AtomicU64,
 }
 
 // SAFETY: the slot holds a `Node` (see `into_raw`), which is `Send + Sync` under these bounds.
@@ -36,6 +38,7 @@ impl<K, V> Root<K, V> {
             len: AtomicUsize::new(header.len),
             capacity: AtomicUsize::new(header.capacity),
             slot: AtomicPtr::new(root.into_raw()),
+            version: AtomicU64::new(0),
             pin: Mutex::new(()),
             grace: Arc::new(Grace::new()),
         }
@@ -69,8 +72,15 @@ impl<K, V> Root<K, V> {
         self.capacity.load(Relaxed)
     }
 
-    /// Publishes `new`, returning the slot's old address.
+    /// The version the next publish stamps its new nodes with.
+    fn next_version(&self) -> u64 {
+        self.version.load(Relaxed) + 1
+    }
+
+    /// Publishes `new` (its new nodes stamped with [`Root::next_version`]), returning the slot's
+    /// old address.
     fn publish(&self, new: Node<K, V>) -> *mut u8 {
+        self.version.store(self.next_version(), Relaxed);
         let header = new.header();
         self.len.store(header.len, Relaxed);
         self.capacity.store(header.capacity, Relaxed);
@@ -184,6 +194,8 @@ impl<'a, K, V> Writer<'a, K, V> {
             .unwrap_or(path.depth + 1);
 
         let mut garbage = Vec::with_capacity(path.depth + 1);
+        let version = self.root.next_version();
+        new.stamp(version);
         let mut child = new;
         for i in (0..path.depth).rev() {
             let (inner, index) = path.steps[i].expect("steps up to depth");
@@ -202,6 +214,7 @@ impl<'a, K, V> Writer<'a, K, V> {
             // The old child's handle is taken back below (or stays with the shared original).
             mem::forget(children[index].replace(child));
             child = Node::inner_sized(inner.shift(), inner.mask(), children, len, capacity);
+            child.header().stamp_alone(version);
         }
         let old = self.root.publish(child);
         debug_assert_eq!(old.cast(), handles[0].as_ptr());
@@ -223,6 +236,7 @@ impl<'a, K, V> Writer<'a, K, V> {
     /// Publishes `new` as the whole tree, retiring the old one.
     pub(crate) fn replace_all(&self, new: Node<K, V>) {
         let _pin = self.root.pin.lock();
+        new.stamp(self.root.next_version());
         let old = self.root.publish(new);
         // SAFETY: the slot's old handle, which it no longer holds.
         let old = unsafe { Node::from_raw(old) };
@@ -239,7 +253,7 @@ impl<'a, K, V> Writer<'a, K, V> {
     /// As [`Grace::collect`]: `marks` visits every reader's mark of this map.
     pub(crate) unsafe fn collect(
         &self,
-        marks: impl FnOnce(&mut dyn FnMut(&crate::sync::AtomicU64)),
+        marks: impl FnOnce(&mut dyn FnMut(super::grace::Marks<'_>)),
     ) -> Vec<Garbage<K, V>> {
         // SAFETY: the caller's contract.
         unsafe { self.root.grace.collect(marks) }

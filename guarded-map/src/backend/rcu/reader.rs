@@ -11,15 +11,20 @@
 //! Reads nest (a closure may read the map again): a nested read finds the mark set and leaves it
 //! alone. The same mark tells a write on this thread that it is nested in a read (see
 //! [`Readers::reading_here`]).
+//!
+//! Beside the mark, the outermost read shows the version of the root it loaded, so that what
+//! writes retire while it runs (a closure may run long) is freed unless its tree holds it. A
+//! nested read, which loads the newest root, marks a word of its own, so that a grace period
+//! started while it runs waits for it to end.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release};
 
 use crossbeam_utils::CachePadded;
 
 use crate::per_thread::PerThread;
 use crate::stats::{Attached, Attachment, Entered, ReadCounters};
 use crate::sync::AtomicU64;
-use crate::trie::grace::reader_fence;
+use crate::trie::grace::{Marks, reader_fence};
 use crate::trie::node::NodeRef;
 use crate::trie::root::Root;
 
@@ -31,12 +36,27 @@ pub(crate) struct Readers {
 }
 
 /// One thread's reader of one map, created on the thread's first read.
-#[derive(Default)]
 struct Reader {
     /// The thread's read counts and the mark of a running read.
     reads: ReadCounters,
+    /// The version of the root the running outermost read loaded; `u64::MAX` between reads (see
+    /// `trie/grace.rs`).
+    seen: AtomicU64,
+    /// Odd while a nested read runs; changes with every nested read.
+    nested: AtomicU64,
     /// Whether `reads` is attached to the map's statistics.
     attached: AtomicBool,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader {
+            reads: ReadCounters::default(),
+            seen: AtomicU64::new(u64::MAX),
+            nested: AtomicU64::new(0),
+            attached: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Readers {
@@ -67,11 +87,13 @@ impl Readers {
         if !reader.attached.load(Relaxed) {
             self.attach(reader);
         }
-        let running = Running::enter(&reader.reads, counting);
+        let running = Running::enter(reader, counting);
         reader_fence();
         // SAFETY: the mark is stored and fenced, and the tree is used only by `f`, inside this
         // read: `f`'s result cannot borrow from it (the closure is generic over the lifetime).
-        let out = f(unsafe { root.read() }, counting.then_some(&reader.reads));
+        let tree = unsafe { root.read() };
+        running.loaded(tree.header().born());
+        let out = f(tree, counting.then_some(&reader.reads));
         drop(running);
         out
     }
@@ -85,25 +107,42 @@ impl Readers {
         self.slots.attach(|slots, keep| keep.keep(&slots.get().reads));
     }
 
-    /// Calls `visit` on every reader's mark (for the writer's grace periods).
-    pub(crate) fn marks(&self, visit: &mut dyn FnMut(&AtomicU64)) {
-        self.slots.fold((), |(), reader| visit(reader.reads.mark()));
+    /// Calls `visit` on every reader's words (for the writer's grace periods).
+    pub(crate) fn marks(&self, visit: &mut dyn FnMut(Marks<'_>)) {
+        self.slots.fold((), |(), reader| {
+            visit(Marks {
+                mark: reader.reads.mark(),
+                seen: &reader.seen,
+                nested: &reader.nested,
+            });
+        });
     }
 }
 
 /// One running read: marks the reader as reading (see [`ReadCounters::enter`]), and clears the
-/// mark when the outermost read ends, also when its closure panics.
+/// mark when the outermost read ends, also when its closure panics. A nested read marks the
+/// reader's nested word instead.
 struct Running<'a> {
-    reads: &'a ReadCounters,
+    reader: &'a Reader,
     entered: Entered,
 }
 
 impl<'a> Running<'a> {
     #[inline(always)]
-    fn enter(reads: &'a ReadCounters, counting: bool) -> Self {
-        Running {
-            entered: reads.enter(counting),
-            reads,
+    fn enter(reader: &'a Reader, counting: bool) -> Self {
+        let entered = reader.reads.enter(counting);
+        if let Entered::Nested = entered {
+            let nested = reader.nested.load(Relaxed);
+            reader.nested.store(nested + 1, Release);
+        }
+        Running { reader, entered }
+    }
+
+    /// The outermost read loaded a root of version `born`.
+    #[inline(always)]
+    fn loaded(&self, born: u64) {
+        if let Entered::Outermost(_) = self.entered {
+            self.reader.seen.store(born, Relaxed);
         }
     }
 }
@@ -111,6 +150,14 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.reads.leave(self.entered);
+        match self.entered {
+            // Before the mark clears: a writer that sees the next read's mark sees this too.
+            Entered::Outermost(_) => self.reader.seen.store(u64::MAX, Relaxed),
+            Entered::Nested => {
+                let nested = self.reader.nested.load(Relaxed);
+                self.reader.nested.store(nested + 1, Release);
+            }
+        }
+        self.reader.reads.leave(self.entered);
     }
 }
