@@ -64,8 +64,8 @@ fn split<K, V>(pairs: Vec<(u64, Pair<K, V>)>, depth: usize, rehash: &impl Fn(&K)
     for (hash, pair) in pairs {
         parts[((hash >> shift) as usize) & (FANOUT - 1)].push((hash, pair));
     }
-    let children = parts.map(|part| Some(tree(part, depth + 1, rehash)));
-    Node::inner(shift, (FANOUT - 1) as u32, children)
+    let children = parts.map(|part| tree(part, depth + 1, rehash));
+    Node::inner(depth, (FANOUT - 1) as u32, children)
 }
 
 /// An empty tree with room for `capacity` entries: as many leaves, each with its share reserved,
@@ -75,8 +75,8 @@ pub(crate) fn with_capacity<K, V>(capacity: usize) -> Node<K, V> {
         if depth == levels {
             return Node::leaf(Table::with_capacity(per_leaf), LEAF_MAX);
         }
-        let children = std::array::from_fn(|_| Some(empty(depth + 1, levels, per_leaf)));
-        Node::inner(shift_at(depth), (FANOUT - 1) as u32, children)
+        let children = std::array::from_fn(|_| empty(depth + 1, levels, per_leaf));
+        Node::inner(depth, (FANOUT - 1) as u32, children)
     }
     let mut levels = 0;
     while levels < MAX_DEPTH && capacity > LEAF_MAX << (FANOUT_BITS as usize * levels) {
@@ -87,41 +87,33 @@ pub(crate) fn with_capacity<K, V>(capacity: usize) -> Node<K, V> {
 }
 
 /// A tree of `tables`, the `1 << bits` shards of a map that picks a shard by the same hash bits
-/// as the trie (`table::shard_index`): each table becomes a leaf as it is.
+/// as the trie (`table::shard_among`): each table becomes a leaf as it is. Where a level has
+/// fewer than six of the bits, its nodes repeat their children (see `Inner`).
 pub(crate) fn from_tables<K, V>(bits: u32, tables: Vec<Table<K, V>>) -> Node<K, V> {
     debug_assert_eq!(tables.len(), 1 << bits);
     let mut nodes: Vec<Node<K, V>> = tables
         .into_iter()
         .map(|table| Node::leaf(table, LEAF_MAX))
         .collect();
-    // Group the deepest level first: shard `s`'s index at depth `d` is its bits `6d..6d + 6`.
-    let mut levels = bits.div_ceil(FANOUT_BITS).max(1) as usize;
-    if bits == 0 {
-        return nodes.pop().expect("one table");
-    }
-    let mut remaining = bits;
-    let mut level_bits = Vec::new();
-    while remaining > 0 {
-        let take = remaining.min(FANOUT_BITS);
-        level_bits.push(take);
-        remaining -= take;
-    }
-    // Build bottom-up: at the deepest level, nodes sharing their low bits are grouped by the
-    // highest bits they have left.
-    while levels > 0 {
-        levels -= 1;
-        let depth = levels;
-        let take = level_bits[depth];
+    // Shard `s`'s index at depth `d` is its bits `6d..6d + 6`: group the deepest level first,
+    // then the nodes that made, by the bits left above them.
+    let levels = bits.div_ceil(FANOUT_BITS) as usize;
+    for depth in (0..levels).rev() {
+        let take = (bits - FANOUT_BITS * depth as u32).min(FANOUT_BITS);
         let stride = nodes.len() >> take;
-        let mut grouped: Vec<Node<K, V>> = Vec::with_capacity(stride);
         let mut slots: Vec<Option<Node<K, V>>> = nodes.into_iter().map(Some).collect();
-        for low in 0..stride {
-            let children = std::array::from_fn(|i| {
-                (i < 1 << take).then(|| slots[low + i * stride].take().expect("each once"))
-            });
-            grouped.push(Node::inner(shift_at(depth), (1 << take) - 1, children));
-        }
-        nodes = grouped;
+        nodes = (0..stride)
+            .map(|low| {
+                let distinct: Vec<Node<K, V>> = (0..1usize << take)
+                    .map(|i| slots[low + i * stride].take().expect("each once"))
+                    .collect();
+                let children = std::array::from_fn(|i| {
+                    let child = &distinct[i & ((1 << take) - 1)];
+                    child.share()
+                });
+                Node::inner(depth, (1 << take) - 1, children)
+            })
+            .collect();
     }
     nodes.pop().expect("one root")
 }
@@ -135,11 +127,14 @@ pub(crate) fn map_leaves<K, V>(
     match node {
         NodeRef::Leaf(leaf) => Node::leaf(f(&leaf.table), leaf.split_above),
         NodeRef::Inner(inner) => {
-            let mut children: [Option<Node<K, V>>; FANOUT] = std::array::from_fn(|_| None);
-            for (slot, child) in children.iter_mut().zip(inner.children()) {
-                *slot = child.as_ref().map(|child| map_leaves(child.get(), f));
-            }
-            Node::inner(inner.shift(), inner.mask(), children)
+            let distinct: Vec<Node<K, V>> = inner
+                .distinct()
+                .iter()
+                .map(|child| map_leaves(child.get(), f))
+                .collect();
+            let mask = distinct.len() - 1;
+            let children = std::array::from_fn(|i| distinct[i & mask].share());
+            Node::inner(inner.depth(), mask as u32, children)
         }
     }
 }

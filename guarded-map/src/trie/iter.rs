@@ -36,11 +36,10 @@ impl<'a, K, V> Iterator for Leaves<'a, K, V> {
         loop {
             let (inner, next) = self.stack.last_mut()?;
             let inner: &'a super::node::Inner<K, V> = inner;
-            if *next > inner.mask() as usize {
+            let Some(child) = inner.distinct().get(*next) else {
                 self.stack.pop();
                 continue;
-            }
-            let child = inner.children()[*next].as_ref().expect("children up to mask");
+            };
             *next += 1;
             match child.get() {
                 NodeRef::Leaf(leaf) => return Some(leaf),
@@ -78,11 +77,10 @@ pub(crate) fn leaf_from<'a, K, V>(
                 NodeRef::Leaf(leaf) => return Some((leaf, after(position, depth))),
                 NodeRef::Inner(inner) => {
                     let digit = (position >> digit_shift(depth)) & ((1 << FANOUT_BITS) - 1);
-                    if digit > inner.mask() as usize {
+                    let Some(child) = inner.distinct().get(digit) else {
                         position = after(position, depth);
                         continue 'restart;
-                    }
-                    let child = inner.children()[digit].as_ref().expect("children up to mask");
+                    };
                     node = child.get();
                     depth += 1;
                 }

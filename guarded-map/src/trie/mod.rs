@@ -19,6 +19,7 @@ pub(crate) mod root;
 
 use std::borrow::Borrow;
 use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use grace::Grace;
@@ -26,19 +27,21 @@ use node::{Leaf, Node, NodeRef};
 
 use crate::table::{Pair, Table, key_eq};
 
-/// The entry for `key`, whose hash is `hash`, in the tree under `node`.
-#[inline]
-pub(crate) fn find<'a, K, V, Q>(mut node: NodeRef<'a, K, V>, hash: u64, key: &Q) -> Option<&'a Pair<K, V>>
+/// The entry for `key`, whose hash is `hash`, in the tree at tagged address `root`.
+///
+/// # Safety
+///
+/// The tree must stay alive for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn find<'a, K, V, Q>(root: NonNull<u8>, hash: u64, key: &Q) -> Option<&'a Pair<K, V>>
 where
     K: Borrow<Q>,
     Q: ?Sized + Eq,
 {
-    loop {
-        match node {
-            NodeRef::Inner(inner) => node = inner.child(hash),
-            NodeRef::Leaf(leaf) => return leaf.table.find(hash, key_eq(key)),
-        }
-    }
+    // SAFETY: the caller's contract.
+    unsafe { node::leaf_of::<K, V>(root, hash) }
+        .table
+        .find(hash, key_eq(key))
 }
 
 /// One immutable tree, held: a snapshot's state, or an `Rcu` version pinned by an iterator.
@@ -89,7 +92,8 @@ impl<K, V> Frozen<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        find(self.root(), hash, key)
+        // SAFETY: the tree is held by `self`.
+        unsafe { find(self.root.addr(), hash, key) }
     }
 
     /// Every leaf, in index order.
@@ -110,6 +114,92 @@ impl<K, V> Drop for Frozen<K, V> {
         match &self.grace {
             Some(grace) => grace.release(root),
             None => drop(root),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Frozen;
+    use super::build::{self, LEAF_MAX};
+    use super::root::Root;
+    use crate::table::{Pair, Table};
+
+    fn hash(key: &u64) -> u64 {
+        key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Entries per test: fewer under Miri, which runs them a thousand times slower.
+    const N: u64 = if cfg!(miri) { 3 * LEAF_MAX as u64 } else { 20_000 };
+
+    /// Inserts `key` through the root's writer, as the `Rcu` store does.
+    fn insert(root: &Root<u64, u64>, key: u64) {
+        // SAFETY: one writer: the tests write from one thread.
+        let writer = unsafe { root.writer() };
+        let path = writer.path(hash(&key));
+        let mut table: Table<u64, u64> = path.leaf.table.clone();
+        table.insert_unique(hash(&key), Pair { key, value: key }, |p| hash(&p.key));
+        let node = build::settle(table, path.depth(), path.leaf.split_above, &hash);
+        writer.replace_leaf(&path, node);
+        // SAFETY: no reader has a mark in these tests.
+        drop(unsafe { writer.collect(|_| {}) });
+    }
+
+    fn keys(frozen: &Frozen<u64, u64>) -> Vec<u64> {
+        let mut keys: Vec<u64> = frozen.iter().map(|p| p.key).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn snapshots_keep_their_state_while_writes_split_and_copy() {
+        let root: Root<u64, u64> = Root::new(build::with_capacity(0));
+        let mut snapshots = Vec::new();
+        for key in 0..N {
+            insert(&root, key);
+            if key % (N / 7) == 0 {
+                snapshots.push((key + 1, root.pin()));
+            }
+        }
+        assert_eq!(root.len(), N as usize);
+        for (len, snapshot) in &snapshots {
+            assert_eq!(snapshot.len(), *len as usize);
+            assert_eq!(keys(snapshot), (0..*len).collect::<Vec<_>>());
+            assert!(snapshot.find(hash(&0), &0).is_some());
+            assert!(snapshot.find(hash(len), len).is_none());
+        }
+        // Dropped in another order than taken, some after the map.
+        snapshots.swap(0, 3);
+        let last = snapshots.pop();
+        drop(snapshots);
+        let all = root.pin();
+        drop(root);
+        assert_eq!(keys(&all), (0..N).collect::<Vec<_>>());
+        drop(last);
+    }
+
+    #[test]
+    fn a_sharded_maps_tables_become_leaves_walked_once() {
+        for bits in [0, 3, 6, 8] {
+            let mut tables: Vec<Table<u64, u64>> = (0..1 << bits).map(|_| Table::new()).collect();
+            for key in 0..1_000u64 {
+                let h = hash(&key);
+                let shard = crate::table::shard_among(h, 1 << bits);
+                tables[shard].insert_unique(h, Pair { key, value: key }, |p| hash(&p.key));
+            }
+            let frozen = Frozen::from_tables(bits, tables);
+            assert_eq!(frozen.len(), 1_000);
+            assert_eq!(keys(&frozen), (0..1_000).collect::<Vec<_>>());
+            for key in 0..1_000u64 {
+                assert_eq!(frozen.find(hash(&key), &key).map(|p| p.value), Some(key));
+            }
+            let mut position = 0;
+            let mut walked = 0;
+            while let Some((leaf, next)) = super::iter::leaf_from(frozen.root(), position) {
+                walked += leaf.table.len();
+                position = next;
+            }
+            assert_eq!(walked, 1_000, "{bits} bits");
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The nodes of a hash trie, and the only code that handles their reference counts.
 //!
-//! A node is an [`Inner`] node (up to 64 children, chosen by six bits of the hash) or a [`Leaf`] (a
-//! hash table). A [`Node`] is a counted handle, like an `Arc`, with a tag bit that says which
-//! kind it points to. Every holder owns one count: the live map's root slot, an inner node for
-//! each of its children, a snapshot for its root.
+//! A node is an [`Inner`] node (64 children, chosen by six bits of the hash) or a [`Leaf`] (a
+//! hash table). A [`Node`] is a counted handle, like an `Arc`, whose pointer's low bit says which
+//! kind it points to (set for a leaf, so that walking inner nodes needs no masking). Every holder
+//! owns one count: the live map's root slot, an inner node for each of its children, a snapshot
+//! for its root.
 //!
 //! Writes copy the path from the root to one leaf. A node on that path whose count is one is held
 //! by the live tree alone (an ancestor with a count above one is shared with a snapshot, and so
@@ -17,8 +18,8 @@
 //! node (see `grace.rs`), which is why nodes are retired, never freed, by the writer.
 
 use std::marker::PhantomData;
-use std::mem::{self, ManuallyDrop};
-use std::ptr::NonNull;
+use std::mem::ManuallyDrop;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{
     AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence,
 };
@@ -53,14 +54,17 @@ pub(crate) struct Header {
     pub(crate) capacity: usize,
 }
 
-/// An inner node. Children above `mask` are `None` (only a snapshot of a `Sharded` map with fewer
-/// than 64 shards has such a node).
+/// An inner node at `depth`, indexing its children by hash bits `shift_at(depth)..+6`.
+///
+/// Only children up to `mask` are distinct; the others repeat them (`i & mask`). A tree made from
+/// a `Sharded` map's shards has such nodes when its shard count is not a power of 64; the trees
+/// an `Rcu` map writes have none. Lookups index all 64 alike; walks stop at `mask`.
 #[repr(C)]
 pub(crate) struct Inner<K, V> {
     header: Header,
-    shift: u32,
+    depth: u32,
     mask: u32,
-    children: [Option<Node<K, V>>; FANOUT],
+    children: [Node<K, V>; FANOUT],
 }
 
 /// A leaf: one hash table of the entries whose hashes lead here.
@@ -72,9 +76,10 @@ pub(crate) struct Leaf<K, V> {
     pub(crate) table: Table<K, V>,
 }
 
-/// A counted handle on a node (the low bit of the pointer: 1 for an inner node).
+/// A counted handle on a node.
 pub(crate) struct Node<K, V> {
-    ptr: NonNull<Header>,
+    /// The node's address, plus [`LEAF_TAG`] for a leaf.
+    ptr: NonNull<u8>,
     _owns: PhantomData<(Box<Inner<K, V>>, Box<Leaf<K, V>>)>,
 }
 
@@ -108,76 +113,73 @@ impl<K, V> Clone for NodeRef<'_, K, V> {
 
 impl<K, V> Copy for NodeRef<'_, K, V> {}
 
-const INNER_TAG: usize = 1;
+const LEAF_TAG: usize = 1;
+
+/// The node's header at a tagged address (both kinds start with it).
+fn untag(ptr: NonNull<u8>) -> NonNull<Header> {
+    // SAFETY: node addresses are aligned to at least 8 and not null, so clearing bit 0 of one
+    // (tagged or not) leaves it non-null.
+    unsafe { NonNull::new_unchecked(ptr.as_ptr().map_addr(|addr| addr & !LEAF_TAG).cast()) }
+}
+
+/// The leaf reached from the node at tagged address `node` down the path of `hash`.
+///
+/// # Safety
+///
+/// `node` must be a tagged node address whose tree stays alive for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn leaf_of<'a, K, V>(node: NonNull<u8>, hash: u64) -> &'a Leaf<K, V> {
+    let mut ptr = node.as_ptr();
+    let mut shift = FIRST_SHIFT;
+    while ptr.addr() & LEAF_TAG == 0 {
+        // SAFETY: an untagged address is an inner node of the live tree (the caller's contract),
+        // and every one of its 64 children is a handle.
+        let inner = unsafe { &*ptr.cast::<Inner<K, V>>() };
+        let index = ((hash >> shift) as usize) & (FANOUT - 1);
+        // SAFETY: `index < FANOUT`.
+        ptr = unsafe { inner.children.get_unchecked(index) }.ptr.as_ptr();
+        shift += FANOUT_BITS;
+    }
+    // SAFETY: a tagged address is a leaf's plus one, alive for `'a` (the caller's contract).
+    unsafe { &*ptr.wrapping_byte_sub(LEAF_TAG).cast::<Leaf<K, V>>() }
+}
 
 impl<K, V> Node<K, V> {
     /// A new leaf holding `table`, with a count of one.
     pub(crate) fn leaf(table: Table<K, V>, split_above: usize) -> Self {
         let leaf = Box::new(Leaf {
-            header: Header {
-                refs: AtomicUsize::new(1),
-                born: AtomicU64::new(0),
-                len: table.len(),
-                capacity: table.capacity(),
-            },
+            header: Header::new(table.len(), table.capacity()),
             split_above,
             table,
         });
         Node {
-            ptr: NonNull::from(Box::leak(leaf)).cast(),
+            ptr: NonNull::from(Box::leak(leaf))
+                .cast::<u8>()
+                .map_addr(|addr| addr | LEAF_TAG),
             _owns: PhantomData,
         }
     }
 
-    /// A new inner node indexing by `(hash >> shift) & mask`, with a count of one.
-    pub(crate) fn inner(shift: u32, mask: u32, children: [Option<Node<K, V>>; FANOUT]) -> Self {
-        let (len, capacity) = children.iter().flatten().fold((0, 0), |(len, cap), child| {
-            let header = child.header();
-            (len + header.len, cap + header.capacity)
-        });
-        Self::inner_sized(shift, mask, children, len, capacity)
-    }
-
-    /// [`Node::inner`] whose children hold `len` entries and `capacity` in all (a path copy knows
-    /// them without reading every child).
-    pub(crate) fn inner_sized(
-        shift: u32,
-        mask: u32,
-        children: [Option<Node<K, V>>; FANOUT],
-        len: usize,
-        capacity: usize,
-    ) -> Self {
+    /// A new inner node at `depth` over `children`, of which those up to `mask` are distinct and
+    /// the others repeat them (see [`Inner`]), with a count of one.
+    pub(crate) fn inner(depth: usize, mask: u32, children: [Node<K, V>; FANOUT]) -> Self {
         debug_assert!((mask as usize) < FANOUT && (mask + 1).is_power_of_two());
-        debug_assert!(
-            children
-                .iter()
-                .enumerate()
-                .all(|(i, c)| c.is_some() == (i <= mask as usize))
-        );
+        let (len, capacity) = children[..=mask as usize]
+            .iter()
+            .fold((0, 0), |(len, cap), child| {
+                let header = child.header();
+                (len + header.len, cap + header.capacity)
+            });
         let inner = Box::new(Inner {
-            header: Header {
-                refs: AtomicUsize::new(1),
-                born: AtomicU64::new(0),
-                len,
-                capacity,
-            },
-            shift,
+            header: Header::new(len, capacity),
+            depth: depth as u32,
             mask,
             children,
         });
-        let ptr = NonNull::from(Box::leak(inner)).cast::<Header>();
         Node {
-            ptr: ptr.map_addr(|addr| addr | INNER_TAG),
+            ptr: NonNull::from(Box::leak(inner)).cast(),
             _owns: PhantomData,
         }
-    }
-
-    fn is_inner(&self) -> bool {
-        self.ptr.addr().get() & INNER_TAG != 0
-    }
-
-    fn untagged(&self) -> NonNull<Header> {
-        untag(self.ptr)
     }
 
     /// The node.
@@ -189,8 +191,8 @@ impl<K, V> Node<K, V> {
 
     /// The node's header.
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: as in `get`; both kinds start with the header (`repr(C)`).
-        unsafe { self.untagged().as_ref() }
+        // SAFETY: as in `get`.
+        unsafe { untag(self.ptr).as_ref() }
     }
 
     /// Another handle on the same node: one increment.
@@ -203,31 +205,14 @@ impl<K, V> Node<K, V> {
         }
     }
 
-    fn is_unique(&self) -> bool {
-        self.header().is_unique()
-    }
-
-    /// The header of the node at tagged address `ptr`.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be a live node's tagged address, alive for `'a`.
-    pub(crate) unsafe fn header_at<'a>(ptr: NonNull<Header>) -> &'a Header {
-        let untagged = ptr.map_addr(|a| {
-            std::num::NonZero::new(a.get() & !INNER_TAG).expect("a node address is not 0")
-        });
-        // SAFETY: the caller's contract; both kinds start with the header.
-        unsafe { untagged.as_ref() }
-    }
-
     /// Stamps this node and every node below it as first published by `version`.
     ///
     /// Only for nodes nobody else has seen yet: a tree just built (stamping an older, shared node
     /// younger would let a grace period free it while an old reader can reach it).
     pub(crate) fn stamp(&self, version: u64) {
-        self.header().born.store(version, Relaxed);
+        self.header().stamp_alone(version);
         if let NodeRef::Inner(inner) = self.get() {
-            for child in inner.children.iter().flatten() {
+            for child in inner.distinct() {
                 child.stamp(version);
             }
         }
@@ -235,9 +220,7 @@ impl<K, V> Node<K, V> {
 
     /// The tagged address, for a root slot (see [`Node::from_raw`]).
     pub(crate) fn into_raw(self) -> *mut u8 {
-        let ptr = self.ptr.as_ptr().cast::<u8>();
-        mem::forget(self);
-        ptr
+        ManuallyDrop::new(self).ptr.as_ptr()
     }
 
     /// The handle [`Node::into_raw`] gave up.
@@ -248,9 +231,28 @@ impl<K, V> Node<K, V> {
     pub(crate) unsafe fn from_raw(raw: *mut u8) -> Self {
         Node {
             // SAFETY: the caller's contract: a node's non-null address.
-            ptr: unsafe { NonNull::new_unchecked(raw.cast()) },
+            ptr: unsafe { NonNull::new_unchecked(raw) },
             _owns: PhantomData,
         }
+    }
+
+    /// The handle at tagged address `raw` (a child of a hollow parent, or the root slot's), taken
+    /// back from the holder that forgets it, to be retired or released.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be a handle's address whose holder forgets it (a hollow parent, a root slot
+    /// that is overwritten); at most once for each such holder.
+    pub(crate) unsafe fn take_back(raw: NonNull<u8>) -> Self {
+        Node {
+            ptr: raw,
+            _owns: PhantomData,
+        }
+    }
+
+    /// The tagged address, to find this handle again with [`Node::take_back`].
+    pub(crate) fn addr(&self) -> NonNull<u8> {
+        self.ptr
     }
 
     /// The node at a tagged address.
@@ -259,18 +261,24 @@ impl<K, V> Node<K, V> {
     ///
     /// `ptr` must be the tagged address of a node that stays alive for `'a`.
     #[inline(always)]
-    pub(crate) unsafe fn deref<'a>(ptr: NonNull<Header>) -> NodeRef<'a, K, V> {
-        let addr = ptr.addr().get();
-        if addr & INNER_TAG != 0 {
-            let inner = ptr.map_addr(|a| {
-                std::num::NonZero::new(a.get() & !INNER_TAG).expect("a node address is not 0")
-            });
-            // SAFETY: the caller's contract; the tag says it is an `Inner`.
-            NodeRef::Inner(unsafe { inner.cast::<Inner<K, V>>().as_ref() })
+    pub(crate) unsafe fn deref<'a>(ptr: NonNull<u8>) -> NodeRef<'a, K, V> {
+        if ptr.addr().get() & LEAF_TAG == 0 {
+            // SAFETY: the caller's contract; untagged, it is an `Inner`.
+            NodeRef::Inner(unsafe { ptr.cast::<Inner<K, V>>().as_ref() })
         } else {
-            // SAFETY: the caller's contract; the tag says it is a `Leaf`.
-            NodeRef::Leaf(unsafe { ptr.cast::<Leaf<K, V>>().as_ref() })
+            // SAFETY: the caller's contract; tagged, it is a `Leaf`'s address plus one.
+            NodeRef::Leaf(unsafe { &*ptr.as_ptr().wrapping_byte_sub(LEAF_TAG).cast() })
         }
+    }
+
+    /// The header of the node at tagged address `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live node's tagged address, alive for `'a`.
+    pub(crate) unsafe fn header_at<'a>(ptr: NonNull<u8>) -> &'a Header {
+        // SAFETY: the caller's contract.
+        unsafe { untag(ptr).as_ref() }
     }
 
     /// Gives up this handle's count. The last one returns the node, [`Dead`]: nobody holds it, but
@@ -292,42 +300,63 @@ impl<K, V> Node<K, V> {
     /// Takes this handle as the node's last one without a decrement (it must be unique, see
     /// [`Header::is_unique`], and stay so: its holder is the live tree, and it leaves it).
     pub(crate) fn into_dead(self) -> Dead<K, V> {
-        debug_assert!(self.is_unique());
-        let this = ManuallyDrop::new(self);
+        debug_assert!(self.header().is_unique());
         Dead {
-            ptr: this.ptr,
+            ptr: ManuallyDrop::new(self).ptr,
             _owns: PhantomData,
         }
     }
-}
 
-/// Frees the node at tagged address `ptr`, giving up its children's counts (for a leaf: dropping
-/// its entries).
-///
-/// # Safety
-///
-/// The node's count must have reached zero (or been the last, see [`Node::into_dead`]), and no
-/// reader can still see it.
-unsafe fn free<K, V>(ptr: NonNull<Header>) {
-    if ptr.addr().get() & INNER_TAG != 0 {
-        // SAFETY: the caller's contract; the tag says it is an `Inner` made by `Box`.
-        let inner = unsafe { Box::from_raw(untag(ptr).cast::<Inner<K, V>>().as_ptr()) };
-        // The children are dropped as plain handles, freeing those this node held last: they
-        // left the live tree when this node did (only this node held them, and it was
-        // unreachable once retired), so the grace period that frees this node covers them.
-        drop(inner);
-    } else {
-        // SAFETY: the caller's contract; a `Leaf` made by `Box`.
-        drop(unsafe { Box::from_raw(ptr.cast::<Leaf<K, V>>().as_ptr()) });
+    /// A write's copy of the inner node at tagged address `addr`, with child `index` replaced by
+    /// `child`, holding `len` entries and `capacity` in all: one allocation and one copy of the
+    /// node. If `unique`, the copy adopts the children (no count changes) and the original comes
+    /// back [`Hollow`]; otherwise it shares them (one increment each) and the original is left
+    /// to its other holders.
+    ///
+    /// # Safety
+    ///
+    /// `addr` must be an inner node of the live tree (all 64 children distinct), alive for this
+    /// call. If `unique`, it must be the live tree's only handle on it (see
+    /// [`Header::is_unique`]), whose holder (a hollow parent, or the root slot being overwritten)
+    /// forgets it. In both cases the original's handle on child `index` is left for the caller:
+    /// taken back, or kept by the original.
+    pub(crate) unsafe fn copy_path(
+        addr: NonNull<u8>,
+        index: usize,
+        child: Node<K, V>,
+        len: usize,
+        capacity: usize,
+        unique: bool,
+    ) -> (Node<K, V>, Option<Hollow<K, V>>) {
+        let old = addr.cast::<Inner<K, V>>();
+        let mut new = Box::<Inner<K, V>>::new_uninit();
+        let copy = new.as_mut_ptr();
+        // SAFETY: `old` is a live inner node (the caller's contract); the copy is bitwise, so each
+        // child handle is duplicated: adopted when unique (the original never drops it, being
+        // hollow), counted below otherwise. The header and child `index` are overwritten in place
+        // without dropping what the copy put there (bitwise duplicates of live values).
+        unsafe {
+            debug_assert_eq!(old.as_ref().mask as usize, FANOUT - 1);
+            ptr::copy_nonoverlapping(old.as_ptr(), copy, 1);
+            ptr::addr_of_mut!((*copy).header).write(Header::new(len, capacity));
+            ptr::addr_of_mut!((*copy).children[index]).write(child);
+        }
+        // SAFETY: every field was written just above.
+        let new = unsafe { new.assume_init() };
+        if !unique {
+            for (i, shared) in new.children.iter().enumerate() {
+                if i != index {
+                    shared.header().refs.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        let node = Node {
+            ptr: NonNull::from(Box::leak(new)).cast(),
+            _owns: PhantomData,
+        };
+        // `then`, not `then_some`: a `Hollow` made and dropped would free the shared original.
+        (node, unique.then(|| Hollow(old)))
     }
-}
-
-/// The address without its tag bit.
-fn untag(ptr: NonNull<Header>) -> NonNull<Header> {
-    ptr.map_addr(|addr| {
-        // The tag is the low bit of an address aligned to at least 8.
-        std::num::NonZero::new(addr.get() & !INNER_TAG).expect("a node address is not 0")
-    })
 }
 
 impl<K, V> Drop for Node<K, V> {
@@ -344,10 +373,30 @@ impl<K, V> Drop for Node<K, V> {
     }
 }
 
+/// Frees the node at tagged address `ptr`, giving up its children's counts (for a leaf: dropping
+/// its entries).
+///
+/// # Safety
+///
+/// The node's count must have reached zero (or been the last, see [`Node::into_dead`]), and no
+/// reader can still see it.
+unsafe fn free<K, V>(ptr: NonNull<u8>) {
+    if ptr.addr().get() & LEAF_TAG == 0 {
+        // The children are dropped as plain handles, freeing those this node held last: they
+        // left the live tree when this node did (only this node held them, and it was
+        // unreachable once retired), so the grace period that frees this node covers them.
+        // SAFETY: the caller's contract; untagged, an `Inner` made by `Box`.
+        drop(unsafe { Box::from_raw(ptr.cast::<Inner<K, V>>().as_ptr()) });
+    } else {
+        // SAFETY: the caller's contract; a `Leaf` made by `Box`, its address plus one.
+        drop(unsafe { Box::from_raw(ptr.as_ptr().wrapping_byte_sub(LEAF_TAG).cast::<Leaf<K, V>>()) });
+    }
+}
+
 /// A node nobody holds any more, freed (with its children's counts and entries) when dropped:
 /// the map's grace period keeps it until no reader can see it.
 pub(crate) struct Dead<K, V> {
-    ptr: NonNull<Header>,
+    ptr: NonNull<u8>,
     _owns: PhantomData<Node<K, V>>,
 }
 
@@ -355,21 +404,24 @@ pub(crate) struct Dead<K, V> {
 unsafe impl<K: Send + Sync, V: Send + Sync> Send for Dead<K, V> {}
 
 impl<K, V> Dead<K, V> {
-    /// The entries below it.
-    pub(crate) fn entries(&self) -> usize {
-        // SAFETY: alive until dropped; every node starts with its header.
-        unsafe { untag(self.ptr).as_ref() }.len
+    fn header(&self) -> &Header {
+        // SAFETY: alive until dropped.
+        unsafe { untag(self.ptr).as_ref() }
     }
 
-    /// The version below which a reader may reach what freeing this frees: its own for a leaf;
-    /// 0 for an inner node, which frees the children it held last, older nodes an old reader can
-    /// reach through another (hollow) parent.
+    /// The entries below it.
+    pub(crate) fn entries(&self) -> usize {
+        self.header().len
+    }
+
+    /// The version below which a reader cannot reach what freeing this frees: its own for a
+    /// leaf; 0 for an inner node, which frees the children it held last, older nodes an old
+    /// reader can reach through another (hollow) parent.
     pub(crate) fn reachable_from(&self) -> u64 {
-        if self.ptr.addr().get() & INNER_TAG != 0 {
+        if self.ptr.addr().get() & LEAF_TAG == 0 {
             0
         } else {
-            // SAFETY: alive until dropped; a leaf's header.
-            unsafe { self.ptr.as_ref() }.born()
+            self.header().born()
         }
     }
 }
@@ -386,8 +438,8 @@ impl<K, V> Drop for Dead<K, V> {
 /// An inner node whose children were adopted by its copy: freeing it frees its memory only.
 pub(crate) struct Hollow<K, V>(NonNull<Inner<K, V>>);
 
-// SAFETY: a `Hollow` owns an allocation that holds no values of `K` or `V` any more (its children
-// belong to its copy); it is freed by whichever thread collects it.
+// SAFETY: a `Hollow` owns an allocation whose values belong to its copy now; it is freed by
+// whichever thread collects it.
 unsafe impl<K, V> Send for Hollow<K, V> {}
 
 impl<K, V> Hollow<K, V> {
@@ -400,14 +452,23 @@ impl<K, V> Hollow<K, V> {
 
 impl<K, V> Drop for Hollow<K, V> {
     fn drop(&mut self) {
-        // SAFETY: made by `Inner::adopt`, from a `Box`, and dropped after the grace period.
-        let inner = unsafe { Box::from_raw(self.0.as_ptr()) };
-        // The children now belong to the copy.
-        inner.children.into_iter().flatten().for_each(mem::forget);
+        // SAFETY: made by `Node::copy_path`, from a `Box`, and dropped after the grace period.
+        // `ManuallyDrop` has the layout of what it wraps: the memory is freed, and the children,
+        // which belong to the copy now, are left alone.
+        drop(unsafe { Box::from_raw(self.0.as_ptr().cast::<ManuallyDrop<Inner<K, V>>>()) });
     }
 }
 
 impl Header {
+    fn new(len: usize, capacity: usize) -> Self {
+        Header {
+            refs: AtomicUsize::new(1),
+            born: AtomicU64::new(0),
+            len,
+            capacity,
+        }
+    }
+
     /// Stamps this node alone (a path copy, whose children are older).
     pub(crate) fn stamp_alone(&self, version: u64) {
         self.born.store(version, Relaxed);
@@ -434,77 +495,20 @@ impl<K, V> Inner<K, V> {
     /// The index of `hash`'s child.
     #[inline(always)]
     pub(crate) fn index(&self, hash: u64) -> usize {
-        ((hash >> self.shift) as usize) & self.mask as usize
+        ((hash >> shift_at(self.depth as usize)) as usize) & (FANOUT - 1)
     }
 
-    /// The child `hash` leads to.
-    #[inline(always)]
-    pub(crate) fn child(&self, hash: u64) -> NodeRef<'_, K, V> {
-        let index = self.index(hash);
-        // SAFETY: `index <= mask`, and the children up to `mask` are `Some` (`Node::inner`).
-        let child = unsafe { self.children.get_unchecked(index).as_ref().unwrap_unchecked() };
-        child.get()
+    /// The handle on child `index`.
+    pub(crate) fn child(&self, index: usize) -> &Node<K, V> {
+        &self.children[index]
     }
 
-    /// The children, in index order (`None` above `mask`).
-    pub(crate) fn children(&self) -> &[Option<Node<K, V>>; FANOUT] {
-        &self.children
+    /// The distinct children, in index order (see [`Inner`]).
+    pub(crate) fn distinct(&self) -> &[Node<K, V>] {
+        &self.children[..=self.mask as usize]
     }
 
-    pub(crate) fn shift(&self) -> u32 {
-        self.shift
-    }
-
-    pub(crate) fn mask(&self) -> u32 {
-        self.mask
-    }
-
-    /// A copy's children that share this node's, but for `except`: one increment each (this node
-    /// stays alive in a snapshot, holding them too).
-    pub(crate) fn shared_children_except(&self, except: usize) -> [Option<Node<K, V>>; FANOUT] {
-        std::array::from_fn(|i| {
-            (i != except)
-                .then(|| self.children[i].as_ref().map(Node::share))
-                .flatten()
-        })
-    }
-}
-
-impl<K, V> Node<K, V> {
-    /// A copy's children taken over from this inner node, which is unique (see
-    /// [`Node::is_unique`]) and leaves the live tree now: no count changes. The node comes back
-    /// [`Hollow`], to be freed after the grace period without touching its children.
-    ///
-    /// # Safety
-    ///
-    /// `self` must be the live tree's unique handle on an inner node, whose holder (the parent or
-    /// the root slot) forgets it: the parent is hollow too, or the root slot is overwritten.
-    pub(crate) unsafe fn adopt(self) -> ([Option<Node<K, V>>; FANOUT], Hollow<K, V>) {
-        debug_assert!(self.is_inner() && self.is_unique());
-        let ptr = self.untagged().cast::<Inner<K, V>>();
-        mem::forget(self);
-        // SAFETY: the node is alive (the live tree held it) and its children are copied bit for
-        // bit: from now on the copies own the counts, and `Hollow` never drops the originals.
-        let children = unsafe { std::ptr::read(&ptr.as_ref().children) };
-        (children, Hollow(ptr))
-    }
-
-    /// The live tree's handle on the node at tagged address `raw` (a child of a hollow parent, or
-    /// the root slot's), taken back to be retired or released.
-    ///
-    /// # Safety
-    ///
-    /// `raw` must be a handle's address whose holder forgets it (a hollow parent, a root slot
-    /// that is overwritten); at most once for each such holder.
-    pub(crate) unsafe fn take_back(raw: NonNull<Header>) -> Self {
-        Node {
-            ptr: raw,
-            _owns: PhantomData,
-        }
-    }
-
-    /// The tagged address, to find this handle again with [`Node::take_back`].
-    pub(crate) fn addr(&self) -> NonNull<Header> {
-        self.ptr
+    pub(crate) fn depth(&self) -> usize {
+        self.depth as usize
     }
 }

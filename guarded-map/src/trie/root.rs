@@ -1,6 +1,8 @@
 //! The live root of an `Rcu` map: where readers enter, and how its writer replaces a path.
 
-use std::mem::{self, ManuallyDrop};
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -8,8 +10,9 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
 
 use super::Frozen;
 use super::grace::{Garbage, Grace};
-use super::node::{Header, Inner, Leaf, MAX_DEPTH, Node, NodeRef};
+use super::node::{Inner, Leaf, MAX_DEPTH, Node, NodeRef};
 use crate::sync::Mutex;
+use crate::table::Pair;
 
 /// The current tree of one `Rcu` map. The slot owns one count of the root.
 pub(crate) struct Root<K, V> {
@@ -44,9 +47,9 @@ impl<K, V> Root<K, V> {
         }
     }
 
-    fn raw(&self) -> NonNull<Header> {
+    fn raw(&self) -> NonNull<u8> {
         // SAFETY: the slot always holds a node's address (`into_raw` of a handle).
-        unsafe { NonNull::new_unchecked(self.slot.load(Acquire).cast()) }
+        unsafe { NonNull::new_unchecked(self.slot.load(Acquire)) }
     }
 
     /// The current tree, for a reader.
@@ -56,10 +59,11 @@ impl<K, V> Root<K, V> {
     /// Only inside a read that stored its mark and then ran `grace::reader_fence` (see
     /// `grace.rs`), and for no longer than that read: the nodes stay alive until its mark changes.
     #[inline(always)]
-    pub(crate) unsafe fn read(&self) -> NodeRef<'_, K, V> {
-        // SAFETY: the caller's contract: a node retired after this load is freed only once the
-        // caller's mark has changed.
-        unsafe { Node::deref(self.raw()) }
+    pub(crate) unsafe fn read(&self) -> Current<'_, K, V> {
+        Current {
+            ptr: self.raw(),
+            _tree: PhantomData,
+        }
     }
 
     /// The number of entries, as of the last publish.
@@ -116,6 +120,32 @@ impl<K, V> Drop for Root<K, V> {
     }
 }
 
+/// The tree a read loaded, for as long as the read runs.
+pub(crate) struct Current<'a, K, V> {
+    ptr: NonNull<u8>,
+    _tree: PhantomData<&'a Node<K, V>>,
+}
+
+impl<'a, K, V> Current<'a, K, V> {
+    /// The version that published this tree's root.
+    #[inline(always)]
+    pub(crate) fn born(&self) -> u64 {
+        // SAFETY: alive for `'a` (see `Root::read`).
+        unsafe { Node::<K, V>::header_at(self.ptr) }.born()
+    }
+
+    /// The entry for `key`, whose hash is `hash`.
+    #[inline(always)]
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<&'a Pair<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        // SAFETY: alive for `'a` (see `Root::read`).
+        unsafe { super::find(self.ptr, hash, key) }
+    }
+}
+
 /// The path from the root to one leaf, in the current tree.
 pub(crate) struct Path<'a, K, V> {
     /// The inner nodes above the leaf and the index taken in each.
@@ -162,9 +192,10 @@ impl<'a, K, V> Writer<'a, K, V> {
             match node {
                 NodeRef::Leaf(leaf) => return Path { steps, depth, leaf },
                 NodeRef::Inner(inner) => {
-                    steps[depth] = Some((inner, inner.index(hash)));
+                    let index = inner.index(hash);
+                    steps[depth] = Some((inner, index));
                     depth += 1;
-                    node = inner.child(hash);
+                    node = inner.child(index).get();
                 }
             }
         }
@@ -179,58 +210,49 @@ impl<'a, K, V> Writer<'a, K, V> {
         let mut handles = [self.root.raw(); MAX_DEPTH + 1];
         for (i, step) in path.steps[..path.depth].iter().enumerate() {
             let (inner, index) = step.expect("steps up to depth");
-            handles[i + 1] = inner.children()[index].as_ref().expect("on the path").addr();
+            handles[i + 1] = inner.child(index).addr();
         }
-        let headers: Vec<&Header> = (0..=path.depth)
-            .map(|i| {
-                // SAFETY: nodes of the live tree, alive while the writer is.
-                unsafe { Node::<K, V>::header_at(handles[i]) }
-            })
-            .collect();
+        // SAFETY: nodes of the live tree, alive while the writer is.
+        let header = |i: usize| unsafe { Node::<K, V>::header_at(handles[i]) };
         // Unique from the root down to the first node a snapshot shares; everything below that
         // one is shared through it.
         let shared_from = (0..=path.depth)
-            .find(|&i| !headers[i].is_unique())
+            .find(|&i| !header(i).is_unique())
             .unwrap_or(path.depth + 1);
 
-        let mut garbage = Vec::with_capacity(path.depth + 1);
+        // At most one hollow node per level, and one dead or released node.
+        let mut garbage: [Option<Garbage<K, V>>; MAX_DEPTH + 1] = Default::default();
         let version = self.root.next_version();
         new.stamp(version);
         let mut child = new;
         for i in (0..path.depth).rev() {
             let (inner, index) = path.steps[i].expect("steps up to depth");
-            let header = inner.header();
-            let len = header.len - headers[i + 1].len + child.header().len;
-            let capacity = header.capacity - headers[i + 1].capacity + child.header().capacity;
-            let mut children = if i < shared_from {
-                // SAFETY: unique, and its holder (the slot, or a parent adopted the same way) is
-                // replaced by this publish and forgets it.
-                let (children, hollow) = unsafe { Node::take_back(handles[i]).adopt() };
-                garbage.push(Garbage::Hollow(hollow));
-                children
-            } else {
-                inner.shared_children_except(index)
+            let (old, new) = (header(i + 1), child.header());
+            let len = inner.header().len - old.len + new.len;
+            let capacity = inner.header().capacity - old.capacity + new.capacity;
+            // SAFETY: a live inner node; when unique, its holder (the slot, or a parent copied
+            // the same way) is replaced by this publish and forgets it. Its handle on the old
+            // child is taken back below, or stays with it when shared.
+            let (copy, hollow) = unsafe {
+                Node::copy_path(handles[i], index, child, len, capacity, i < shared_from)
             };
-            // The old child's handle is taken back below (or stays with the shared original).
-            mem::forget(children[index].replace(child));
-            child = Node::inner_sized(inner.shift(), inner.mask(), children, len, capacity);
-            child.header().stamp_alone(version);
+            garbage[i] = hollow.map(Garbage::Hollow);
+            copy.header().stamp_alone(version);
+            child = copy;
         }
         let old = self.root.publish(child);
         debug_assert_eq!(old.cast(), handles[0].as_ptr());
-        if shared_from > path.depth {
+        garbage[path.depth] = if shared_from > path.depth {
             // SAFETY: the unique leaf's handle, held by its (hollow) parent or the slot.
             let leaf = unsafe { Node::take_back(handles[path.depth]) };
-            garbage.push(Garbage::Dead(leaf.into_dead()));
+            Some(Garbage::Dead(leaf.into_dead()))
         } else {
             // SAFETY: the first shared node's handle, held by its hollow parent or the slot; the
             // live tree lets go of it.
             let shared = unsafe { Node::take_back(handles[shared_from]) };
-            if let Some(dead) = shared.release() {
-                garbage.push(Garbage::Dead(dead));
-            }
-        }
-        drop(self.root.grace.retire(garbage));
+            shared.release().map(Garbage::Dead)
+        };
+        drop(self.root.grace.retire(garbage.into_iter().flatten()));
     }
 
     /// Publishes `new` as the whole tree, retiring the old one.

@@ -23,7 +23,7 @@ use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Pair, Table, key_eq};
 use crate::trie::root::{Path, Root, Writer};
-use crate::trie::{Frozen, build, find, grace::Garbage};
+use crate::trie::{Frozen, build, grace::Garbage};
 
 /// The writer's counts, attached to the map's statistics through `rec`.
 fn publish_counts(rec: Recorder<'_>) -> Attached<PublishCounts> {
@@ -169,7 +169,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Q: ?Sized + Eq,
     {
         self.readers.read(&self.root, counting, |root, reads| {
-            let out = find(root, hash, key).map(|entry| f(&entry.value));
+            let out = root.find(hash, key).map(|entry| f(&entry.value));
             if let (Some(reads), None) = (reads, &out) {
                 reads.missed();
             }

@@ -25,8 +25,7 @@ use crate::per_thread::PerThread;
 use crate::stats::{Attached, Attachment, Entered, ReadCounters};
 use crate::sync::AtomicU64;
 use crate::trie::grace::{Marks, reader_fence};
-use crate::trie::node::NodeRef;
-use crate::trie::root::Root;
+use crate::trie::root::{Current, Root};
 
 /// The per-thread readers of one `Rcu` map.
 pub(crate) struct Readers {
@@ -81,7 +80,7 @@ impl Readers {
         &self,
         root: &Root<K, V>,
         counting: bool,
-        f: impl FnOnce(NodeRef<'_, K, V>, Option<&ReadCounters>) -> R,
+        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
     ) -> R {
         let reader = self.slots.get();
         if !reader.attached.load(Relaxed) {
@@ -92,7 +91,7 @@ impl Readers {
         // SAFETY: the mark is stored and fenced, and the tree is used only by `f`, inside this
         // read: `f`'s result cannot borrow from it (the closure is generic over the lifetime).
         let tree = unsafe { root.read() };
-        running.loaded(tree.header().born());
+        running.loaded(tree.born());
         let out = f(tree, counting.then_some(&reader.reads));
         drop(running);
         out
