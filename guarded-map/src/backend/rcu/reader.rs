@@ -17,14 +17,14 @@
 //! nested read, which loads the newest root, marks a word of its own, so that a grace period
 //! started while it runs waits for it to end.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release, Ordering::SeqCst, compiler_fence};
 
 use crossbeam_utils::CachePadded;
 
 use crate::per_thread::PerThread;
 use crate::stats::{Attached, Attachment, Entered, ReadCounters};
 use crate::sync::AtomicU64;
-use crate::trie::grace::{Marks, reader_fence};
+use crate::trie::grace::{Marks, expedited, reader_fence};
 use crate::trie::root::{Current, Root};
 
 /// The per-thread readers of one `Rcu` map.
@@ -43,6 +43,9 @@ struct Reader {
     seen: AtomicU64,
     /// Odd while a nested read runs; changes with every nested read.
     nested: AtomicU64,
+    /// Whether `reads` is attached to the map's statistics and the process uses `membarrier`:
+    /// the one test of the fast path (see [`Readers::read`]).
+    fast: AtomicBool,
     /// Whether `reads` is attached to the map's statistics.
     attached: AtomicBool,
 }
@@ -53,6 +56,7 @@ impl Default for Reader {
             reads: ReadCounters::default(),
             seen: AtomicU64::new(u64::MAX),
             nested: AtomicU64::new(0),
+            fast: AtomicBool::new(false),
             attached: AtomicBool::new(false),
         }
     }
@@ -83,11 +87,24 @@ impl Readers {
         f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
     ) -> R {
         let reader = self.slots.get();
-        if !reader.attached.load(Relaxed) {
-            self.attach(reader);
+        if !reader.fast.load(Relaxed) {
+            return self.read_slow(reader, root, counting, f);
         }
+        // The writer's `membarrier` supplies the hardware fence (see `trie/grace.rs`).
+        Self::marked(reader, root, counting, || compiler_fence(SeqCst), f)
+    }
+
+    /// Runs `f` on the tree of `root` inside a read marked on `reader`, fenced by `fence`.
+    #[inline(always)]
+    fn marked<K, V, R>(
+        reader: &Reader,
+        root: &Root<K, V>,
+        counting: bool,
+        fence: impl FnOnce(),
+        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
+    ) -> R {
         let running = Running::enter(reader, counting);
-        reader_fence();
+        fence();
         // SAFETY: the mark is stored and fenced, and the tree is used only by `f`, inside this
         // read: `f`'s result cannot borrow from it (the closure is generic over the lifetime).
         let tree = unsafe { root.read() };
@@ -97,13 +114,23 @@ impl Readers {
         out
     }
 
-    /// Attaches the reader's counts to the map's statistics, on its thread's first read.
+    /// [`read`](Self::read) on the thread's first read (its counts are attached to the map's
+    /// statistics), or in a process without `membarrier` (every read fences).
     #[cold]
     #[inline(never)]
-    fn attach(&self, reader: &Reader) {
-        reader.attached.store(true, Relaxed);
-        // The same reader again (`ThreadLocal` never moves its values), borrowed from the data.
-        self.slots.attach(|slots, keep| keep.keep(&slots.get().reads));
+    fn read_slow<K, V, R>(
+        &self,
+        reader: &Reader,
+        root: &Root<K, V>,
+        counting: bool,
+        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
+    ) -> R {
+        if !reader.attached.swap(true, Relaxed) {
+            // The same reader again (`ThreadLocal` never moves its values), from the data.
+            self.slots.attach(|slots, keep| keep.keep(&slots.get().reads));
+        }
+        reader.fast.store(expedited(), Relaxed);
+        Self::marked(reader, root, counting, reader_fence, f)
     }
 
     /// Calls `visit` on every reader's words (for the writer's grace periods).
