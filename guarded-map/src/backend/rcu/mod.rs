@@ -155,7 +155,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Self::from_tree(config, tree_from(entries, config.capacity, rehash), rec)
     }
 
-    #[inline]
+    #[inline(always)]
     fn get<Q, R>(
         &self,
         hash: u64,

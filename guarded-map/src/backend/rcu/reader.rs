@@ -79,7 +79,7 @@ impl Readers {
 
     /// Runs `f` on the current tree of `root`, with the calling thread's read counters when
     /// `counting` (the spec's compile-time statistics switch).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read<K, V, R>(
         &self,
         root: &Root<K, V>,
