@@ -3,7 +3,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use super::node::{FANOUT, FANOUT_BITS, MAX_DEPTH, Node, NodeRef, shift_at};
+use super::node::{MAX_DEPTH, Node, NodeRef, bits_at, shift_at};
 use crate::table::{Pair, Table, hash_again};
 
 /// The most entries a leaf holds before a write splits it: a write copies one leaf, so this bounds
@@ -59,13 +59,16 @@ pub(crate) fn tree<K, V>(
 
 /// An inner node at `depth` over the trees of `pairs` shared out by their hashes.
 fn split<K, V>(pairs: Vec<(u64, Pair<K, V>)>, depth: usize, rehash: &impl Fn(&K) -> u64) -> Node<K, V> {
-    let shift = shift_at(depth);
-    let mut parts: [Vec<(u64, Pair<K, V>)>; FANOUT] = std::array::from_fn(|_| Vec::new());
+    let (shift, fanout) = (shift_at(depth), 1usize << bits_at(depth));
+    let mut parts: Vec<Vec<(u64, Pair<K, V>)>> = (0..fanout).map(|_| Vec::new()).collect();
     for (hash, pair) in pairs {
-        parts[((hash >> shift) as usize) & (FANOUT - 1)].push((hash, pair));
+        parts[((hash >> shift) as usize) & (fanout - 1)].push((hash, pair));
     }
-    let children = parts.map(|part| tree(part, depth + 1, rehash));
-    Node::inner(depth, (FANOUT - 1) as u32, children)
+    let children = parts
+        .into_iter()
+        .map(|part| tree(part, depth + 1, rehash))
+        .collect();
+    Node::inner(depth, (fanout - 1) as u32, children)
 }
 
 /// An empty tree with room for `capacity` entries: as many leaves, each with its share reserved,
@@ -75,31 +78,41 @@ pub(crate) fn with_capacity<K, V>(capacity: usize) -> Node<K, V> {
         if depth == levels {
             return Node::leaf(Table::with_capacity(per_leaf), LEAF_MAX);
         }
-        let children = std::array::from_fn(|_| empty(depth + 1, levels, per_leaf));
-        Node::inner(depth, (FANOUT - 1) as u32, children)
+        let fanout = 1usize << bits_at(depth);
+        let children = (0..fanout)
+            .map(|_| empty(depth + 1, levels, per_leaf))
+            .collect();
+        Node::inner(depth, (fanout - 1) as u32, children)
     }
+    // The leaves of `levels` full levels: `1 << (bits_at(0) + ... + bits_at(levels - 1))`.
+    let leaves = |levels: usize| 1usize << (0..levels).map(bits_at).sum::<u32>();
     let mut levels = 0;
-    while levels < MAX_DEPTH && capacity > LEAF_MAX << (FANOUT_BITS as usize * levels) {
+    while levels < MAX_DEPTH && capacity > LEAF_MAX * leaves(levels) {
         levels += 1;
     }
-    let per_leaf = capacity.div_ceil(1 << (FANOUT_BITS as usize * levels));
-    empty(0, levels, per_leaf)
+    empty(0, levels, capacity.div_ceil(leaves(levels)))
 }
 
 /// A tree of `tables`, the `1 << bits` shards of a map that picks a shard by the same hash bits
-/// as the trie (`table::shard_among`): each table becomes a leaf as it is. Where a level has
-/// fewer than six of the bits, its nodes repeat their children (see `Inner`).
+/// as the trie (`table::shard_among`): each table becomes a leaf as it is. Where a level gets
+/// fewer bits than its fanout, its nodes repeat their children (see `Inner`).
 pub(crate) fn from_tables<K, V>(bits: u32, tables: Vec<Table<K, V>>) -> Node<K, V> {
     debug_assert_eq!(tables.len(), 1 << bits);
     let mut nodes: Vec<Node<K, V>> = tables
         .into_iter()
         .map(|table| Node::leaf(table, LEAF_MAX))
         .collect();
-    // Shard `s`'s index at depth `d` is its bits `6d..6d + 6`: group the deepest level first,
-    // then the nodes that made, by the bits left above them.
-    let levels = bits.div_ceil(FANOUT_BITS) as usize;
-    for depth in (0..levels).rev() {
-        let take = (bits - FANOUT_BITS * depth as u32).min(FANOUT_BITS);
+    // The bits each level takes of the shard index, the root's first.
+    let mut takes = Vec::new();
+    let mut left = bits;
+    while left > 0 {
+        let take = left.min(bits_at(takes.len()));
+        takes.push(take);
+        left -= take;
+    }
+    // Shard `s`'s index at a level is its next bits: group the deepest level first (shards that
+    // agree on the bits above it), then the nodes that made.
+    for (depth, &take) in takes.iter().enumerate().rev() {
         let stride = nodes.len() >> take;
         let mut slots: Vec<Option<Node<K, V>>> = nodes.into_iter().map(Some).collect();
         nodes = (0..stride)
@@ -107,10 +120,9 @@ pub(crate) fn from_tables<K, V>(bits: u32, tables: Vec<Table<K, V>>) -> Node<K, 
                 let distinct: Vec<Node<K, V>> = (0..1usize << take)
                     .map(|i| slots[low + i * stride].take().expect("each once"))
                     .collect();
-                let children = std::array::from_fn(|i| {
-                    let child = &distinct[i & ((1 << take) - 1)];
-                    child.share()
-                });
+                let children = (0..1usize << bits_at(depth))
+                    .map(|i| distinct[i & ((1 << take) - 1)].share())
+                    .collect();
                 Node::inner(depth, (1 << take) - 1, children)
             })
             .collect();
@@ -129,11 +141,12 @@ pub(crate) fn map_leaves<K, V>(
         NodeRef::Inner(inner) => {
             let distinct: Vec<Node<K, V>> = inner
                 .distinct()
-                .iter()
                 .map(|child| map_leaves(child.get(), f))
                 .collect();
             let mask = distinct.len() - 1;
-            let children = std::array::from_fn(|i| distinct[i & mask].share());
+            let children = (0..1usize << bits_at(inner.depth()))
+                .map(|i| distinct[i & mask].share())
+                .collect();
             Node::inner(inner.depth(), mask as u32, children)
         }
     }

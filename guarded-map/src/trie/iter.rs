@@ -1,7 +1,10 @@
 //! Walking a tree: every leaf in index order, and the leaf at a position (resumable walks that
 //! hold nothing between steps).
 
-use super::node::{FANOUT_BITS, Leaf, MAX_DEPTH, NodeRef};
+use super::node::{Leaf, MAX_DEPTH, NodeRef};
+
+/// Bits of one digit of a position: enough for the widest level.
+const DIGIT_BITS: usize = 6;
 
 /// The leaves under a node, depth first, in index order.
 pub(crate) struct Leaves<'a, K, V> {
@@ -36,7 +39,7 @@ impl<'a, K, V> Iterator for Leaves<'a, K, V> {
         loop {
             let (inner, next) = self.stack.last_mut()?;
             let inner: &'a super::node::Inner<K, V> = inner;
-            let Some(child) = inner.distinct().get(*next) else {
+            let Some(child) = inner.distinct().nth(*next) else {
                 self.stack.pop();
                 continue;
             };
@@ -49,9 +52,9 @@ impl<'a, K, V> Iterator for Leaves<'a, K, V> {
     }
 }
 
-/// Positions of leaves for [`leaf_from`]: one digit of [`FANOUT_BITS`] per level, the root's the
+/// Positions of leaves for [`leaf_from`]: one digit of [`DIGIT_BITS`] per level, the root's the
 /// highest. Past the last leaf.
-pub(crate) const END: usize = 1 << (FANOUT_BITS as usize * MAX_DEPTH);
+pub(crate) const END: usize = 1 << (DIGIT_BITS * MAX_DEPTH);
 
 /// The first leaf at or after `position` (start from 0), and the position after it; `None` past
 /// the last leaf. Each step descends from the root, so it holds nothing in between.
@@ -59,7 +62,7 @@ pub(crate) fn leaf_from<'a, K, V>(
     root: NodeRef<'a, K, V>,
     mut position: usize,
 ) -> Option<(&'a Leaf<K, V>, usize)> {
-    let digit_shift = |depth: usize| FANOUT_BITS as usize * (MAX_DEPTH - 1 - depth);
+    let digit_shift = |depth: usize| DIGIT_BITS * (MAX_DEPTH - 1 - depth);
     // The position just past everything under the node reached through `depth` digits.
     let after = |position: usize, depth: usize| {
         if depth == 0 {
@@ -76,8 +79,8 @@ pub(crate) fn leaf_from<'a, K, V>(
             match node {
                 NodeRef::Leaf(leaf) => return Some((leaf, after(position, depth))),
                 NodeRef::Inner(inner) => {
-                    let digit = (position >> digit_shift(depth)) & ((1 << FANOUT_BITS) - 1);
-                    let Some(child) = inner.distinct().get(digit) else {
+                    let digit = (position >> digit_shift(depth)) & ((1 << DIGIT_BITS) - 1);
+                    let Some(child) = inner.distinct().nth(digit) else {
                         position = after(position, depth);
                         continue 'restart;
                     };

@@ -26,18 +26,32 @@ use std::sync::atomic::{
 
 use crate::table::Table;
 
-/// Children per inner node, and the hash bits each level uses.
-pub(crate) const FANOUT_BITS: u32 = 6;
-pub(crate) const FANOUT: usize = 1 << FANOUT_BITS;
+/// The hash bits the root indexes by, and the bits of every deeper level: a wide root, and
+/// narrower levels below, so that a split leaf's entries are shared out among 16 leaves, not 64
+/// (fewer and fuller leaves: less of each cache line a lookup reads is empty; see
+/// `BENCHMARKS.md`, "Rcu writes").
+const ROOT_BITS: u32 = 6;
+const LEVEL_BITS: u32 = 4;
+/// Slots of an inner node: the widest level's fanout.
+pub(crate) const FANOUT: usize = 1 << ROOT_BITS;
 /// The hash bit where the root's index starts: above the bits hashbrown indexes a leaf's table by
 /// and below the seven it keeps as its in-table tag, like the `Sharded` shard index.
 pub(crate) const FIRST_SHIFT: u32 = 25;
 /// Inner levels at most (bits 25 to 55); a leaf this deep is never split.
-pub(crate) const MAX_DEPTH: usize = 5;
+pub(crate) const MAX_DEPTH: usize = 7;
+
+/// The hash bits the index at `depth` takes.
+pub(crate) const fn bits_at(depth: usize) -> u32 {
+    if depth == 0 { ROOT_BITS } else { LEVEL_BITS }
+}
 
 /// The shift of the hash for the index at `depth`.
 pub(crate) const fn shift_at(depth: usize) -> u32 {
-    FIRST_SHIFT + FANOUT_BITS * depth as u32
+    if depth == 0 {
+        FIRST_SHIFT
+    } else {
+        FIRST_SHIFT + ROOT_BITS + LEVEL_BITS * (depth as u32 - 1)
+    }
 }
 
 /// What every node starts with.
@@ -54,17 +68,19 @@ pub(crate) struct Header {
     pub(crate) capacity: usize,
 }
 
-/// An inner node at `depth`, indexing its children by hash bits `shift_at(depth)..+6`.
+/// An inner node at `depth`, indexing its children by the hash bits `bits_at(depth)` from
+/// `shift_at(depth)`: the slots below its level's fanout hold children, the others none.
 ///
-/// Only children up to `mask` are distinct; the others repeat them (`i & mask`). A tree made from
-/// a `Sharded` map's shards has such nodes when its shard count is not a power of 64; the trees
-/// an `Rcu` map writes have none. Lookups index all 64 alike; walks stop at `mask`.
+/// Only children up to `mask` are distinct; those above it (up to the fanout) repeat them
+/// (`i & mask`). A tree made from a `Sharded` map's shards has such nodes when its shard count
+/// does not fill a level; the trees an `Rcu` map writes have none. Lookups index the fanout
+/// alike; walks stop at `mask`.
 #[repr(C)]
 pub(crate) struct Inner<K, V> {
     header: Header,
     depth: u32,
     mask: u32,
-    children: [Node<K, V>; FANOUT],
+    children: [Option<Node<K, V>>; FANOUT],
 }
 
 /// A leaf: one hash table of the entries whose hashes lead here.
@@ -130,15 +146,19 @@ fn untag(ptr: NonNull<u8>) -> NonNull<Header> {
 #[inline(always)]
 pub(crate) unsafe fn leaf_of<'a, K, V>(node: NonNull<u8>, hash: u64) -> &'a Leaf<K, V> {
     let mut ptr = node.as_ptr();
-    let mut shift = FIRST_SHIFT;
+    let (mut shift, mut mask) = (FIRST_SHIFT, (1usize << ROOT_BITS) - 1);
     while ptr.addr() & LEAF_TAG == 0 {
-        // SAFETY: an untagged address is an inner node of the live tree (the caller's contract),
-        // and every one of its 64 children is a handle.
-        let inner = unsafe { &*ptr.cast::<Inner<K, V>>() };
-        let index = ((hash >> shift) as usize) & (FANOUT - 1);
-        // SAFETY: `index < FANOUT`.
-        ptr = unsafe { inner.children.get_unchecked(index) }.ptr.as_ptr();
-        shift += FANOUT_BITS;
+        // SAFETY: an untagged address is an inner node of the tree (the caller's contract), at
+        // the depth this loop has reached, whose slots below its level's fanout (`mask + 1`)
+        // all hold children.
+        let child = unsafe {
+            let inner = &*ptr.cast::<Inner<K, V>>();
+            let index = ((hash >> shift) as usize) & mask;
+            inner.children.get_unchecked(index).as_ref().unwrap_unchecked()
+        };
+        ptr = child.ptr.as_ptr();
+        shift += if mask == (1 << ROOT_BITS) - 1 { ROOT_BITS } else { LEVEL_BITS };
+        mask = (1 << LEVEL_BITS) - 1;
     }
     // SAFETY: a tagged address is a leaf's plus one, alive for `'a` (the caller's contract).
     unsafe { &*ptr.wrapping_byte_sub(LEAF_TAG).cast::<Leaf<K, V>>() }
@@ -160,21 +180,25 @@ impl<K, V> Node<K, V> {
         }
     }
 
-    /// A new inner node at `depth` over `children`, of which those up to `mask` are distinct and
-    /// the others repeat them (see [`Inner`]), with a count of one.
-    pub(crate) fn inner(depth: usize, mask: u32, children: [Node<K, V>; FANOUT]) -> Self {
-        debug_assert!((mask as usize) < FANOUT && (mask + 1).is_power_of_two());
+    /// A new inner node at `depth` over `children` (one per slot below its level's fanout), of
+    /// which those up to `mask` are distinct and the others repeat them (see [`Inner`]), with a
+    /// count of one.
+    pub(crate) fn inner(depth: usize, mask: u32, children: Vec<Node<K, V>>) -> Self {
+        let fanout = 1usize << bits_at(depth);
+        debug_assert!((mask as usize) < fanout && (mask + 1).is_power_of_two());
+        assert_eq!(children.len(), fanout, "one child per slot");
         let (len, capacity) = children[..=mask as usize]
             .iter()
             .fold((0, 0), |(len, cap), child| {
                 let header = child.header();
                 (len + header.len, cap + header.capacity)
             });
+        let mut slots = children.into_iter();
         let inner = Box::new(Inner {
             header: Header::new(len, capacity),
             depth: depth as u32,
             mask,
-            children,
+            children: std::array::from_fn(|_| slots.next()),
         });
         Node {
             ptr: NonNull::from(Box::leak(inner)).cast(),
@@ -336,16 +360,17 @@ impl<K, V> Node<K, V> {
         // hollow), counted below otherwise. The header and child `index` are overwritten in place
         // without dropping what the copy put there (bitwise duplicates of live values).
         unsafe {
-            debug_assert_eq!(old.as_ref().mask as usize, FANOUT - 1);
-            ptr::copy_nonoverlapping(old.as_ptr(), copy, 1);
+            let old = old.as_ref();
+            debug_assert_eq!(old.mask, (1 << bits_at(old.depth as usize)) - 1);
+            ptr::copy_nonoverlapping(old, copy, 1);
             ptr::addr_of_mut!((*copy).header).write(Header::new(len, capacity));
-            ptr::addr_of_mut!((*copy).children[index]).write(child);
+            ptr::addr_of_mut!((*copy).children[index]).write(Some(child));
         }
         // SAFETY: every field was written just above.
         let new = unsafe { new.assume_init() };
         if !unique {
             for (i, shared) in new.children.iter().enumerate() {
-                if i != index {
+                if let (true, Some(shared)) = (i != index, shared) {
                     shared.header().refs.fetch_add(1, Relaxed);
                 }
             }
@@ -495,17 +520,20 @@ impl<K, V> Inner<K, V> {
     /// The index of `hash`'s child.
     #[inline(always)]
     pub(crate) fn index(&self, hash: u64) -> usize {
-        ((hash >> shift_at(self.depth as usize)) as usize) & (FANOUT - 1)
+        let depth = self.depth as usize;
+        ((hash >> shift_at(depth)) as usize) & ((1 << bits_at(depth)) - 1)
     }
 
-    /// The handle on child `index`.
+    /// The handle on child `index` (below the level's fanout).
     pub(crate) fn child(&self, index: usize) -> &Node<K, V> {
-        &self.children[index]
+        self.children[index].as_ref().expect("a slot below the fanout")
     }
 
     /// The distinct children, in index order (see [`Inner`]).
-    pub(crate) fn distinct(&self) -> &[Node<K, V>] {
-        &self.children[..=self.mask as usize]
+    pub(crate) fn distinct(&self) -> impl ExactSizeIterator<Item = &Node<K, V>> + '_ {
+        self.children[..=self.mask as usize]
+            .iter()
+            .map(|child| child.as_ref().expect("a slot below the fanout"))
     }
 
     pub(crate) fn depth(&self) -> usize {
