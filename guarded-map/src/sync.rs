@@ -170,15 +170,17 @@ mod imp {
 
     /// `thread_local::ThreadLocal` per modelled thread: loom runs all of them on one OS thread, so
     /// the real one would hand them all one value. Values are boxed and kept until the object is
-    /// dropped, so references to them stay valid.
+    /// dropped, so references to them stay valid. The list is behind a modelled mutex, so that a
+    /// value made by one thread happens before another thread reads it through `iter`, as the real
+    /// one publishes it.
     pub(crate) struct ThreadLocal<T> {
-        values: std::sync::Mutex<Vec<(loom::thread::ThreadId, Box<T>)>>,
+        values: loom::sync::Mutex<Vec<(loom::thread::ThreadId, Box<T>)>>,
     }
 
     impl<T: Send> ThreadLocal<T> {
         pub(crate) fn new() -> Self {
             ThreadLocal {
-                values: std::sync::Mutex::new(Vec::new()),
+                values: loom::sync::Mutex::new(Vec::new()),
             }
         }
 

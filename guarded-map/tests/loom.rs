@@ -159,3 +159,63 @@ fn sharded_max_len_admits_exactly_one() {
 fn rcu_max_len_admits_exactly_one() {
     loom::model(|| race(GuardedMap::<u8, u32, RcuBounded>::new()));
 }
+
+/// A value that says whether it has been dropped, in memory the model tracks (each clone, made
+/// when a write copies its leaf, has a flag of its own).
+struct Tracked(Arc<loom::sync::atomic::AtomicBool>);
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Tracked::new().0
+    }
+}
+
+impl Tracked {
+    fn new() -> (Self, Arc<loom::sync::atomic::AtomicBool>) {
+        let freed = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        (Tracked(freed.clone()), freed)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.store(true, loom::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+map_spec!(RcuTracked: HashMap<u8, Tracked>, rcu, stats = false);
+
+/// The grace period: a reader inside a read keeps the leaf it looks at alive while a writer
+/// replaces the key (retiring the leaf) and collects what it retired, twice over; once the
+/// reader is done, a later write frees it. Each write starts a grace period (loom's batch is one
+/// node), so the writer scans the reader's mark at every point the model chooses.
+#[test]
+fn rcu_grace_period_waits_for_the_reader_inside() {
+    loom::model(|| {
+        let map = Arc::new(GuardedMap::<u8, Tracked, RcuTracked>::new());
+        let (first, first_freed) = Tracked::new();
+        map.insert(1, first);
+        let writer = {
+            let map = map.clone();
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    map.insert(1, Tracked::new().0);
+                }
+            })
+        };
+        map.with(&1, |value| {
+            // Whatever version this read found, it is not freed while the read runs.
+            assert!(!value.0.load(loom::sync::atomic::Ordering::Relaxed));
+            thread::yield_now();
+            assert!(!value.0.load(loom::sync::atomic::Ordering::Relaxed));
+        });
+        writer.join().unwrap();
+        // The map's clone of the first value is replaced; after two more writes with no reader
+        // inside, everything retired is freed.
+        for _ in 0..2 {
+            map.insert(1, Tracked::new().0);
+        }
+        drop(map);
+        assert!(first_freed.load(loom::sync::atomic::Ordering::Relaxed));
+    });
+}
