@@ -83,12 +83,12 @@ pub mod registry;
 pub mod report;
 #[cfg(feature = "serde")]
 mod serialize;
-mod trie;
 mod snapshot;
 mod spec;
 mod stats;
 mod sync;
 mod table;
+mod trie;
 
 pub use backend::{Backend, Rcu, Sharded};
 pub use compute::{Compute, Computed};

@@ -9,9 +9,8 @@
 //! map and writes another; a map's reads and its write statistics) does not miss every time. No
 //! crate offers this fast path.
 //!
-//! An entry is found by a number: the object's id, or, for a user that keeps words of its own beside
-//! the value (see [`PerThread::tagged`]), a tag that also names the state those words describe, so
-//! that one comparison checks both. Ids and tags come from one counter and are never reused.
+//! An entry is found by the object's id; ids come from one counter and are never reused, so an
+//! object that takes a dropped one's memory never matches its entries.
 
 use std::cell::Cell;
 use std::ptr;
@@ -21,34 +20,26 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Orderin
 
 use crate::sync::ThreadLocal;
 
-/// Ids and tags issued so far; never reused (a `u64` counter does not wrap).
+/// Ids issued so far; never reused (a `u64` counter does not wrap).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A number no [`PerThread`] id or other tag ever had, for [`PerThread::remember`].
-pub(crate) fn fresh_tag() -> u64 {
+/// A number no [`PerThread`] ever had as its id.
+fn fresh_id() -> u64 {
     NEXT_ID.fetch_add(1, Relaxed)
 }
-
-/// Two words a [`PerThread`] user keeps beside its value in the fast path, so that a hot read needs
-/// no load through the value (the `Rcu` reader keeps its shard slice there).
-pub(crate) type Hot = (*const (), usize);
 
 /// A fast-path entry: a [`PerThread`] this thread looked up.
 #[derive(Clone, Copy)]
 struct Last {
-    /// Its id or a tag (see [`PerThread::remember`]); 0 is never issued, so the initial entry
-    /// matches nothing.
+    /// Its id; 0 is never issued, so the initial entry matches nothing.
     id: u64,
     /// Its value for this thread.
     value: *const (),
-    /// What its user keeps beside the value (see [`PerThread::remember`]).
-    hot: Hot,
 }
 
 const NONE: Last = Last {
     id: 0,
     value: ptr::null(),
-    hot: (ptr::null(), 0),
 };
 
 #[cfg(not(guarded_map_loom))]
@@ -98,7 +89,7 @@ pub(crate) struct PerThread<T: Send> {
 impl<T: Send> PerThread<T> {
     pub(crate) fn new() -> Self {
         PerThread {
-            id: fresh_tag(),
+            id: fresh_id(),
             values: OnceLock::new(),
             created: AtomicUsize::new(0),
         }
@@ -107,8 +98,8 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
-        match self.find(load(&LAST), self.id) {
-            Some((value, _)) => value,
+        match self.find(load(&LAST)) {
+            Some(value) => value,
             None => self.get_slow(init),
         }
     }
@@ -116,41 +107,33 @@ impl<T: Send> PerThread<T> {
     #[cold]
     #[inline(never)]
     fn get_slow(&self, init: impl FnOnce() -> T) -> &T {
-        if let Some((value, _)) = self.tagged_prev(self.id) {
+        let prev = load(&PREV);
+        if let Some(value) = self.find(prev) {
+            store(&PREV, load(&LAST));
+            store(&LAST, prev);
             return value;
         }
         let value = self.value_or(init);
-        // SAFETY: `self.id` is this object's own, so no other object's entry carries it.
-        unsafe { self.remember(self.id, value, (ptr::null(), 0)) };
+        store(&PREV, load(&LAST));
+        store(
+            &LAST,
+            Last {
+                id: self.id,
+                value: ptr::from_ref(value).cast(),
+            },
+        );
         value
     }
 
-    /// The fast-path entry `entry`'s value and words, if the entry carries `id`.
+    /// The value of fast-path entry `entry`, if it is this object's.
     #[inline(always)]
-    fn find(&self, entry: Last, id: u64) -> Option<(&T, Hot)> {
-        // SAFETY: `LAST` and `PREV` are this thread's own, and an entry carries `id` only if
-        // `remember` put it there, with a value of `self.values` taken on this thread: `id` is this
-        // object's id or a tag that `remember`'s contract keeps to this object (never to another;
-        // ids and tags are unique for the life of the process). The object is alive (we are in
-        // `&self`), and `ThreadLocal` neither moves nor frees a value before it is dropped itself.
-        // The value is this thread's, which `ThreadLocal::get` would have returned as `&T` too.
-        (entry.id == id).then(|| (unsafe { &*entry.value.cast::<T>() }, entry.hot))
-    }
-
-    /// The calling thread's value and the words kept beside it, if the last entry looked up carries
-    /// `tag` (see [`remember`](Self::remember)). One thread-local load and one comparison.
-    #[inline(always)]
-    pub(crate) fn tagged(&self, tag: u64) -> Option<(&T, Hot)> {
-        self.find(load(&LAST), tag)
-    }
-
-    /// As [`tagged`](Self::tagged), for the entry before the last one, which then becomes the last.
-    pub(crate) fn tagged_prev(&self, tag: u64) -> Option<(&T, Hot)> {
-        let prev = load(&PREV);
-        let found = self.find(prev, tag)?;
-        store(&PREV, load(&LAST));
-        store(&LAST, prev);
-        Some(found)
+    fn find(&self, entry: Last) -> Option<&T> {
+        // SAFETY: `LAST` and `PREV` are this thread's own, and an entry carries this object's id
+        // only if `get_slow` put it there, with a value of `self.values` taken on this thread (ids
+        // are unique for the life of the process). The object is alive (we are in `&self`), and
+        // `ThreadLocal` neither moves nor frees a value before it is dropped itself. The value is
+        // this thread's, which `ThreadLocal::get` would have returned as `&T` too.
+        (entry.id == self.id).then(|| unsafe { &*entry.value.cast::<T>() })
     }
 
     /// The calling thread's value, created by `init` on its first use, without the fast path.
@@ -170,30 +153,6 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, if it has one, without creating it.
     pub(crate) fn existing(&self) -> Option<&T> {
         self.values.get()?.get()
-    }
-
-    /// Makes `value`, with `hot` beside it, the last entry looked up, found by `tag`.
-    ///
-    /// # Safety
-    ///
-    /// `value` must be this thread's value (from [`value_or`](Self::value_or) or a lookup), and
-    /// `tag` this object's id or a tag from [`fresh_tag`] that no other object is ever given.
-    pub(crate) unsafe fn remember(&self, tag: u64, value: &T, hot: Hot) {
-        let value = ptr::from_ref(value).cast();
-        let last = load(&LAST);
-        // A value already last (under an older tag) is replaced, not pushed down: the entry before
-        // it stays.
-        if last.value != value {
-            store(&PREV, last);
-        }
-        store(
-            &LAST,
-            Last {
-                id: tag,
-                value,
-                hot,
-            },
-        );
     }
 }
 
@@ -231,7 +190,7 @@ impl<T: Send + Sync> PerThread<T> {
 mod tests {
     use std::cell::Cell;
 
-    use super::{PerThread, fresh_tag};
+    use super::PerThread;
 
     #[test]
     fn each_thread_and_object_has_its_own_value() {
@@ -283,35 +242,5 @@ mod tests {
             }
         });
         assert_eq!(counts.fold(0, |n, c| n + c.load(Relaxed)), 81);
-    }
-
-    #[test]
-    fn a_tagged_entry_is_found_by_its_tag_only() {
-        let a: PerThread<Cell<u32>> = PerThread::new();
-        let b: PerThread<Cell<u32>> = PerThread::new();
-        let (old, new) = (fresh_tag(), fresh_tag());
-        let value = a.value_or(|| Cell::new(7));
-        // SAFETY: this thread's value of `a`; the tags are fresh and used for `a` only.
-        unsafe { a.remember(old, value, (value.as_ptr().cast(), 1)) };
-        assert!(
-            a.tagged(old)
-                .is_some_and(|(v, hot)| v.get() == 7 && hot.1 == 1)
-        );
-        assert!(
-            a.tagged(new).is_none(),
-            "an older tag never stands for a newer one"
-        );
-        // Remembered again under a new tag, the value replaces its own entry...
-        // SAFETY: as above.
-        unsafe { a.remember(new, value, (value.as_ptr().cast(), 2)) };
-        assert!(a.tagged(old).is_none() && a.tagged_prev(old).is_none());
-        // ...and another object's lookup pushes it down, where `tagged_prev` finds it.
-        b.get().set(1);
-        assert!(a.tagged(new).is_none());
-        assert!(a.tagged_prev(new).is_some_and(|(_, hot)| hot.1 == 2));
-        assert!(
-            a.tagged(new).is_some(),
-            "found in second place, it is last again"
-        );
     }
 }

@@ -8,7 +8,6 @@ use std::panic::{self, AssertUnwindSafe};
 
 use hashbrown::HashTable;
 
-
 /// One key-value pair with the hash of its key: how entries move into a new store (built from an
 /// iterator, or converted from a `HashMap`), hashed once on the way in.
 #[derive(Clone)]

@@ -30,7 +30,10 @@ pub(crate) fn settle<K, V>(
     }));
     match hashes {
         Ok(hashes) => {
-            let hashed = table.into_iter().zip(hashes).map(|(pair, hash)| (hash, pair));
+            let hashed = table
+                .into_iter()
+                .zip(hashes)
+                .map(|(pair, hash)| (hash, pair));
             split(hashed.collect(), depth, rehash)
         }
         Err(_) => {
@@ -58,7 +61,11 @@ pub(crate) fn tree<K, V>(
 }
 
 /// An inner node at `depth` over the trees of `pairs` shared out by their hashes.
-fn split<K, V>(pairs: Vec<(u64, Pair<K, V>)>, depth: usize, rehash: &impl Fn(&K) -> u64) -> Node<K, V> {
+fn split<K, V>(
+    pairs: Vec<(u64, Pair<K, V>)>,
+    depth: usize,
+    rehash: &impl Fn(&K) -> u64,
+) -> Node<K, V> {
     let (shift, fanout) = (shift_at(depth), 1usize << bits_at(depth));
     let mut parts: Vec<Vec<(u64, Pair<K, V>)>> = (0..fanout).map(|_| Vec::new()).collect();
     for (hash, pair) in pairs {

@@ -163,7 +163,10 @@ impl<K, V> Grace<K, V> {
     /// Retires `garbage`. Returns what can be freed at once (the map is gone): drop it outside any
     /// lock of the map.
     #[must_use]
-    pub(crate) fn retire(&self, garbage: impl IntoIterator<Item = Garbage<K, V>>) -> Vec<Garbage<K, V>> {
+    pub(crate) fn retire(
+        &self,
+        garbage: impl IntoIterator<Item = Garbage<K, V>>,
+    ) -> Vec<Garbage<K, V>> {
         let mut state = self.state.lock();
         if state.closed {
             return garbage.into_iter().collect();
@@ -203,14 +206,13 @@ impl<K, V> Grace<K, V> {
             // SAFETY: the marks are alive while the map is (the caller's contract).
             batch.busy.retain(|busy| unsafe { busy.inside() });
             let busy = &batch.busy;
-            let (keep, done): (Vec<_>, Vec<_>) =
-                mem::take(&mut batch.garbage)
-                    .into_iter()
-                    .partition(|garbage| {
-                        let born = garbage.reachable_from();
-                        // SAFETY: as above.
-                        busy.iter().any(|busy| unsafe { busy.may_reach(born) })
-                    });
+            let (keep, done): (Vec<_>, Vec<_>) = mem::take(&mut batch.garbage)
+                .into_iter()
+                .partition(|garbage| {
+                    let born = garbage.reachable_from();
+                    // SAFETY: as above.
+                    busy.iter().any(|busy| unsafe { busy.may_reach(born) })
+                });
             batch.garbage = keep;
             free.extend(done);
         }
@@ -265,7 +267,8 @@ impl<K, V> Grace<K, V> {
     #[cfg(test)]
     pub(crate) fn retained(&self) -> usize {
         let state = self.state.lock();
-        state.pending.len() + state.waiting.iter().map(|b| b.garbage.len()).sum::<usize>()
+        let waiting: usize = state.waiting.iter().map(|b| b.garbage.len()).sum();
+        state.ready.len() + state.pending.len() + waiting
     }
 }
 
@@ -329,4 +332,110 @@ fn writer_fence() {
         return;
     }
     fence(SeqCst);
+}
+
+#[cfg(all(test, not(guarded_map_loom)))]
+mod tests {
+    use super::{BATCH, Garbage, Grace, Marks};
+    use crate::sync::AtomicU64;
+    use crate::table::Table;
+    use crate::trie::node::Node;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A batch of retired leaves first published by `version`.
+    fn leaves(version: u64) -> Vec<Garbage<u64, u64>> {
+        (0..BATCH)
+            .map(|_| {
+                let leaf = Node::leaf(Table::new(), 8);
+                leaf.stamp(version);
+                Garbage::Dead(leaf.into_dead())
+            })
+            .collect()
+    }
+
+    /// One reader's words.
+    struct Reader {
+        mark: AtomicU64,
+        seen: AtomicU64,
+        nested: AtomicU64,
+    }
+
+    impl Reader {
+        fn collect(&self, grace: &Grace<u64, u64>) -> usize {
+            // SAFETY: the reader's words outlive the grace period (dropped after it).
+            let freed = unsafe {
+                grace.collect(|visit| {
+                    visit(Marks {
+                        mark: &self.mark,
+                        seen: &self.seen,
+                        nested: &self.nested,
+                    })
+                })
+            };
+            freed.len()
+        }
+    }
+
+    #[test]
+    fn retired_nodes_wait_for_the_reads_that_may_see_them() {
+        let grace = Grace::new();
+        // A read running on a tree of version 3.
+        let reader = Reader {
+            mark: AtomicU64::new(1),
+            seen: AtomicU64::new(3),
+            nested: AtomicU64::new(0),
+        };
+        drop(grace.retire(leaves(2)));
+        drop(grace.retire(leaves(4)));
+        let mut freed = reader.collect(&grace);
+        // Version 4's leaves are not in that read's tree: freed, a few per write.
+        while grace.retained() > BATCH {
+            freed += reader.collect(&grace);
+        }
+        assert_eq!(freed, BATCH);
+        for _ in 0..2 * BATCH {
+            freed += reader.collect(&grace);
+        }
+        assert_eq!(
+            grace.retained(),
+            BATCH,
+            "version 2's leaves wait for the read"
+        );
+        // The read ends (the word changes).
+        reader.mark.store(2, Relaxed);
+        reader.seen.store(u64::MAX, Relaxed);
+        while grace.retained() > 0 {
+            freed += reader.collect(&grace);
+        }
+        assert_eq!(freed, 2 * BATCH);
+    }
+
+    #[test]
+    fn a_nested_read_holds_back_only_the_batches_begun_while_it_ran() {
+        let grace = Grace::new();
+        // An outer read on version 1, with a nested read running.
+        let reader = Reader {
+            mark: AtomicU64::new(1),
+            seen: AtomicU64::new(1),
+            nested: AtomicU64::new(1),
+        };
+        drop(grace.retire(leaves(5)));
+        reader.collect(&grace);
+        for _ in 0..BATCH {
+            reader.collect(&grace);
+        }
+        assert_eq!(grace.retained(), BATCH, "the nested read may see version 5");
+        reader.nested.store(2, Relaxed);
+        while grace.retained() > 0 {
+            reader.collect(&grace);
+        }
+        // A nested read that begins after the batch's grace period started holds nothing back.
+        drop(grace.retire(leaves(6)));
+        reader.collect(&grace);
+        reader.nested.store(3, Relaxed);
+        while grace.retained() > 0 {
+            reader.collect(&grace);
+        }
+        assert_eq!(grace.close().len(), 0);
+    }
 }

@@ -33,7 +33,11 @@ use crate::table::{Pair, Table, key_eq};
 ///
 /// The tree must stay alive for `'a`.
 #[inline(always)]
-pub(crate) unsafe fn find<'a, K, V, Q>(root: NonNull<u8>, hash: u64, key: &Q) -> Option<&'a Pair<K, V>>
+pub(crate) unsafe fn find<'a, K, V, Q>(
+    root: NonNull<u8>,
+    hash: u64,
+    key: &Q,
+) -> Option<&'a Pair<K, V>>
 where
     K: Borrow<Q>,
     Q: ?Sized + Eq,
@@ -103,7 +107,8 @@ impl<K, V> Frozen<K, V> {
 
     /// Every pair, leaf by leaf.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Pair<K, V>> + '_ {
-        self.leaves().flat_map(|leaf: &Leaf<K, V>| leaf.table.iter())
+        self.leaves()
+            .flat_map(|leaf: &Leaf<K, V>| leaf.table.iter())
     }
 }
 
@@ -130,7 +135,11 @@ mod tests {
     }
 
     /// Entries per test: fewer under Miri, which runs them a thousand times slower.
-    const N: u64 = if cfg!(miri) { 3 * LEAF_MAX as u64 } else { 20_000 };
+    const N: u64 = if cfg!(miri) {
+        3 * LEAF_MAX as u64
+    } else {
+        20_000
+    };
 
     /// Inserts `key` through the root's writer, as the `Rcu` store does.
     fn insert(root: &Root<u64, u64>, key: u64) {

@@ -96,8 +96,11 @@ pub(crate) struct Leaf<K, V> {
 pub(crate) struct Node<K, V> {
     /// The node's address, plus [`LEAF_TAG`] for a leaf.
     ptr: NonNull<u8>,
-    _owns: PhantomData<(Box<Inner<K, V>>, Box<Leaf<K, V>>)>,
+    _owns: PhantomData<Owns<K, V>>,
 }
+
+/// What a [`Node`] owns, for the compiler's drop check and auto traits.
+type Owns<K, V> = (Box<Inner<K, V>>, Box<Leaf<K, V>>);
 
 // SAFETY: a `Node` shares immutable nodes between threads like an `Arc` does (the count is atomic,
 // and the node is freed by whichever holder releases it last or by the map's grace period), so it
@@ -154,10 +157,18 @@ pub(crate) unsafe fn leaf_of<'a, K, V>(node: NonNull<u8>, hash: u64) -> &'a Leaf
         let child = unsafe {
             let inner = &*ptr.cast::<Inner<K, V>>();
             let index = ((hash >> shift) as usize) & mask;
-            inner.children.get_unchecked(index).as_ref().unwrap_unchecked()
+            inner
+                .children
+                .get_unchecked(index)
+                .as_ref()
+                .unwrap_unchecked()
         };
         ptr = child.ptr.as_ptr();
-        shift += if mask == (1 << ROOT_BITS) - 1 { ROOT_BITS } else { LEVEL_BITS };
+        shift += if mask == (1 << ROOT_BITS) - 1 {
+            ROOT_BITS
+        } else {
+            LEVEL_BITS
+        };
         mask = (1 << LEVEL_BITS) - 1;
     }
     // SAFETY: a tagged address is a leaf's plus one, alive for `'a` (the caller's contract).
@@ -187,12 +198,13 @@ impl<K, V> Node<K, V> {
         let fanout = 1usize << bits_at(depth);
         debug_assert!((mask as usize) < fanout && (mask + 1).is_power_of_two());
         assert_eq!(children.len(), fanout, "one child per slot");
-        let (len, capacity) = children[..=mask as usize]
-            .iter()
-            .fold((0, 0), |(len, cap), child| {
-                let header = child.header();
-                (len + header.len, cap + header.capacity)
-            });
+        let (len, capacity) =
+            children[..=mask as usize]
+                .iter()
+                .fold((0, 0), |(len, cap), child| {
+                    let header = child.header();
+                    (len + header.len, cap + header.capacity)
+                });
         let mut slots = children.into_iter();
         let inner = Box::new(Inner {
             header: Header::new(len, capacity),
@@ -414,7 +426,13 @@ unsafe fn free<K, V>(ptr: NonNull<u8>) {
         drop(unsafe { Box::from_raw(ptr.cast::<Inner<K, V>>().as_ptr()) });
     } else {
         // SAFETY: the caller's contract; a `Leaf` made by `Box`, its address plus one.
-        drop(unsafe { Box::from_raw(ptr.as_ptr().wrapping_byte_sub(LEAF_TAG).cast::<Leaf<K, V>>()) });
+        drop(unsafe {
+            Box::from_raw(
+                ptr.as_ptr()
+                    .wrapping_byte_sub(LEAF_TAG)
+                    .cast::<Leaf<K, V>>(),
+            )
+        });
     }
 }
 
@@ -526,7 +544,9 @@ impl<K, V> Inner<K, V> {
 
     /// The handle on child `index` (below the level's fanout).
     pub(crate) fn child(&self, index: usize) -> &Node<K, V> {
-        self.children[index].as_ref().expect("a slot below the fanout")
+        self.children[index]
+            .as_ref()
+            .expect("a slot below the fanout")
     }
 
     /// The distinct children, in index order (see [`Inner`]).

@@ -83,7 +83,11 @@ impl<K, V> RcuStore<K, V> {
         }
     }
 
-    fn from_tree(config: StoreConfig, tree: crate::trie::node::Node<K, V>, rec: Recorder<'_>) -> Self {
+    fn from_tree(
+        config: StoreConfig,
+        tree: crate::trie::node::Node<K, V>,
+        rec: Recorder<'_>,
+    ) -> Self {
         rec.set_capacity(tree.header().capacity);
         RcuStore {
             root: Root::new(tree),
@@ -103,7 +107,13 @@ impl<'a, K, V> Write<'a, K, V> {
 
     /// Publishes the current tree with `path`'s leaf replaced by `table` (split if it outgrew its
     /// leaf, hashing its keys again with `rehash`).
-    fn publish(self, path: &Path<'a, K, V>, table: Table<K, V>, rehash: impl Fn(&K) -> u64, wrote: Wrote) {
+    fn publish(
+        self,
+        path: &Path<'a, K, V>,
+        table: Table<K, V>,
+        rehash: impl Fn(&K) -> u64,
+        wrote: Wrote,
+    ) {
         let copied = table.len();
         let node = build::settle(table, path.depth(), path.leaf.split_above, &rehash);
         self.tree.replace_leaf(path, node);
@@ -127,7 +137,8 @@ impl<'a, K, V> Write<'a, K, V> {
         let readers = &self.store.readers;
         // SAFETY: the marks of this map's readers, which live as long as the store, whose root
         // (dropped first) closes the grace periods.
-        let garbage: Vec<Garbage<K, V>> = unsafe { self.tree.collect(|visit| readers.marks(visit)) };
+        let garbage: Vec<Garbage<K, V>> =
+            unsafe { self.tree.collect(|visit| readers.marks(visit)) };
         // Freeing runs the user's destructors: outside the writer lock.
         drop(self);
         drop(garbage);
@@ -217,7 +228,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             .ok()
             .expect("the copy holds the entry its original holds")
             .remove();
-        write.publish(&path, table, |_: &K| unreachable!("a leaf that shrank is not split"), Wrote::Removed);
+        write.publish(
+            &path,
+            table,
+            |_: &K| unreachable!("a leaf that shrank is not split"),
+            Wrote::Removed,
+        );
         Some((pair.key, pair.value))
     }
 
@@ -237,7 +253,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         path.leaf.table.find(hash, key_eq(key))?;
         let mut table = path.leaf.table.clone();
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
-        write.publish(&path, table, |_: &K| unreachable!("an update adds nothing"), Wrote::Updated);
+        write.publish(
+            &path,
+            table,
+            |_: &K| unreachable!("an update adds nothing"),
+            Wrote::Updated,
+        );
         Some(result)
     }
 
@@ -262,7 +283,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 (f(&mut pair.into_mut().value), true)
             }
         };
-        let wrote = if inserted { Wrote::Added } else { Wrote::Updated };
+        let wrote = if inserted {
+            Wrote::Added
+        } else {
+            Wrote::Updated
+        };
         write.publish(&path, table, rehash, wrote);
         Ok(Upserted { result, inserted })
     }

@@ -17,7 +17,9 @@
 //! nested read, which loads the newest root, marks a word of its own, so that a grace period
 //! started while it runs waits for it to end.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::Release, Ordering::SeqCst, compiler_fence};
+use std::sync::atomic::{
+    AtomicBool, Ordering::Relaxed, Ordering::Release, Ordering::SeqCst, compiler_fence,
+};
 
 use crossbeam_utils::CachePadded;
 
@@ -127,7 +129,8 @@ impl Readers {
     ) -> R {
         if !reader.attached.swap(true, Relaxed) {
             // The same reader again (`ThreadLocal` never moves its values), from the data.
-            self.slots.attach(|slots, keep| keep.keep(&slots.get().reads));
+            self.slots
+                .attach(|slots, keep| keep.keep(&slots.get().reads));
         }
         reader.fast.store(expedited(), Relaxed);
         Self::marked(reader, root, counting, reader_fence, f)
