@@ -49,18 +49,18 @@ pub trait Backend: sealed::Sealed + 'static {
 
 /// Read-copy-update backend for read-mostly maps.
 ///
-/// Readers never lock and never wait: each thread keeps its own reference to the current version's
-/// shards, checks it against the published version's with one plain load, and looks the key up in
-/// an immutable table. Writers serialize on a mutex, copy the one shard they change, and publish a new version.
-/// The table is split into about `sqrt(len / 8)` shards, so a write copies about `sqrt(8 * len)`
-/// entries plus as many shard pointers, never the whole map. `snapshot()` is O(1) and exactly the
-/// state after some write. Requires `K: Clone` and `V: Clone`.
+/// Readers never lock and never wait: a read marks itself on a word of its thread's own, loads the
+/// current version's root and looks the key up in an immutable hash trie. Writers serialize on a
+/// mutex, copy the one leaf they change (at most 512 entries) and the inner nodes above it (one per
+/// level, three levels at a million entries), and publish a new root; every other node is shared
+/// with the old version. So a write costs O(log n) and a bounded copy, never the whole map.
+/// `snapshot()` is O(1) and exactly the state after some write. Requires `K: Clone` and `V: Clone`.
 ///
-/// Memory: a thread that has read the map keeps the version it last saw alive until it reads the map
-/// again or the map is dropped, so replaced values may be dropped later than with a `HashMap` (never
-/// after the map itself). Versions share unchanged shards, so this is usually a few shards per
-/// thread, at most one old version (plus those replaced while one of its read closures read the
-/// map again).
+/// Memory: what a write replaces is freed once no read that could see it is still running (a grace
+/// period, in batches of about a hundred nodes), so replaced values are dropped a little later
+/// than with a `HashMap` (never after the map itself). A read that runs long (a closure) holds back
+/// only the nodes of the version it read, not what writes replace meanwhile; an idle thread holds
+/// nothing.
 ///
 /// A map of keys or values that are not `Send + Sync` stays on its thread, like any other type
 /// holding them:
