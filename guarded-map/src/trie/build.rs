@@ -148,6 +148,7 @@ pub(crate) fn map_leaves<K, V>(
         NodeRef::Inner(inner) => {
             let distinct: Vec<Node<K, V>> = inner
                 .distinct()
+                .iter()
                 .map(|child| map_leaves(child.get(), f))
                 .collect();
             let mask = distinct.len() - 1;

@@ -1,7 +1,7 @@
 //! Walking a tree: every leaf in index order, and the leaf at a position (resumable walks that
 //! hold nothing between steps).
 
-use super::node::{Leaf, MAX_DEPTH, NodeRef};
+use super::node::{Inner, Leaf, MAX_DEPTH, NodeRef};
 
 /// Bits of one digit of a position: enough for the widest level.
 const DIGIT_BITS: usize = 6;
@@ -9,7 +9,7 @@ const DIGIT_BITS: usize = 6;
 /// The leaves under a node, depth first, in index order.
 pub(crate) struct Leaves<'a, K, V> {
     /// The inner nodes above the next leaf, each with the index of its next child.
-    stack: Vec<(&'a super::node::Inner<K, V>, usize)>,
+    stack: Vec<(Inner<'a, K, V>, usize)>,
     /// The root, when it is a leaf not yet returned.
     root_leaf: Option<&'a Leaf<K, V>>,
 }
@@ -38,8 +38,8 @@ impl<'a, K, V> Iterator for Leaves<'a, K, V> {
         }
         loop {
             let (inner, next) = self.stack.last_mut()?;
-            let inner: &'a super::node::Inner<K, V> = inner;
-            let Some(child) = inner.distinct().nth(*next) else {
+            let inner = *inner;
+            let Some(child) = inner.distinct().get(*next) else {
                 self.stack.pop();
                 continue;
             };
@@ -80,7 +80,7 @@ pub(crate) fn leaf_from<'a, K, V>(
                 NodeRef::Leaf(leaf) => return Some((leaf, after(position, depth))),
                 NodeRef::Inner(inner) => {
                     let digit = (position >> digit_shift(depth)) & ((1 << DIGIT_BITS) - 1);
-                    let Some(child) = inner.distinct().nth(digit) else {
+                    let Some(child) = inner.distinct().get(digit) else {
                         position = after(position, depth);
                         continue 'restart;
                     };

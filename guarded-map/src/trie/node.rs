@@ -18,7 +18,7 @@
 //! node (see `grace.rs`), which is why nodes are retired, never freed, by the writer.
 
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
+use std::mem::{self, ManuallyDrop};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{
     AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence,
@@ -32,8 +32,6 @@ use crate::table::Table;
 /// `BENCHMARKS.md`, "Rcu writes").
 const ROOT_BITS: u32 = 6;
 const LEVEL_BITS: u32 = 4;
-/// Slots of an inner node: the widest level's fanout.
-pub(crate) const FANOUT: usize = 1 << ROOT_BITS;
 /// The hash bit where the root's index starts: above the bits hashbrown indexes a leaf's table by
 /// and below the seven it keeps as its in-table tag, like the `Sharded` shard index.
 pub(crate) const FIRST_SHIFT: u32 = 25;
@@ -69,19 +67,47 @@ pub(crate) struct Header {
 }
 
 /// An inner node at `depth`, indexing its children by the hash bits `bits_at(depth)` from
-/// `shift_at(depth)`: the slots below its level's fanout hold children, the others none.
+/// `shift_at(depth)`: `N` slots, its level's fanout (64 at the root, 16 below), so that a write
+/// copies no empty slots.
 ///
-/// Only children up to `mask` are distinct; those above it (up to the fanout) repeat them
-/// (`i & mask`). A tree made from a `Sharded` map's shards has such nodes when its shard count
-/// does not fill a level; the trees an `Rcu` map writes have none. Lookups index the fanout
-/// alike; walks stop at `mask`.
+/// Only children up to `mask` are distinct; those above it repeat them (`i & mask`). A tree made
+/// from a `Sharded` map's shards has such nodes when its shard count does not fill a level; the
+/// trees an `Rcu` map writes have none. Lookups index the fanout alike; walks stop at `mask`.
 #[repr(C)]
-pub(crate) struct Inner<K, V> {
+struct InnerOf<K, V, const N: usize> {
+    head: InnerHead,
+    children: [Node<K, V>; N],
+}
+
+/// What every inner node starts with, whatever its width.
+#[repr(C)]
+struct InnerHead {
     header: Header,
     depth: u32,
     mask: u32,
-    children: [Option<Node<K, V>>; FANOUT],
 }
+
+const ROOT_SLOTS: usize = 1 << ROOT_BITS;
+const LEVEL_SLOTS: usize = 1 << LEVEL_BITS;
+
+/// Where the children start: the same for both widths (`repr(C)`, the same head).
+const CHILDREN: usize = mem::offset_of!(InnerOf<(), (), ROOT_SLOTS>, children);
+const _: () = assert!(CHILDREN == mem::offset_of!(InnerOf<(), (), LEVEL_SLOTS>, children));
+
+/// An inner node, borrowed: a pointer to its allocation (not a reference to one width's type, so
+/// that its slots are reached with the whole allocation's provenance).
+pub(crate) struct Inner<'a, K, V> {
+    ptr: NonNull<InnerHead>,
+    _tree: PhantomData<&'a Node<K, V>>,
+}
+
+impl<K, V> Clone for Inner<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for Inner<'_, K, V> {}
 
 /// A leaf: one hash table of the entries whose hashes lead here.
 #[repr(C)]
@@ -100,7 +126,7 @@ pub(crate) struct Node<K, V> {
 }
 
 /// What a [`Node`] owns, for the compiler's drop check and auto traits.
-type Owns<K, V> = (Box<Inner<K, V>>, Box<Leaf<K, V>>);
+type Owns<K, V> = (Box<InnerOf<K, V, ROOT_SLOTS>>, Box<Leaf<K, V>>);
 
 // SAFETY: a `Node` shares immutable nodes between threads like an `Arc` does (the count is atomic,
 // and the node is freed by whichever holder releases it last or by the map's grace period), so it
@@ -111,14 +137,14 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Node<K, V> {}
 
 /// A node, borrowed.
 pub(crate) enum NodeRef<'a, K, V> {
-    Inner(&'a Inner<K, V>),
+    Inner(Inner<'a, K, V>),
     Leaf(&'a Leaf<K, V>),
 }
 
 impl<'a, K, V> NodeRef<'a, K, V> {
     pub(crate) fn header(&self) -> &'a Header {
         match self {
-            NodeRef::Inner(inner) => &inner.header,
+            NodeRef::Inner(inner) => inner.header(),
             NodeRef::Leaf(leaf) => &leaf.header,
         }
     }
@@ -152,16 +178,11 @@ pub(crate) unsafe fn leaf_of<'a, K, V>(node: NonNull<u8>, hash: u64) -> &'a Leaf
     let (mut shift, mut mask) = (FIRST_SHIFT, (1usize << ROOT_BITS) - 1);
     while ptr.addr() & LEAF_TAG == 0 {
         // SAFETY: an untagged address is an inner node of the tree (the caller's contract), at
-        // the depth this loop has reached, whose slots below its level's fanout (`mask + 1`)
-        // all hold children.
+        // the depth this loop has reached, with one child per slot of its level's fanout
+        // (`mask + 1`), reached with the allocation's provenance.
         let child = unsafe {
-            let inner = &*ptr.cast::<Inner<K, V>>();
             let index = ((hash >> shift) as usize) & mask;
-            inner
-                .children
-                .get_unchecked(index)
-                .as_ref()
-                .unwrap_unchecked()
+            &*ptr.add(CHILDREN).cast::<Node<K, V>>().add(index)
         };
         ptr = child.ptr.as_ptr();
         shift += if mask == (1 << ROOT_BITS) - 1 {
@@ -191,29 +212,35 @@ impl<K, V> Node<K, V> {
         }
     }
 
-    /// A new inner node at `depth` over `children` (one per slot below its level's fanout), of
-    /// which those up to `mask` are distinct and the others repeat them (see [`Inner`]), with a
+    /// A new inner node at `depth` over `children` (one per slot of its level's fanout), of
+    /// which those up to `mask` are distinct and the others repeat them (see [`InnerOf`]), with a
     /// count of one.
     pub(crate) fn inner(depth: usize, mask: u32, children: Vec<Node<K, V>>) -> Self {
-        let fanout = 1usize << bits_at(depth);
-        debug_assert!((mask as usize) < fanout && (mask + 1).is_power_of_two());
-        assert_eq!(children.len(), fanout, "one child per slot");
-        let (len, capacity) =
-            children[..=mask as usize]
-                .iter()
-                .fold((0, 0), |(len, cap), child| {
-                    let header = child.header();
-                    (len + header.len, cap + header.capacity)
-                });
-        let mut slots = children.into_iter();
-        let inner = Box::new(Inner {
+        let (len, capacity) = children[..=mask as usize]
+            .iter()
+            .fold((0, 0), |(len, cap), child| {
+                let header = child.header();
+                (len + header.len, cap + header.capacity)
+            });
+        let head = InnerHead {
             header: Header::new(len, capacity),
             depth: depth as u32,
             mask,
-            children: std::array::from_fn(|_| slots.next()),
-        });
+        };
+        debug_assert!(mask < 1 << bits_at(depth) && (mask + 1).is_power_of_two());
+        fn boxed<K, V, const N: usize>(head: InnerHead, children: Vec<Node<K, V>>) -> NonNull<u8> {
+            let children: [Node<K, V>; N] = children
+                .try_into()
+                .unwrap_or_else(|_| panic!("one child per slot of the level"));
+            NonNull::from(Box::leak(Box::new(InnerOf { head, children }))).cast()
+        }
+        let ptr = if depth == 0 {
+            boxed::<K, V, ROOT_SLOTS>(head, children)
+        } else {
+            boxed::<K, V, LEVEL_SLOTS>(head, children)
+        };
         Node {
-            ptr: NonNull::from(Box::leak(inner)).cast(),
+            ptr,
             _owns: PhantomData,
         }
     }
@@ -299,8 +326,11 @@ impl<K, V> Node<K, V> {
     #[inline(always)]
     pub(crate) unsafe fn deref<'a>(ptr: NonNull<u8>) -> NodeRef<'a, K, V> {
         if ptr.addr().get() & LEAF_TAG == 0 {
-            // SAFETY: the caller's contract; untagged, it is an `Inner`.
-            NodeRef::Inner(unsafe { ptr.cast::<Inner<K, V>>().as_ref() })
+            // The caller's contract: untagged, it is an inner node alive for `'a`.
+            NodeRef::Inner(Inner {
+                ptr: ptr.cast(),
+                _tree: PhantomData,
+            })
         } else {
             // SAFETY: the caller's contract; tagged, it is a `Leaf`'s address plus one.
             NodeRef::Leaf(unsafe { &*ptr.as_ptr().wrapping_byte_sub(LEAF_TAG).cast() })
@@ -364,36 +394,63 @@ impl<K, V> Node<K, V> {
         capacity: usize,
         unique: bool,
     ) -> (Node<K, V>, Option<Hollow<K, V>>) {
-        let old = addr.cast::<Inner<K, V>>();
-        let mut new = Box::<Inner<K, V>>::new_uninit();
-        let copy = new.as_mut_ptr();
-        // SAFETY: `old` is a live inner node (the caller's contract); the copy is bitwise, so each
-        // child handle is duplicated: adopted when unique (the original never drops it, being
-        // hollow), counted below otherwise. The header and child `index` are overwritten in place
-        // without dropping what the copy put there (bitwise duplicates of live values).
-        unsafe {
-            let old = old.as_ref();
-            debug_assert_eq!(old.mask, (1 << bits_at(old.depth as usize)) - 1);
-            ptr::copy_nonoverlapping(old, copy, 1);
-            ptr::addr_of_mut!((*copy).header).write(Header::new(len, capacity));
-            ptr::addr_of_mut!((*copy).children[index]).write(Some(child));
-        }
-        // SAFETY: every field was written just above.
-        let new = unsafe { new.assume_init() };
+        // SAFETY: the caller's contract: a live inner node.
+        let depth = unsafe { addr.cast::<InnerHead>().as_ref() }.depth as usize;
+        let header = Header::new(len, capacity);
+        // SAFETY: the caller's contract, passed on; the width is the node's level's.
+        let ptr = unsafe {
+            if depth == 0 {
+                copy_as::<K, V, ROOT_SLOTS>(addr, index, child, header)
+            } else {
+                copy_as::<K, V, LEVEL_SLOTS>(addr, index, child, header)
+            }
+        };
+        let copy = Node {
+            ptr,
+            _owns: PhantomData,
+        };
         if !unique {
-            for (i, shared) in new.children.iter().enumerate() {
-                if let (true, Some(shared)) = (i != index, shared) {
+            let NodeRef::Inner(inner) = copy.get() else {
+                unreachable!("a copy of an inner node")
+            };
+            for (i, shared) in inner.slots().iter().enumerate() {
+                if i != index {
                     shared.header().refs.fetch_add(1, Relaxed);
                 }
             }
         }
-        let node = Node {
-            ptr: NonNull::from(Box::leak(new)).cast(),
-            _owns: PhantomData,
-        };
         // `then`, not `then_some`: a `Hollow` made and dropped would free the shared original.
-        (node, unique.then(|| Hollow(old)))
+        (copy, unique.then(|| Hollow(addr.cast(), PhantomData)))
     }
+}
+
+/// [`Node::copy_path`] for an inner node of `N` slots: one allocation and one bitwise copy, whose
+/// duplicated child handles the caller adopts or counts.
+///
+/// # Safety
+///
+/// As for `copy_path`; `addr` must be an `InnerOf<K, V, N>`.
+unsafe fn copy_as<K, V, const N: usize>(
+    addr: NonNull<u8>,
+    index: usize,
+    child: Node<K, V>,
+    header: Header,
+) -> NonNull<u8> {
+    let old = addr.cast::<InnerOf<K, V, N>>();
+    let mut new = Box::<InnerOf<K, V, N>>::new_uninit();
+    let copy = new.as_mut_ptr();
+    // SAFETY: `old` is a live inner node of this width (the caller's contract); the copy is
+    // bitwise, so each child handle is duplicated (see `copy_path`). The header and child `index`
+    // are overwritten in place without dropping what the copy put there (bitwise duplicates of
+    // live values).
+    unsafe {
+        debug_assert_eq!(old.as_ref().head.mask as usize, N - 1);
+        ptr::copy_nonoverlapping(old.as_ptr(), copy, 1);
+        ptr::addr_of_mut!((*copy).head.header).write(header);
+        ptr::addr_of_mut!((*copy).children[index]).write(child);
+    }
+    // SAFETY: every field was written just above.
+    NonNull::from(Box::leak(unsafe { new.assume_init() })).cast()
 }
 
 impl<K, V> Drop for Node<K, V> {
@@ -422,8 +479,15 @@ unsafe fn free<K, V>(ptr: NonNull<u8>) {
         // The children are dropped as plain handles, freeing those this node held last: they
         // left the live tree when this node did (only this node held them, and it was
         // unreachable once retired), so the grace period that frees this node covers them.
-        // SAFETY: the caller's contract; untagged, an `Inner` made by `Box`.
-        drop(unsafe { Box::from_raw(ptr.cast::<Inner<K, V>>().as_ptr()) });
+        // SAFETY: the caller's contract; untagged, an inner node made by `Box` with its level's
+        // width.
+        unsafe {
+            if ptr.cast::<InnerHead>().as_ref().depth == 0 {
+                drop(Box::from_raw(ptr.cast::<InnerOf<K, V, ROOT_SLOTS>>().as_ptr()));
+            } else {
+                drop(Box::from_raw(ptr.cast::<InnerOf<K, V, LEVEL_SLOTS>>().as_ptr()));
+            }
+        }
     } else {
         // SAFETY: the caller's contract; a `Leaf` made by `Box`, its address plus one.
         drop(unsafe {
@@ -479,7 +543,7 @@ impl<K, V> Drop for Dead<K, V> {
 }
 
 /// An inner node whose children were adopted by its copy: freeing it frees its memory only.
-pub(crate) struct Hollow<K, V>(NonNull<Inner<K, V>>);
+pub(crate) struct Hollow<K, V>(NonNull<InnerHead>, PhantomData<Node<K, V>>);
 
 // SAFETY: a `Hollow` owns an allocation whose values belong to its copy now; it is freed by
 // whichever thread collects it.
@@ -495,10 +559,17 @@ impl<K, V> Hollow<K, V> {
 
 impl<K, V> Drop for Hollow<K, V> {
     fn drop(&mut self) {
-        // SAFETY: made by `Node::copy_path`, from a `Box`, and dropped after the grace period.
-        // `ManuallyDrop` has the layout of what it wraps: the memory is freed, and the children,
-        // which belong to the copy now, are left alone.
-        drop(unsafe { Box::from_raw(self.0.as_ptr().cast::<ManuallyDrop<Inner<K, V>>>()) });
+        // SAFETY: made by `Node::copy_path`, from a `Box` of its level's width, and dropped
+        // after the grace period. `ManuallyDrop` has the layout of what it wraps: the memory is
+        // freed, and the children, which belong to the copy now, are left alone.
+        unsafe {
+            let ptr = self.0.as_ptr();
+            if (*ptr).depth == 0 {
+                drop(Box::from_raw(ptr.cast::<ManuallyDrop<InnerOf<K, V, ROOT_SLOTS>>>()));
+            } else {
+                drop(Box::from_raw(ptr.cast::<ManuallyDrop<InnerOf<K, V, LEVEL_SLOTS>>>()));
+            }
+        }
     }
 }
 
@@ -530,33 +601,47 @@ impl Header {
     }
 }
 
-impl<K, V> Inner<K, V> {
-    pub(crate) fn header(&self) -> &Header {
-        &self.header
+impl<'a, K, V> Inner<'a, K, V> {
+    fn head(&self) -> &'a InnerHead {
+        // SAFETY: alive for `'a` (see `Node::deref`); the head is a prefix of both widths.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn header(&self) -> &'a Header {
+        &self.head().header
+    }
+
+    /// All slots: one per child of its level's fanout.
+    fn slots(&self) -> &'a [Node<K, V>] {
+        let fanout = 1usize << bits_at(self.depth());
+        // SAFETY: an inner node of this depth has `fanout` initialized children at `CHILDREN`,
+        // reached from the allocation's own pointer; alive for `'a`.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.ptr.cast::<u8>().as_ptr().add(CHILDREN).cast(),
+                fanout,
+            )
+        }
     }
 
     /// The index of `hash`'s child.
     #[inline(always)]
     pub(crate) fn index(&self, hash: u64) -> usize {
-        let depth = self.depth as usize;
+        let depth = self.depth();
         ((hash >> shift_at(depth)) as usize) & ((1 << bits_at(depth)) - 1)
     }
 
     /// The handle on child `index` (below the level's fanout).
-    pub(crate) fn child(&self, index: usize) -> &Node<K, V> {
-        self.children[index]
-            .as_ref()
-            .expect("a slot below the fanout")
+    pub(crate) fn child(&self, index: usize) -> &'a Node<K, V> {
+        &self.slots()[index]
     }
 
-    /// The distinct children, in index order (see [`Inner`]).
-    pub(crate) fn distinct(&self) -> impl ExactSizeIterator<Item = &Node<K, V>> + '_ {
-        self.children[..=self.mask as usize]
-            .iter()
-            .map(|child| child.as_ref().expect("a slot below the fanout"))
+    /// The distinct children, in index order (see [`InnerOf`]).
+    pub(crate) fn distinct(&self) -> &'a [Node<K, V>] {
+        &self.slots()[..=self.head().mask as usize]
     }
 
     pub(crate) fn depth(&self) -> usize {
-        self.depth as usize
+        self.head().depth as usize
     }
 }

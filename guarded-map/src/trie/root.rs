@@ -149,7 +149,7 @@ impl<'a, K, V> Current<'a, K, V> {
 /// The path from the root to one leaf, in the current tree.
 pub(crate) struct Path<'a, K, V> {
     /// The inner nodes above the leaf and the index taken in each.
-    steps: [Option<(&'a Inner<K, V>, usize)>; MAX_DEPTH],
+    steps: [Option<(Inner<'a, K, V>, usize)>; MAX_DEPTH],
     depth: usize,
     pub(crate) leaf: &'a Leaf<K, V>,
 }
