@@ -35,9 +35,15 @@ use std::sync::atomic::compiler_fence;
 use super::node::{Dead, Hollow, Node};
 use crate::sync::{AtomicU64, Mutex, fence};
 
-/// Nodes retired before a grace period is started: a few dozen writes' paths (one under loom, so
-/// that a model's few writes reach the grace period).
-const BATCH: usize = if cfg!(guarded_map_loom) { 1 } else { 128 };
+/// Nodes retired before a grace period is started: a few dozen writes' paths (fewer under loom and
+/// Miri, so that a model's or a test's few writes reach grace periods).
+const BATCH: usize = if cfg!(guarded_map_loom) {
+    1
+} else if cfg!(miri) {
+    8
+} else {
+    128
+};
 /// Entries in retired leaves before a grace period is started, whatever their number: the memory
 /// a map holds back beyond its own stays within a few such batches.
 const BATCH_ENTRIES: usize = 8 * 1024;

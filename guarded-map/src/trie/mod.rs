@@ -190,7 +190,12 @@ mod tests {
     #[test]
     fn a_sharded_maps_tables_become_leaves_walked_once() {
         const KEYS: u64 = if cfg!(miri) { 300 } else { 1_000 };
-        for bits in [0, 3, 6, 8, 11] {
+        let bits: &[u32] = if cfg!(miri) {
+            &[0, 3, 8]
+        } else {
+            &[0, 3, 6, 8, 11]
+        };
+        for &bits in bits {
             let mut tables: Vec<Table<u64, u64>> = (0..1 << bits).map(|_| Table::new()).collect();
             for key in 0..KEYS {
                 let h = hash(&key);

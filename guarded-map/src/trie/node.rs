@@ -216,12 +216,13 @@ impl<K, V> Node<K, V> {
     /// which those up to `mask` are distinct and the others repeat them (see [`InnerOf`]), with a
     /// count of one.
     pub(crate) fn inner(depth: usize, mask: u32, children: Vec<Node<K, V>>) -> Self {
-        let (len, capacity) = children[..=mask as usize]
-            .iter()
-            .fold((0, 0), |(len, cap), child| {
-                let header = child.header();
-                (len + header.len, cap + header.capacity)
-            });
+        let (len, capacity) =
+            children[..=mask as usize]
+                .iter()
+                .fold((0, 0), |(len, cap), child| {
+                    let header = child.header();
+                    (len + header.len, cap + header.capacity)
+                });
         let head = InnerHead {
             header: Header::new(len, capacity),
             depth: depth as u32,
@@ -483,9 +484,13 @@ unsafe fn free<K, V>(ptr: NonNull<u8>) {
         // width.
         unsafe {
             if ptr.cast::<InnerHead>().as_ref().depth == 0 {
-                drop(Box::from_raw(ptr.cast::<InnerOf<K, V, ROOT_SLOTS>>().as_ptr()));
+                drop(Box::from_raw(
+                    ptr.cast::<InnerOf<K, V, ROOT_SLOTS>>().as_ptr(),
+                ));
             } else {
-                drop(Box::from_raw(ptr.cast::<InnerOf<K, V, LEVEL_SLOTS>>().as_ptr()));
+                drop(Box::from_raw(
+                    ptr.cast::<InnerOf<K, V, LEVEL_SLOTS>>().as_ptr(),
+                ));
             }
         }
     } else {
@@ -565,9 +570,13 @@ impl<K, V> Drop for Hollow<K, V> {
         unsafe {
             let ptr = self.0.as_ptr();
             if (*ptr).depth == 0 {
-                drop(Box::from_raw(ptr.cast::<ManuallyDrop<InnerOf<K, V, ROOT_SLOTS>>>()));
+                drop(Box::from_raw(
+                    ptr.cast::<ManuallyDrop<InnerOf<K, V, ROOT_SLOTS>>>(),
+                ));
             } else {
-                drop(Box::from_raw(ptr.cast::<ManuallyDrop<InnerOf<K, V, LEVEL_SLOTS>>>()));
+                drop(Box::from_raw(
+                    ptr.cast::<ManuallyDrop<InnerOf<K, V, LEVEL_SLOTS>>>(),
+                ));
             }
         }
     }
@@ -617,10 +626,7 @@ impl<'a, K, V> Inner<'a, K, V> {
         // SAFETY: an inner node of this depth has `fanout` initialized children at `CHILDREN`,
         // reached from the allocation's own pointer; alive for `'a`.
         unsafe {
-            std::slice::from_raw_parts(
-                self.ptr.cast::<u8>().as_ptr().add(CHILDREN).cast(),
-                fanout,
-            )
+            std::slice::from_raw_parts(self.ptr.cast::<u8>().as_ptr().add(CHILDREN).cast(), fanout)
         }
     }
 
