@@ -137,15 +137,16 @@ fn rcu_publishes_feed_counters_and_the_histogram() {
     let recorder = DebuggingRecorder::new();
     let prices: GuardedMap<u32, u64, Prices> = GuardedMap::new();
     metrics::with_local_recorder(&recorder, || {
-        for id in 0..4 {
+        for id in 0..20 {
             prices.insert(id, 10);
         }
     });
     let published = report_into(&recorder);
     let v = |name: &str| value(&published, name, "reporter.prices", None);
-    assert_eq!(v("guarded_map_rcu_publishes_total"), Some(4.0));
-    // Four observations, recorded as the publishes happened (under the local recorder).
-    assert_eq!(v("guarded_map_rcu_publish_seconds"), Some(4.0));
+    assert_eq!(v("guarded_map_rcu_publishes_total"), Some(20.0));
+    // One publish in 16 is observed (the 1st and the 17th), as it happens (under the local
+    // recorder).
+    assert_eq!(v("guarded_map_rcu_publish_seconds"), Some(2.0));
     assert_eq!(
         v("guarded_map_rcu_copied_entries_total"),
         Some(prices.stats().rcu_copied_entries as f64)

@@ -74,7 +74,7 @@ pub const RCU_PUBLISH: Metric = metric(
     "guarded_map_rcu_publish_seconds",
     Kind::Histogram,
     Unit::Seconds,
-    "Time to build and publish one version of an rcu map.",
+    "Time to build and publish one version of an rcu map (one publish in 16, sampled).",
 );
 
 /// The metrics of the table of statistics (`guarded_map_probe_common::statistics!`), collected

@@ -198,14 +198,17 @@ pub(crate) struct PublishCounts {
 
 impl PublishCounts {
     /// Counts one publish that took `nanos` and copied `copied` entries, made by a write whose
-    /// outcome is `wrote` (`None`: not a keyed write). The caller holds the writer lock.
-    pub(crate) fn record(&self, wrote: Option<Wrote>, nanos: u64, copied: usize) {
+    /// outcome is `wrote` (`None`: not a keyed write). The caller holds the writer lock. Returns
+    /// the publishes counted before this one.
+    pub(crate) fn record(&self, wrote: Option<Wrote>, nanos: u64, copied: usize) -> u64 {
         if let Some(wrote) = wrote {
             self.wrote.record(wrote);
         }
+        let before = self.publishes.load(Relaxed);
         bump(&self.publishes, 1);
         bump(&self.nanos, nanos);
         bump(&self.copied, copied as u64);
+        before
     }
 
     /// Counts a keyed write that published nothing. The caller holds the writer lock.

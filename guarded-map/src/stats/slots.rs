@@ -197,16 +197,14 @@ impl Recorder<'_> {
     }
 
     /// Shows one RCU publish that took `took` to the histograms (the writer counts it itself, see
-    /// `PublishCounts`); returns its time in nanoseconds.
+    /// `PublishCounts`, and shows it one publish in 16: see the `Rcu` store).
     #[inline]
-    pub(crate) fn observe_publish(&self, took: Duration) -> u64 {
-        if self.enabled() {
-            // A write that copied a shard: the facade's histogram costs little beside it.
-            if let Some(sink) = sink::get() {
-                (sink.observe_publish)(self.stats.descriptor, took);
-            }
+    pub(crate) fn observe_publish(&self, took: Duration) {
+        if self.enabled()
+            && let Some(sink) = sink::get()
+        {
+            (sink.observe_publish)(self.stats.descriptor, took);
         }
-        duration_nanos(took)
     }
 
     /// Sets the capacity gauge (writers that know the whole map's capacity).
@@ -226,6 +224,6 @@ impl Recorder<'_> {
     }
 }
 
-fn duration_nanos(d: Duration) -> u64 {
+pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
