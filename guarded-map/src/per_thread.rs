@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst, fence};
 
 use crate::sync::ThreadLocal;
 
@@ -143,11 +143,20 @@ impl<T: Send> PerThread<T> {
         // (in `LAST`, attached counters), so always take the one `get` derives from the cell.
         let values = self.values.get_or_init(|| Box::new(ThreadLocal::new()));
         values.get_or(|| {
-            // Before the value is inserted, so that `fold` never sees more values than this.
-            self.created.fetch_add(1, Release);
+            // Before the value is inserted, so that `fold` never sees more values than this; and
+            // fenced, so that a user who asks `created` after a fence of its own either sees this
+            // value counted or has its earlier stores seen by this thread from here on (the `Rcu`
+            // writer frees what no reader can have seen).
+            self.created.fetch_add(1, SeqCst);
+            fence(SeqCst);
             init()
         });
         values.get().expect("created for this thread just above")
+    }
+
+    /// How many values were created (each thread's first use), as of now.
+    pub(crate) fn created(&self) -> usize {
+        self.created.load(Relaxed)
     }
 
     /// The calling thread's value, if it has one, without creating it.

@@ -149,7 +149,8 @@ mod tests {
         let mut table: Table<u64, u64> = path.leaf.table.clone();
         table.insert_unique(hash(&key), Pair { key, value: key }, |p| hash(&p.key));
         let node = build::settle(table, path.depth(), path.leaf.split_above, &hash);
-        writer.replace_leaf(&path, node);
+        // Alternately as in a map that has readers and in one that has none.
+        writer.replace_leaf(&path, node, || key.is_multiple_of(2));
         // SAFETY: no reader has a mark in these tests.
         drop(unsafe { writer.collect(|_| {}) });
     }

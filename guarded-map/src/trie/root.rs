@@ -1,17 +1,18 @@
 //! The live root of an `Rcu` map: where readers enter, and how its writer replaces a path.
 
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
+use std::sync::{Arc, OnceLock};
 
 use super::Frozen;
 use super::grace::{Garbage, Grace};
 use super::node::{Inner, Leaf, MAX_DEPTH, Node, NodeRef};
-use crate::sync::Mutex;
+use crate::sync::{Mutex, fence};
 use crate::table::Pair;
 
 /// The current tree of one `Rcu` map. The slot owns one count of the root.
@@ -20,7 +21,8 @@ pub(crate) struct Root<K, V> {
     /// Taken by a writer from the moment it decides which nodes are unique until it has published,
     /// and by [`Root::pin`]: a node a snapshot shares is never taken for unique.
     pin: Mutex<()>,
-    grace: Arc<Grace<K, V>>,
+    /// Made when first needed: by a write of a map that has readers, or a snapshot.
+    grace: OnceLock<Arc<Grace<K, V>>>,
     /// The current tree's entries and capacity, stored with each publish, so that asking for them
     /// needs no read.
     len: AtomicUsize,
@@ -43,7 +45,7 @@ impl<K, V> Root<K, V> {
             slot: AtomicPtr::new(root.into_raw()),
             version: AtomicU64::new(0),
             pin: Mutex::new(()),
-            grace: Arc::new(Grace::new()),
+            grace: OnceLock::new(),
         }
     }
 
@@ -91,13 +93,18 @@ impl<K, V> Root<K, V> {
         self.slot.swap(new.into_raw(), Release)
     }
 
+    /// The map's grace periods.
+    fn grace(&self) -> &Arc<Grace<K, V>> {
+        self.grace.get_or_init(|| Arc::new(Grace::new()))
+    }
+
     /// A hold on the current tree: O(1), one increment.
     pub(crate) fn pin(&self) -> Frozen<K, V> {
         let _pin = self.pin.lock();
         // SAFETY: the slot's handle, borrowed (never dropped): the writer replaces it only under
         // `pin`, so it is alive while it is shared here.
         let current = ManuallyDrop::new(unsafe { Node::take_back(self.raw()) });
-        Frozen::new(current.share(), Some(Arc::clone(&self.grace)))
+        Frozen::new(current.share(), Some(Arc::clone(self.grace())))
     }
 
     /// The map's writer, for as long as the caller holds the map's writer lock.
@@ -106,7 +113,10 @@ impl<K, V> Root<K, V> {
     ///
     /// The caller holds the map's writer lock until the `Writer` is dropped: one writer at a time.
     pub(crate) unsafe fn writer(&self) -> Writer<'_, K, V> {
-        Writer { root: self }
+        Writer {
+            root: self,
+            unseen: RefCell::new(Vec::new()),
+        }
     }
 }
 
@@ -114,7 +124,9 @@ impl<K, V> Drop for Root<K, V> {
     fn drop(&mut self) {
         // No reader is left (the map is being dropped), so the retired nodes go at once, and the
         // tree with them where no snapshot shares it.
-        drop(self.grace.close());
+        if let Some(grace) = self.grace.get() {
+            drop(grace.close());
+        }
         // SAFETY: the slot's handle, taken back once, as the slot goes.
         drop(unsafe { Node::<K, V>::take_back(self.raw()) });
     }
@@ -164,6 +176,8 @@ impl<K, V> Path<'_, K, V> {
 /// The map's one writer: reads the current tree and replaces parts of it.
 pub(crate) struct Writer<'a, K, V> {
     root: &'a Root<K, V>,
+    /// What this write unlinked in a map no thread has read: freed by `collect`, no grace period.
+    unseen: RefCell<Vec<Garbage<K, V>>>,
 }
 
 impl<'a, K, V> Writer<'a, K, V> {
@@ -204,7 +218,12 @@ impl<'a, K, V> Writer<'a, K, V> {
     /// Publishes the current tree with `path`'s leaf replaced by `new` (a leaf, or the inner node
     /// of a split). Copies the inner nodes above it: unique ones hand their children over, shared
     /// ones share them. What the new tree no longer holds is retired.
-    pub(crate) fn replace_leaf(&self, path: &Path<'_, K, V>, new: Node<K, V>) {
+    pub(crate) fn replace_leaf(
+        &self,
+        path: &Path<'_, K, V>,
+        new: Node<K, V>,
+        read: impl FnOnce() -> bool,
+    ) {
         let _pin = self.root.pin.lock();
         // The handles along the path: the slot's, then each parent's for the next node.
         let mut handles = [self.root.raw(); MAX_DEPTH + 1];
@@ -252,18 +271,35 @@ impl<'a, K, V> Writer<'a, K, V> {
             let shared = unsafe { Node::take_back(handles[shared_from]) };
             shared.release().map(Garbage::Dead)
         };
-        drop(self.root.grace.retire(garbage.into_iter().flatten()));
+        self.retire(garbage.into_iter().flatten(), read);
     }
 
     /// Publishes `new` as the whole tree, retiring the old one.
-    pub(crate) fn replace_all(&self, new: Node<K, V>) {
+    pub(crate) fn replace_all(&self, new: Node<K, V>, read: impl FnOnce() -> bool) {
         let _pin = self.root.pin.lock();
         new.stamp(self.root.next_version());
         let old = self.root.publish(new);
         // SAFETY: the slot's old handle, which it no longer holds.
         let old = unsafe { Node::from_raw(old) };
         if let Some(dead) = old.release() {
-            drop(self.root.grace.retire([Garbage::Dead(dead)]));
+            self.retire([Garbage::Dead(dead)], read);
+        }
+    }
+
+    /// Retires what a publish unlinked: to the grace periods, or, when `read` (asked after the
+    /// publish) says no thread has ever read the map, to be freed by `collect` at once: a reader
+    /// fences after it registers and before its first load of the root, and this side fences
+    /// between the publish and the question, so a reader that registers later loads the new root.
+    fn retire(
+        &self,
+        garbage: impl IntoIterator<Item = Garbage<K, V>>,
+        read: impl FnOnce() -> bool,
+    ) {
+        fence(SeqCst);
+        if read() {
+            drop(self.root.grace().retire(garbage));
+        } else {
+            self.unseen.borrow_mut().extend(garbage);
         }
     }
 
@@ -277,7 +313,11 @@ impl<'a, K, V> Writer<'a, K, V> {
         &self,
         marks: impl FnOnce(&mut dyn FnMut(super::grace::Marks<'_>)),
     ) -> Vec<Garbage<K, V>> {
-        // SAFETY: the caller's contract.
-        unsafe { self.root.grace.collect(marks) }
+        let mut free = self.unseen.take();
+        if let Some(grace) = self.root.grace.get() {
+            // SAFETY: the caller's contract.
+            free.extend(unsafe { grace.collect(marks) });
+        }
+        free
     }
 }

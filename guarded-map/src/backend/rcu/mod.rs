@@ -119,13 +119,15 @@ impl<'a, K, V> Write<'a, K, V> {
     ) {
         let copied = table.len();
         let node = build::settle(table, path.depth(), path.leaf.split_above, &rehash);
-        self.tree.replace_leaf(path, node);
+        let readers = &self.store.readers;
+        self.tree.replace_leaf(path, node, || readers.any());
         self.finish(copied, Some(wrote));
     }
 
     /// Publishes a whole new tree, made by a write that is not a keyed one.
     fn publish_all(self, tree: crate::trie::node::Node<K, V>, copied: usize) {
-        self.tree.replace_all(tree);
+        let readers = &self.store.readers;
+        self.tree.replace_all(tree, || readers.any());
         self.finish(copied, None);
     }
 

@@ -136,6 +136,11 @@ impl Readers {
         Self::marked(reader, root, counting, reader_fence, f)
     }
 
+    /// Whether any thread has ever read the map (see `Writer::retire`).
+    pub(crate) fn any(&self) -> bool {
+        self.slots.created() > 0
+    }
+
     /// Calls `visit` on every reader's words (for the writer's grace periods).
     pub(crate) fn marks(&self, visit: &mut dyn FnMut(Marks<'_>)) {
         self.slots.fold((), |(), reader| {
