@@ -158,7 +158,6 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Grace<K, V> {}
 
 impl<K, V> Grace<K, V> {
     pub(crate) fn new() -> Self {
-        register();
         Grace {
             state: Mutex::new(State {
                 ready: Vec::new(),
@@ -286,9 +285,9 @@ impl<K, V> Grace<K, V> {
 /// use a compiler fence only.
 static EXPEDITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Registers the process for expedited `membarrier` once (before the first map exists, so
-/// before any reader reads the flag as set).
-fn register() {
+/// Registers the process for expedited `membarrier` once (when the first map is made, so before
+/// any reader reads the flag as set).
+pub(crate) fn register() {
     #[cfg(all(target_os = "linux", not(miri), not(guarded_map_loom)))]
     {
         static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();

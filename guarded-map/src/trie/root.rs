@@ -38,6 +38,7 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Root<K, V> {}
 
 impl<K, V> Root<K, V> {
     pub(crate) fn new(root: Node<K, V>) -> Self {
+        super::grace::register();
         let header = root.header();
         Root {
             len: AtomicUsize::new(header.len),
