@@ -51,6 +51,22 @@ fn tree_from<K, V>(
     build::tree(pairs, 0, &rehash)
 }
 
+/// A copy of `table` without the entry of `key` (which it holds), and that entry.
+fn copy_without<K, V, Q>(table: &Table<K, V>, hash: u64, key: &Q) -> (Table<K, V>, Pair<K, V>)
+where
+    K: Clone + Borrow<Q>,
+    V: Clone,
+    Q: ?Sized + Eq,
+{
+    let mut copy = table.clone();
+    let (pair, _) = copy
+        .find_entry(hash, key_eq(key))
+        .ok()
+        .expect("the copy holds the entry its original holds")
+        .remove();
+    (copy, pair)
+}
+
 /// Storage of the [`Rcu`](crate::Rcu) backend.
 pub struct RcuStore<K, V> {
     /// Declared first, so dropped before the readers whose marks its grace periods watch.
@@ -235,12 +251,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             write.unpublished(Wrote::NotRemoved);
             return None;
         }
-        let mut table = path.leaf.table.clone();
-        let (pair, _) = table
-            .find_entry(hash, key_eq(key))
-            .ok()
-            .expect("the copy holds the entry its original holds")
-            .remove();
+        let (table, pair) = copy_without(&path.leaf.table, hash, key);
         write.publish(
             &path,
             table,
@@ -350,12 +361,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
                 Ok((Outcome::Inserted, out))
             }
             (Compute::Remove, true) => {
-                let mut table = path.leaf.table.clone();
-                let (pair, _) = table
-                    .find_entry(hash, key_eq(key))
-                    .ok()
-                    .expect("the copy holds the entry its original holds")
-                    .remove();
+                let (table, pair) = copy_without(&path.leaf.table, hash, key);
                 write.publish(&path, table, rehash, Wrote::Removed);
                 Ok((Outcome::Removed(pair.key, pair.value), out))
             }
