@@ -23,12 +23,11 @@
 //! are full fences.
 //!
 //! A map no thread has read yet needs no grace period at all: its writer frees what it unlinked
-//! with the write (see `Writer::retire` in `root.rs`), which keeps maps that are built and then
-//! read, or only written, as small as the live tree.
+//! with the write (see `Writer::retire` in `root.rs`), which keeps maps that are only written, or
+//! filled before their first read, as small as their live tree.
 //!
 //! Nothing waits: a writer that finds a reader still inside keeps the batch and looks again at its
-//! next write. A reader stuck in a long read holds back the memory retired meanwhile, never a
-//! writer.
+//! next write. A reader stuck in a long read holds back what its own tree holds, never a writer.
 
 use std::collections::VecDeque;
 use std::mem;
