@@ -1,6 +1,6 @@
 //! The hash-table layouts of the backends, sharded by hash bits: tables of bare key-value pairs,
-//! locked per shard by the `Sharded` backend and frozen into the immutable [`Frozen`] form that RCU
-//! versions and snapshots are made of; and [`make_room`], how a table grows without ever losing an
+//! locked per shard by the `Sharded` backend, and the leaves of the hash trie that RCU versions and
+//! snapshots are made of (`trie/`); and [`make_room`], how a table grows without ever losing an
 //! entry to a panicking `Hash`.
 
 use std::borrow::Borrow;
@@ -50,8 +50,8 @@ impl<K, V> Keyed<K> for Pair<K, V> {
     }
 }
 
-/// One shard's table: of the `Sharded` backend (under its lock), of a [`Frozen`] table, or the
-/// private copy an RCU write changes.
+/// One shard's table: of the `Sharded` backend (under its lock), a trie's leaf, or the private
+/// copy of a leaf an RCU write changes.
 pub(crate) type Table<K, V> = HashTable<Pair<K, V>>;
 
 /// Makes room in `table` for one more entry, so that hashbrown never grows it itself: hashbrown
