@@ -214,15 +214,11 @@ impl<K, V> Grace<K, V> {
             // SAFETY: the marks are alive while the map is (the caller's contract).
             batch.busy.retain(|busy| unsafe { busy.inside() });
             let busy = &batch.busy;
-            let (keep, done): (Vec<_>, Vec<_>) = mem::take(&mut batch.garbage)
-                .into_iter()
-                .partition(|garbage| {
-                    let born = garbage.reachable_from();
-                    // SAFETY: as above.
-                    busy.iter().any(|busy| unsafe { busy.may_reach(born) })
-                });
-            batch.garbage = keep;
-            free.extend(done);
+            free.extend(batch.garbage.extract_if(.., |garbage| {
+                let born = garbage.reachable_from();
+                // SAFETY: as above.
+                !busy.iter().any(|busy| unsafe { busy.may_reach(born) })
+            }));
         }
         state.waiting.retain(|batch| !batch.garbage.is_empty());
         if state.pending.len() >= BATCH || state.pending_entries >= BATCH_ENTRIES {
@@ -369,6 +365,15 @@ mod tests {
     }
 
     impl Reader {
+        /// A reader inside a read of a tree of version `seen`, its nested-read word `nested`.
+        fn inside(seen: u64, nested: u64) -> Self {
+            Reader {
+                mark: AtomicU64::new(1),
+                seen: AtomicU64::new(seen),
+                nested: AtomicU64::new(nested),
+            }
+        }
+
         fn collect(&self, grace: &Grace<u64, u64>) -> usize {
             // SAFETY: the reader's words outlive the grace period (dropped after it).
             let freed = unsafe {
@@ -388,11 +393,7 @@ mod tests {
     fn retired_nodes_wait_for_the_reads_that_may_see_them() {
         let grace = Grace::new();
         // A read running on a tree of version 3.
-        let reader = Reader {
-            mark: AtomicU64::new(1),
-            seen: AtomicU64::new(3),
-            nested: AtomicU64::new(0),
-        };
+        let reader = Reader::inside(3, 0);
         drop(grace.retire(leaves(2)));
         drop(grace.retire(leaves(4)));
         let mut freed = reader.collect(&grace);
@@ -422,11 +423,7 @@ mod tests {
     fn a_nested_read_holds_back_only_the_batches_begun_while_it_ran() {
         let grace = Grace::new();
         // An outer read on version 1, with a nested read running.
-        let reader = Reader {
-            mark: AtomicU64::new(1),
-            seen: AtomicU64::new(1),
-            nested: AtomicU64::new(1),
-        };
+        let reader = Reader::inside(1, 1);
         drop(grace.retire(leaves(5)));
         reader.collect(&grace);
         for _ in 0..BATCH {

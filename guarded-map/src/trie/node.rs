@@ -518,7 +518,7 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Send for Dead<K, V> {}
 impl<K, V> Dead<K, V> {
     fn header(&self) -> &Header {
         // SAFETY: alive until dropped.
-        unsafe { untag(self.ptr).as_ref() }
+        unsafe { Node::<K, V>::header_at(self.ptr) }
     }
 
     /// The entries below it.

@@ -223,7 +223,7 @@ impl<'a, K, V> Writer<'a, K, V> {
         &self,
         path: &Path<'_, K, V>,
         new: Node<K, V>,
-        read: impl FnOnce() -> bool,
+        read: impl Fn() -> bool,
     ) {
         let _pin = self.root.pin.lock();
         // The handles along the path: the slot's, then each parent's for the next node.
@@ -276,7 +276,7 @@ impl<'a, K, V> Writer<'a, K, V> {
     }
 
     /// Publishes `new` as the whole tree, retiring the old one.
-    pub(crate) fn replace_all(&self, new: Node<K, V>, read: impl FnOnce() -> bool) {
+    pub(crate) fn replace_all(&self, new: Node<K, V>, read: impl Fn() -> bool) {
         let _pin = self.root.pin.lock();
         new.stamp(self.root.next_version());
         let old = self.root.publish(new);
@@ -290,14 +290,13 @@ impl<'a, K, V> Writer<'a, K, V> {
     /// Retires what a publish unlinked: to the grace periods, or, when `read` (asked after the
     /// publish) says no thread has ever read the map, to be freed by `collect` at once: a reader
     /// fences after it registers and before its first load of the root, and this side fences
-    /// between the publish and the question, so a reader that registers later loads the new root.
-    fn retire(
-        &self,
-        garbage: impl IntoIterator<Item = Garbage<K, V>>,
-        read: impl FnOnce() -> bool,
-    ) {
-        fence(SeqCst);
-        if read() {
+    /// between the publish and the answer it relies on, so a reader that registers later loads
+    /// the new root. A map that has readers (the answer never goes back) skips the fence.
+    fn retire(&self, garbage: impl IntoIterator<Item = Garbage<K, V>>, read: impl Fn() -> bool) {
+        if read() || {
+            fence(SeqCst);
+            read()
+        } {
             drop(self.root.grace().retire(garbage));
         } else {
             self.unseen.borrow_mut().extend(garbage);

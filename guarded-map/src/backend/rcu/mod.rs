@@ -22,6 +22,7 @@ use crate::compute::{Compute, Outcome};
 use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote, duration_nanos};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Pair, Table, key_eq};
+use crate::trie::node::Node;
 use crate::trie::root::{Path, Root, Writer};
 use crate::trie::{Frozen, build, grace::Garbage};
 
@@ -40,7 +41,7 @@ fn tree_from<K, V>(
     entries: Vec<Entry<K, V>>,
     capacity: usize,
     rehash: impl Fn(&K) -> u64,
-) -> crate::trie::node::Node<K, V> {
+) -> Node<K, V> {
     if entries.is_empty() {
         return build::with_capacity(capacity);
     }
@@ -102,11 +103,7 @@ impl<K, V> RcuStore<K, V> {
         }
     }
 
-    fn from_tree(
-        config: StoreConfig,
-        tree: crate::trie::node::Node<K, V>,
-        rec: Recorder<'_>,
-    ) -> Self {
+    fn from_tree(config: StoreConfig, tree: Node<K, V>, rec: Recorder<'_>) -> Self {
         rec.set_capacity(tree.header().capacity);
         RcuStore {
             root: Root::new(tree),
@@ -141,7 +138,7 @@ impl<'a, K, V> Write<'a, K, V> {
     }
 
     /// Publishes a whole new tree, made by a write that is not a keyed one.
-    fn publish_all(self, tree: crate::trie::node::Node<K, V>, copied: usize) {
+    fn publish_all(self, tree: Node<K, V>, copied: usize) {
         let readers = &self.store.readers;
         self.tree.replace_all(tree, || readers.any());
         self.finish(copied, None);
