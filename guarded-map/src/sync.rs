@@ -10,9 +10,8 @@
 mod imp {
     pub(crate) use parking_lot::{Mutex, MutexGuard};
     pub(crate) use std::hint::spin_loop;
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, fence};
+    pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, fence};
     pub(crate) use std::thread::yield_now;
-    pub(crate) use thread_local::ThreadLocal;
 
     /// Where threads park until another wakes them: parking_lot's global parking table. It takes
     /// no room; the key is an address the caller names.
@@ -109,8 +108,7 @@ mod imp {
 
 #[cfg(guarded_map_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, fence};
-    use std::sync::Arc;
+    pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, fence};
 
     /// parking_lot-shaped wrapper over loom's mutex (loom poisons; a model never recovers from panics).
     #[derive(Debug)]
@@ -165,57 +163,6 @@ mod imp {
         pub(crate) unsafe fn wake_one(&self, _key: usize) {
             let _guard = self.lock.lock().unwrap();
             self.parked.notify_one();
-        }
-    }
-
-    /// `thread_local::ThreadLocal` per modelled thread: loom runs all of them on one OS thread, so
-    /// the real one would hand them all one value. Values are boxed and kept until the object is
-    /// dropped, so references to them stay valid. The list is behind a modelled mutex, so that a
-    /// value made by one thread happens before another thread reads it through `iter`, as the real
-    /// one publishes it.
-    pub(crate) struct ThreadLocal<T> {
-        values: loom::sync::Mutex<Vec<(loom::thread::ThreadId, Box<T>)>>,
-    }
-
-    impl<T: Send> ThreadLocal<T> {
-        pub(crate) fn new() -> Self {
-            ThreadLocal {
-                values: loom::sync::Mutex::new(Vec::new()),
-            }
-        }
-
-        pub(crate) fn get(&self) -> Option<&T> {
-            let me = loom::thread::current().id();
-            let values = self.values.lock().unwrap();
-            let value = values.iter().find(|(id, _)| *id == me)?;
-            // SAFETY: the box is neither moved nor freed before `self` is dropped (entries are
-            // only pushed), and `&self` outlives the reference.
-            Some(unsafe { &*std::ptr::from_ref::<T>(&value.1) })
-        }
-
-        pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
-            if let Some(value) = self.get() {
-                return value;
-            }
-            let value = Box::new(init());
-            let at = std::ptr::from_ref::<T>(&value);
-            let me = loom::thread::current().id();
-            self.values.lock().unwrap().push((me, value));
-            // SAFETY: as in `get`; the box just moved into the list, its contents did not.
-            unsafe { &*at }
-        }
-
-        pub(crate) fn iter(&self) -> impl Iterator<Item = &T>
-        where
-            T: Sync,
-        {
-            let values = self.values.lock().unwrap();
-            let all: Vec<&T> = values
-                .iter()
-                // SAFETY: as in `get`.
-                .map(|(_, value)| unsafe { &*std::ptr::from_ref::<T>(value) })
-                .collect();
-            all.into_iter()
         }
     }
 }

@@ -21,20 +21,21 @@ pub(crate) trait Kept: Sync {
     fn add_to(&self, total: &mut Counts);
 }
 
-/// One thread's keyed reads of one `Rcu` map: their counts, and the mark of a running read.
+/// One thread's keyed reads of one `Rcu` map: their counts, and the marks of running reads.
 ///
-/// The `Rcu` reader keeps these in its own per-thread state and attaches them to the map's
+/// The `Rcu` reader keeps these in its own per-thread state, whose counts it attaches to the map's
 /// statistics. A read must mark the reader while it runs (the writer's grace periods wait for
 /// marked reads to end, see `trie/grace.rs`): a load and a store when it begins, a store when it
-/// ends. The count of outermost reads rides in the same word and stores, so counting costs nothing
-/// more, and the word changes with every read, which is what the writer watches for; reads nested
-/// in another (rare) find the mark set, leave the word alone and count apart.
+/// ends. The count of reads rides in the same words and stores, so counting costs nothing more,
+/// and the words change with every read, which is what the writer watches for. Also when the map
+/// does not count: a map without statistics attaches no counts.
 #[derive(Default)]
 pub(crate) struct ReadCounters {
-    /// Bit 0: a read is running. Above it: outermost reads (one per 2), also when not counting
-    /// (the word must change with every read; a map without statistics attaches no counts).
+    /// Bit 0: an outermost read is running. Above it: outermost reads, one per 2.
     state: crate::sync::AtomicU64,
-    nested: AtomicU64,
+    /// Reads nested in another on this thread (rare): odd while one runs, one more when each
+    /// begins and when it ends, so twice their count.
+    nested: crate::sync::AtomicU64,
     misses: AtomicU64,
 }
 
@@ -42,21 +43,19 @@ pub(crate) struct ReadCounters {
 #[derive(Clone, Copy)]
 pub(crate) enum Entered {
     /// No other read was running; the value the word takes when this read ends (mark clear, the
-    /// read counted if counting).
+    /// read counted).
     Outermost(u64),
-    /// Another read on this thread was running; the word is its.
+    /// Another read on this thread was running; the nested word marks this one.
     Nested,
 }
 
 impl ReadCounters {
-    /// Begins a read: marks it running, counting it when `counting`.
+    /// Begins a read: marks it running and counts it.
     #[inline(always)]
-    pub(crate) fn enter(&self, counting: bool) -> Entered {
+    pub(crate) fn enter(&self) -> Entered {
         let state = self.state.load(Relaxed);
         if state & 1 != 0 {
-            if counting {
-                bump(&self.nested, 1);
-            }
+            self.step_nested();
             return Entered::Nested;
         }
         let end = state + 2;
@@ -66,20 +65,32 @@ impl ReadCounters {
         Entered::Outermost(end)
     }
 
-    /// Ends a read that [`enter`](Self::enter) began; the outermost one clears the mark. Nothing
-    /// else writes the word meanwhile (nested reads leave it alone), so the value to store is known
-    /// from `enter`: no load, and nothing for this store to wait on. Release: a writer that sees
-    /// the mark change frees what the read looked at, after it.
+    /// Ends a read that [`enter`](Self::enter) began. Nothing else writes the outermost word
+    /// meanwhile (nested reads leave it alone), so the value to store is known from `enter`: no
+    /// load, and nothing for this store to wait on. Release: a writer that sees a mark change
+    /// frees what the read looked at, after it.
     #[inline(always)]
     pub(crate) fn leave(&self, entered: Entered) {
-        if let Entered::Outermost(end) = entered {
-            self.state.store(end, Release);
+        match entered {
+            Entered::Outermost(end) => self.state.store(end, Release),
+            Entered::Nested => self.step_nested(),
         }
     }
 
-    /// The word a writer's grace period watches (see `trie/grace.rs`).
+    /// Begins or ends a nested read: only this thread writes the word.
+    fn step_nested(&self) {
+        let nested = self.nested.load(Relaxed);
+        self.nested.store(nested + 1, Release);
+    }
+
+    /// The word of outermost reads a writer's grace period watches (see `trie/grace.rs`).
     pub(crate) fn mark(&self) -> &crate::sync::AtomicU64 {
         &self.state
+    }
+
+    /// The word of nested reads a writer's grace period watches.
+    pub(crate) fn nested_mark(&self) -> &crate::sync::AtomicU64 {
+        &self.nested
     }
 
     /// Whether a read marked by [`enter`](Self::enter) runs (asked on the reader's own thread).
@@ -96,8 +107,9 @@ impl ReadCounters {
 
 impl Kept for ReadCounters {
     fn add_to(&self, total: &mut Counts) {
-        let reads = (self.state.load(Relaxed) >> 1).wrapping_add(self.nested.load(Relaxed));
-        total.add_one(Counter::Get, reads);
+        let outermost = self.state.load(Relaxed) >> 1;
+        let nested = self.nested.load(Relaxed) >> 1;
+        total.add_one(Counter::Get, outermost.wrapping_add(nested));
         total.add_one(Counter::Miss, self.misses.load(Relaxed));
     }
 }

@@ -1,9 +1,13 @@
-//! Per-thread counter slots: the only statistics code on the hot path.
+//! A map's own counters: per-thread slots for what a thread may count often, one shared block for
+//! the rest.
 //!
-//! Each thread that touches a map gets its own cache-line-padded slot for that map ([`PerThread`]
-//! over the `thread_local` crate, which reuses the slot of an exited thread so counts are never
-//! dropped). Only the owning thread writes a slot, with a relaxed load and store (no locked
-//! read-modify-write); readers sum all slots. Capacity changes, being rare, go to one shared gauge.
+//! A thread that counts a miss or a contended lock gets its own slot for that map ([`PerThread`],
+//! which hands an exited thread's slot to the next thread, so counts are never dropped). Only the
+//! owning thread writes a slot, with a relaxed load and store (no locked read-modify-write);
+//! readers sum all slots. A slot holds only those three counters (24 bytes in the thread's arena),
+//! so that a map costs little for every thread that touches it. Everything else counted here is
+//! rare and costs far more than a locked add anyway (a snapshot, a `retain`, a refused insert):
+//! it goes to one shared block of counters, as capacity changes go to one shared gauge.
 //!
 //! A backend that touches state of its own on every operation may count there instead, where
 //! counting costs least, and attach those counts here (see [`kept`](super::kept) and
@@ -14,23 +18,23 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crossbeam_utils::CachePadded;
-
 use super::attach::{Attachment, AttachmentsLock};
 use super::sink;
 use super::table::{COUNTERS, Counter};
 use crate::descriptor::Descriptor;
 use crate::per_thread::PerThread;
 
-/// One thread's counters for one map.
+/// One thread's counters for one map: those a thread may count on every operation.
 #[derive(Default)]
-pub(crate) struct Counters([AtomicU64; COUNTERS]);
+struct Slot([AtomicU64; PER_THREAD.len()]);
 
-impl Counters {
-    #[inline]
-    fn add(&self, counter: Counter, n: u64) {
-        bump(&self.0[counter as usize], n);
-    }
+/// The counters kept per thread, in a [`Slot`]'s order.
+const PER_THREAD: [Counter; 3] = [Counter::Miss, Counter::Contended, Counter::WaitNanos];
+
+/// Where `counter` is in a [`Slot`], if it is kept per thread (a constant where `counter` is).
+#[inline(always)]
+fn per_thread(counter: Counter) -> Option<usize> {
+    PER_THREAD.iter().position(|&c| c == counter)
 }
 
 /// Adds `n` to a counter that only one thread at a time writes (its owner, or the holder of a lock
@@ -69,7 +73,9 @@ impl Index<Counter> for Counts {
 #[doc(hidden)]
 pub struct MapStats {
     pub(crate) descriptor: &'static Descriptor,
-    slots: PerThread<CachePadded<Counters>>,
+    slots: PerThread<Slot>,
+    /// The counters not kept per thread, added to with a locked add.
+    shared: [AtomicU64; COUNTERS],
     capacity: AtomicUsize,
     attached: AttachmentsLock,
     /// This statistics' own `Arc`, for the attachments stores take.
@@ -84,6 +90,7 @@ impl MapStats {
         Arc::new_cyclic(|me| MapStats {
             descriptor,
             slots: PerThread::new(),
+            shared: Default::default(),
             capacity: AtomicUsize::new(0),
             attached: AttachmentsLock::default(),
             me: me.clone(),
@@ -91,10 +98,15 @@ impl MapStats {
         })
     }
 
-    /// The calling thread's counters, created on its first use.
+    /// Counts `n` events of `counter`.
     #[inline(always)]
-    pub(crate) fn counters(&self) -> &Counters {
-        self.slots.get()
+    fn add(&self, counter: Counter, n: u64) {
+        match per_thread(counter) {
+            Some(at) => bump(&self.slots.get().0[at], n),
+            None => {
+                self.shared[counter as usize].fetch_add(n, Relaxed);
+            }
+        }
     }
 
     /// The counts stores attached.
@@ -121,9 +133,13 @@ impl MapStats {
 
     /// The sum of every thread's counters.
     pub(crate) fn counts(&self) -> Counts {
-        let mut total = self.slots.fold(Counts::default(), |mut total, slot| {
-            for (sum, cell) in total.0.iter_mut().zip(slot.0.iter()) {
-                *sum = sum.wrapping_add(cell.load(Relaxed));
+        let mut total = Counts::default();
+        for (sum, cell) in total.0.iter_mut().zip(&self.shared) {
+            *sum = cell.load(Relaxed);
+        }
+        let mut total = self.slots.fold(total, |mut total, slot| {
+            for (&counter, cell) in PER_THREAD.iter().zip(&slot.0) {
+                total.add_one(counter, cell.load(Relaxed));
             }
             total
         });
@@ -175,7 +191,7 @@ impl Recorder<'_> {
     #[inline(always)]
     pub(crate) fn count(&self, counter: Counter, n: u64) {
         if self.enabled {
-            self.stats.counters().add(counter, n);
+            self.stats.add(counter, n);
         }
     }
 

@@ -302,6 +302,7 @@ pub(crate) fn register() {
 }
 
 /// Whether the writers' fences are `membarrier`s, so that a reader's is a compiler fence only.
+#[inline(always)]
 pub(crate) fn expedited() -> bool {
     EXPEDITED.load(Relaxed)
 }

@@ -6,13 +6,13 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 
 use super::Frozen;
 use super::grace::{Garbage, Grace};
 use super::node::{Inner, Leaf, MAX_DEPTH, Node, NodeRef};
-use crate::sync::{Mutex, fence};
+use crate::sync::{AtomicPtr, Mutex, fence};
 use crate::table::Pair;
 
 /// The current tree of one `Rcu` map. The slot owns one count of the root.

@@ -4,7 +4,7 @@
 //! A read finds the calling thread's [`Reader`] for this map (one thread-local load and one
 //! comparison while a loop uses one map), stores its mark, fences (a compiler fence where
 //! `membarrier` is available), loads the root and looks the key up. It takes no count on what it
-//! reads, and keeps nothing between reads: an idle thread holds no memory of the map.
+//! reads, and keeps nothing between reads but its reader (32 bytes in the thread's arena).
 //!
 //! The mark is the word of the thread's [`ReadCounters`]: odd while a read runs, and counting
 //! outermost reads, so one store when a read begins and one when it ends both mark and count it.
@@ -17,39 +17,28 @@
 //! nested read, which loads the newest root, marks a word of its own, so that a grace period
 //! started while it runs waits for it to end.
 
-use std::sync::atomic::{
-    AtomicBool, Ordering::Relaxed, Ordering::Release, Ordering::SeqCst, compiler_fence,
-};
-
-use crossbeam_utils::CachePadded;
+use std::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
 use crate::per_thread::PerThread;
-use crate::stats::{Attached, Attachment, Entered, ReadCounters};
+use crate::stats::{Attached, Attachment, Counts, Entered, Kept, ReadCounters};
 use crate::sync::AtomicU64;
 use crate::trie::grace::{Marks, expedited, reader_fence};
 use crate::trie::root::{Current, Root};
 
 /// The per-thread readers of one `Rcu` map.
 pub(crate) struct Readers {
-    /// Padded: `thread_local` allocates neighbouring threads' readers side by side, and each is
-    /// written on every read. Each reader's counts are attached on its thread's first read.
-    slots: Attached<PerThread<CachePadded<Reader>>>,
+    /// Attached as a whole: the map's statistics sum every thread's reader.
+    slots: Attached<PerThread<Reader>>,
 }
 
-/// One thread's reader of one map, created on the thread's first read.
+/// One thread's reader of one map, created on the thread's first read: 32 bytes in the thread's
+/// arena, beside its readers of other maps (see `per_thread`).
 struct Reader {
-    /// The thread's read counts and the mark of a running read.
+    /// The thread's read counts and the marks of its running reads.
     reads: ReadCounters,
     /// The version of the root the running outermost read loaded; `u64::MAX` between reads (see
     /// `trie/grace.rs`).
     seen: AtomicU64,
-    /// Odd while a nested read runs; changes with every nested read.
-    nested: AtomicU64,
-    /// Whether `reads` is attached to the map's statistics and the process uses `membarrier`:
-    /// the one test of the fast path (see [`Readers::read`]).
-    fast: AtomicBool,
-    /// Whether `reads` is attached to the map's statistics.
-    attached: AtomicBool,
 }
 
 impl Default for Reader {
@@ -57,10 +46,13 @@ impl Default for Reader {
         Reader {
             reads: ReadCounters::default(),
             seen: AtomicU64::new(u64::MAX),
-            nested: AtomicU64::new(0),
-            fast: AtomicBool::new(false),
-            attached: AtomicBool::new(false),
         }
+    }
+}
+
+impl Kept for PerThread<Reader> {
+    fn add_to(&self, total: &mut Counts) {
+        self.fold((), |(), reader| reader.reads.add_to(total));
     }
 }
 
@@ -68,7 +60,7 @@ impl Readers {
     /// Readers whose read counts are attached through `attachment`.
     pub(crate) fn new(attachment: Attachment) -> Self {
         let mut slots = Attached::new(Box::new(PerThread::new()));
-        slots.attach_to(attachment, |_, _| {});
+        slots.attach_to(attachment, |slots, keep| keep.keep(slots));
         Readers { slots }
     }
 
@@ -89,8 +81,8 @@ impl Readers {
         f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
     ) -> R {
         let reader = self.slots.get();
-        if !reader.fast.load(Relaxed) {
-            return self.read_slow(reader, root, counting, f);
+        if !expedited() {
+            return Self::read_fenced(reader, root, counting, f);
         }
         // The writer's `membarrier` supplies the hardware fence (see `trie/grace.rs`).
         Self::marked(reader, root, counting, || compiler_fence(SeqCst), f)
@@ -105,7 +97,7 @@ impl Readers {
         fence: impl FnOnce(),
         f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
     ) -> R {
-        let running = Running::enter(reader, counting);
+        let running = Running::enter(reader);
         fence();
         // SAFETY: the mark is stored and fenced, and the tree is used only by `f`, inside this
         // read: `f`'s result cannot borrow from it (the closure is generic over the lifetime).
@@ -116,23 +108,15 @@ impl Readers {
         out
     }
 
-    /// [`read`](Self::read) on the thread's first read (its counts are attached to the map's
-    /// statistics), or in a process without `membarrier` (every read fences).
+    /// [`read`](Self::read) in a process without `membarrier`: every read fences.
     #[cold]
     #[inline(never)]
-    fn read_slow<K, V, R>(
-        &self,
+    fn read_fenced<K, V, R>(
         reader: &Reader,
         root: &Root<K, V>,
         counting: bool,
         f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
     ) -> R {
-        if !reader.attached.swap(true, Relaxed) {
-            // The same reader again (`ThreadLocal` never moves its values), from the data.
-            self.slots
-                .attach(|slots, keep| keep.keep(&slots.get().reads));
-        }
-        reader.fast.store(expedited(), Relaxed);
         Self::marked(reader, root, counting, reader_fence, f)
     }
 
@@ -147,15 +131,14 @@ impl Readers {
             visit(Marks {
                 mark: reader.reads.mark(),
                 seen: &reader.seen,
-                nested: &reader.nested,
+                nested: reader.reads.nested_mark(),
             });
         });
     }
 }
 
 /// One running read: marks the reader as reading (see [`ReadCounters::enter`]), and clears the
-/// mark when the outermost read ends, also when its closure panics. A nested read marks the
-/// reader's nested word instead.
+/// mark when the read ends, also when its closure panics.
 struct Running<'a> {
     reader: &'a Reader,
     entered: Entered,
@@ -163,12 +146,8 @@ struct Running<'a> {
 
 impl<'a> Running<'a> {
     #[inline(always)]
-    fn enter(reader: &'a Reader, counting: bool) -> Self {
-        let entered = reader.reads.enter(counting);
-        if let Entered::Nested = entered {
-            let nested = reader.nested.load(Relaxed);
-            reader.nested.store(nested + 1, Release);
-        }
+    fn enter(reader: &'a Reader) -> Self {
+        let entered = reader.reads.enter();
         Running { reader, entered }
     }
 
@@ -184,13 +163,9 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        match self.entered {
+        if let Entered::Outermost(_) = self.entered {
             // Before the mark clears: a writer that sees the next read's mark sees this too.
-            Entered::Outermost(_) => self.reader.seen.store(u64::MAX, Relaxed),
-            Entered::Nested => {
-                let nested = self.reader.nested.load(Relaxed);
-                self.reader.nested.store(nested + 1, Release);
-            }
+            self.reader.seen.store(u64::MAX, Relaxed);
         }
         self.reader.reads.leave(self.entered);
     }
