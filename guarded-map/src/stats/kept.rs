@@ -7,7 +7,7 @@
 //!   one increment on a line the writer owns already. Looking the thread's slot up instead costs thread-local
 //!   loads in front of the lock's compare-and-swap, which waits for them (BENCHMARKS.md).
 //! - The `Rcu` writer's [`PublishCounts`], beside its writer lock: its writes' outcomes and its
-//!   publishes. A thread's slot would cost the map some 500 bytes for every thread that writes it.
+//!   publishes. A thread's slot would cost the map memory for every thread that writes it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::Release};
 
@@ -197,8 +197,8 @@ impl Kept for WriteCounts {
 /// What an `Rcu` writer counts under its writer lock: the outcome of each write and each publish
 /// (its time and the entries it copied).
 ///
-/// Beside the writer lock, not in the writing thread's slot: a thread's slot costs a map some
-/// 500 bytes the first time that thread counts in it, and the lock already orders the writers, so
+/// Beside the writer lock, not in the writing thread's slot: a thread's slot costs a map memory
+/// the first time that thread counts in it, and the lock already orders the writers, so
 /// a relaxed load and store is exact (as in [`WriteCounts`]).
 #[derive(Default)]
 pub(crate) struct PublishCounts {

@@ -15,7 +15,7 @@
 
 use std::ops::Index;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use super::attach::{Attachment, AttachmentsLock};
@@ -74,8 +74,9 @@ impl Index<Counter> for Counts {
 pub struct MapStats {
     pub(crate) descriptor: &'static Descriptor,
     slots: PerThread<Slot>,
-    /// The counters not kept per thread, added to with a locked add.
-    shared: [AtomicU64; COUNTERS],
+    /// The counters not kept per thread, added to with a locked add; boxed when first needed
+    /// (128 bytes that most maps never count in).
+    shared: OnceLock<Box<[AtomicU64; COUNTERS]>>,
     capacity: AtomicUsize,
     attached: AttachmentsLock,
     /// This statistics' own `Arc`, for the attachments stores take.
@@ -90,7 +91,7 @@ impl MapStats {
         Arc::new_cyclic(|me| MapStats {
             descriptor,
             slots: PerThread::new(),
-            shared: Default::default(),
+            shared: OnceLock::new(),
             capacity: AtomicUsize::new(0),
             attached: AttachmentsLock::default(),
             me: me.clone(),
@@ -104,7 +105,8 @@ impl MapStats {
         match per_thread(counter) {
             Some(at) => bump(&self.slots.get().0[at], n),
             None => {
-                self.shared[counter as usize].fetch_add(n, Relaxed);
+                let shared = self.shared.get_or_init(Box::default);
+                shared[counter as usize].fetch_add(n, Relaxed);
             }
         }
     }
@@ -134,8 +136,10 @@ impl MapStats {
     /// The sum of every thread's counters.
     pub(crate) fn counts(&self) -> Counts {
         let mut total = Counts::default();
-        for (sum, cell) in total.0.iter_mut().zip(&self.shared) {
-            *sum = cell.load(Relaxed);
+        if let Some(shared) = self.shared.get() {
+            for (sum, cell) in total.0.iter_mut().zip(shared.iter()) {
+                *sum = cell.load(Relaxed);
+            }
         }
         let mut total = self.slots.fold(total, |mut total, slot| {
             for (&counter, cell) in PER_THREAD.iter().zip(&slot.0) {

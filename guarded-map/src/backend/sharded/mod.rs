@@ -4,9 +4,9 @@
 //! The locks are our own [`ShardLock`]s, which count the keyed reads in the same instruction that
 //! releases them (see the [`lock`] module for why). Keyed writes are counted beside the lock's word
 //! too, under its write lock ([`WriteCounts`], one count per outcome). Both are attached to the
-//! map's statistics when the store is built; only misses and the rare operations (contention,
-//! `retain`, `clear`) are counted in the per-thread slots, so that no keyed operation looks the
-//! thread's slot up on its way in.
+//! map's statistics when the store is built; only misses and contention are counted in the
+//! per-thread slots, and the rare operations (`retain`, `clear`) in the map's shared block, so that
+//! no keyed operation looks the thread's slot up on its way in.
 //!
 //! `insert`, `remove` and `update` take a plain write lock: the user code they run (`Hash` while a
 //! full shard grows, `Eq` while looking, `update`'s closure, which cannot add or remove) either
