@@ -211,3 +211,37 @@ fn sharded_contention_is_counted() {
     );
     assert!(stats.lock_wait_nanos > 0);
 }
+
+/// Reads and misses counted by threads that come and go, several at a time: an exited thread's
+/// per-thread counts stay (the next thread takes its number over and counts on), so the totals
+/// are exact.
+fn counts_outlive_their_threads<S: Spec>(map: &GuardedMap<u64, u64, S>) {
+    map.insert(1, 1);
+    let (rounds, threads, reads) = (40u64, 4u64, 30u64);
+    for _ in 0..rounds {
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for i in 0..reads {
+                        // Two reads in three hit.
+                        let key = if i % 3 == 2 { 2 } else { 1 };
+                        std::hint::black_box(map.get_cloned(&key));
+                    }
+                });
+            }
+        });
+    }
+    let stats = map.stats();
+    let all = rounds * threads * reads;
+    assert_eq!((stats.gets, stats.misses), (all, all / 3));
+}
+
+#[test]
+fn rcu_counts_outlive_their_threads() {
+    counts_outlive_their_threads(&GuardedMap::<u64, u64, RcuSpec>::new());
+}
+
+#[test]
+fn sharded_counts_outlive_their_threads() {
+    counts_outlive_their_threads(&GuardedMap::<u64, u64, ShardedSpec>::new());
+}
