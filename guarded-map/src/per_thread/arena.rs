@@ -27,7 +27,7 @@ const CHUNK: usize = 4096;
 /// change it, from any thread; the slots beside it are written by the arena's thread).
 const HEADER: usize = 64;
 /// The largest slot (and alignment) an arena serves.
-pub(crate) const MAX_SLOT: usize = 1024;
+const MAX_SLOT: usize = 1024;
 
 /// The memory of the values of one thread number (see `home.rs`): used by one thread at a time,
 /// and by any thread that frees a value of it.
@@ -93,12 +93,13 @@ impl Arena {
                     && align_of::<T>() <= HEADER
             )
         };
-        // A zero-sized value still gets a distinct slot of one word (it holds the free link).
-        let layout = Layout::new::<T>()
-            .align_to(align_of::<*mut u8>())
-            .and_then(|l| Layout::from_size_align(l.size().max(size_of::<*mut u8>()), l.align()))
-            .expect("a small layout")
-            .pad_to_align();
+        // At least a word, aligned for one: a free slot holds the next one's address (and a
+        // zero-sized value still gets a slot of its own).
+        let align = align_of::<T>().max(align_of::<*mut u8>());
+        let size = size_of::<T>()
+            .max(size_of::<*mut u8>())
+            .next_multiple_of(align);
+        let layout = Layout::from_size_align(size, align).expect("a small layout");
         let mut state = self.state.lock();
         let at = match state.sizes.iter().position(|s| s.layout == layout) {
             Some(at) => at,

@@ -19,6 +19,7 @@ mod arena;
 mod home;
 
 use std::ptr::{self, NonNull};
+use std::slice;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
@@ -144,20 +145,24 @@ impl<T: Send> PerThread<T> {
 
     /// The calling thread's value, if it has one, without creating it.
     pub(crate) fn existing(&self) -> Option<&T> {
-        let table = self.table.load(Acquire);
-        if table.is_null() {
-            return None;
-        }
         let (bucket, index) = position(home::current().number);
-        // SAFETY: a table lives until the object is dropped.
-        let cells = unsafe { &*table }.buckets[bucket].load(Acquire);
-        if cells.is_null() {
-            return None;
-        }
-        // SAFETY: a bucket of `1 << bucket` cells lives until the object is dropped.
-        let value = unsafe { &*cells.add(index) }.load(Acquire);
+        let value = self.bucket(bucket)?[index].load(Acquire);
         // SAFETY: as in `value_or`.
         (!value.is_null()).then(|| unsafe { &*value })
+    }
+
+    /// The cells of bucket `bucket`, if it was made.
+    fn bucket(&self, bucket: usize) -> Option<&[AtomicPtr<T>]> {
+        let table = self.table.load(Acquire);
+        // SAFETY: a published table lives until the object is dropped.
+        let cells = unsafe { table.as_ref() }?.buckets[bucket].load(Acquire);
+        // SAFETY: a published bucket of `1 << bucket` cells lives until the object is dropped.
+        (!cells.is_null()).then(|| unsafe { slice::from_raw_parts(cells, 1 << bucket) })
+    }
+
+    /// Every bucket that was made.
+    fn buckets(&self) -> impl Iterator<Item = &[AtomicPtr<T>]> {
+        (0..BUCKETS).filter_map(|bucket| self.bucket(bucket))
     }
 
     /// The cell of thread number `number`, with its table and bucket made if they were not.
@@ -187,9 +192,9 @@ impl<T: Send> PerThread<T> {
             // published.
             |lost| drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(lost, 1 << bucket)) }),
         );
-        // SAFETY: a published bucket of `1 << bucket` cells lives until the object is dropped,
-        // and `index` is below that.
-        unsafe { &*cells.add(index) }
+        // SAFETY: a published bucket of `1 << bucket` cells lives until the object is dropped.
+        let cells = unsafe { slice::from_raw_parts(cells, 1 << bucket) };
+        &cells[index]
     }
 }
 
@@ -214,23 +219,6 @@ fn published<P>(
     }
 }
 
-impl<T: Send> PerThread<T> {
-    /// Calls `f` on every bucket that exists: its index and its cells.
-    fn buckets(&self, mut f: impl FnMut(usize, *mut AtomicPtr<T>)) {
-        let table = self.table.load(Acquire);
-        if table.is_null() {
-            return;
-        }
-        // SAFETY: a published table lives until the object is dropped.
-        for (bucket, slot) in unsafe { &*table }.buckets.iter().enumerate() {
-            let cells = slot.load(Acquire);
-            if !cells.is_null() {
-                f(bucket, cells);
-            }
-        }
-    }
-}
-
 impl<T: Send + Default> PerThread<T> {
     /// The calling thread's value, created by `T::default()` on its first use.
     #[inline(always)]
@@ -242,39 +230,30 @@ impl<T: Send + Default> PerThread<T> {
 impl<T: Send + Sync> PerThread<T> {
     /// Folds every thread's value (threads that have exited included) into `init`. A value created
     /// meanwhile may be left out; every value that existed before the call is in.
-    pub(crate) fn fold<A>(&self, init: A, mut f: impl FnMut(A, &T) -> A) -> A {
-        let mut acc = Some(init);
-        self.buckets(|bucket, cells| {
-            for index in 0..1usize << bucket {
-                // SAFETY: a published bucket's cells live until the object is dropped.
-                let value = unsafe { &*cells.add(index) }.load(Acquire);
-                if !value.is_null() {
-                    // SAFETY: as in `value_or`; shared access to a value needs `T: Sync`.
-                    let value = unsafe { &*value };
-                    acc = acc.take().map(|acc| f(acc, value));
-                }
-            }
-        });
-        acc.expect("folded")
+    pub(crate) fn fold<A>(&self, init: A, f: impl FnMut(A, &T) -> A) -> A {
+        self.buckets()
+            .flatten()
+            .filter_map(|cell| {
+                // SAFETY: as in `value_or`; shared access to a value needs `T: Sync`.
+                unsafe { cell.load(Acquire).as_ref() }
+            })
+            .fold(init, f)
     }
 }
 
 impl<T: Send> Drop for PerThread<T> {
     fn drop(&mut self) {
-        self.buckets(|bucket, cells| {
-            for index in 0..1usize << bucket {
-                // SAFETY: a published bucket's cells live until now.
-                let value = unsafe { &*cells.add(index) }.load(Acquire);
-                if let Some(value) = NonNull::new(value) {
+        for cells in self.buckets() {
+            for cell in cells {
+                if let Some(value) = NonNull::new(cell.load(Acquire)) {
                     // SAFETY: made by `Arena::alloc` in `value_or`, freed once (here), and no
                     // reference to it is left: `&mut self`.
                     unsafe { arena::free(value) };
                 }
             }
-            let cells = ptr::slice_from_raw_parts_mut(cells, 1 << bucket);
-            // SAFETY: made by `Box::into_raw` of a slice of that length in `cell`, freed once.
-            drop(unsafe { Box::from_raw(cells) });
-        });
+            // SAFETY: made by `Box::into_raw` of a slice of this length in `cell`, freed once.
+            drop(unsafe { Box::from_raw(ptr::from_ref(cells).cast_mut()) });
+        }
         let table = self.table.load(Acquire);
         if !table.is_null() {
             // SAFETY: made by `Box::into_raw` in `cell`, freed once.
