@@ -153,16 +153,23 @@ impl<T: Send> PerThread<T> {
 
     /// The cells of bucket `bucket`, if it was made.
     fn bucket(&self, bucket: usize) -> Option<&[AtomicPtr<T>]> {
-        let table = self.table.load(Acquire);
-        // SAFETY: a published table lives until the object is dropped.
-        let cells = unsafe { table.as_ref() }?.buckets[bucket].load(Acquire);
-        // SAFETY: a published bucket of `1 << bucket` cells lives until the object is dropped.
-        (!cells.is_null()).then(|| unsafe { slice::from_raw_parts(cells, 1 << bucket) })
+        cells(&self.table()?.buckets[bucket], bucket)
     }
 
     /// Every bucket that was made.
     fn buckets(&self) -> impl Iterator<Item = &[AtomicPtr<T>]> {
-        (0..BUCKETS).filter_map(|bucket| self.bucket(bucket))
+        let slots = self.table().map(|table| table.buckets.iter());
+        slots
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(bucket, slot)| cells(slot, bucket))
+    }
+
+    /// The table, if a value was ever made.
+    fn table(&self) -> Option<&Table<T>> {
+        // SAFETY: a published table lives until the object is dropped.
+        unsafe { self.table.load(Acquire).as_ref() }
     }
 
     /// The cell of thread number `number`, with its table and bucket made if they were not.
@@ -196,6 +203,14 @@ impl<T: Send> PerThread<T> {
         let cells = unsafe { slice::from_raw_parts(cells, 1 << bucket) };
         &cells[index]
     }
+}
+
+/// The cells of bucket `bucket` of a table, whose pointer is in `slot`, if it was made.
+fn cells<T>(slot: &AtomicPtr<AtomicPtr<T>>, bucket: usize) -> Option<&[AtomicPtr<T>]> {
+    let cells = slot.load(Acquire);
+    // SAFETY: a published bucket of `1 << bucket` cells lives until its object is dropped, and
+    // the slot is in that object's table.
+    (!cells.is_null()).then(|| unsafe { slice::from_raw_parts(cells, 1 << bucket) })
 }
 
 /// The pointer in `slot`, published from `make` if it was null; a thread that loses the race to

@@ -127,7 +127,7 @@ unsafe impl<T: ?Sized + Send> Send for Attached<T> {}
 // SAFETY: as for `Send`: shared access gives only `&T`.
 unsafe impl<T: ?Sized + Sync> Sync for Attached<T> {}
 
-/// Collects the counts an [`Attached::attach`] call picks out of its data (borrowed for `'a`).
+/// Collects the counts an [`Attached::attach_to`] call picks out of its data (borrowed for `'a`).
 pub(crate) struct Keep<'a> {
     attachment: &'a Attachment,
     live: Vec<Pointer>,
@@ -163,35 +163,28 @@ impl<T: ?Sized> Attached<T> {
         Some(unsafe { self.data.as_mut() })
     }
 
-    /// Attaches, through `attachment`, the counts `pick` passes to its [`Keep`]; later calls of
-    /// [`attach`](Self::attach) use the same attachment. Once only: a second attachment would
-    /// count the same cells twice.
+    /// Attaches, through `attachment`, the counts `pick` passes to its [`Keep`] (nothing for a
+    /// map without statistics). Once only: a second attachment would count the same cells twice.
+    ///
+    /// `pick` may attach only what it reaches through the data's shared reference (or what lives
+    /// forever): such a reference stays valid for as long as the data is shared, which is until
+    /// `Drop` detaches it, since the data is never moved or reached mutably meanwhile.
     pub(crate) fn attach_to(
         &mut self,
         attachment: Attachment,
         pick: impl for<'a> FnOnce(&'a T, &mut Keep<'a>),
     ) {
         assert!(self.attachment.is_none(), "counts are attached once");
-        self.attachment = Some(attachment);
-        self.attach(pick);
-    }
-
-    /// Attaches more counts found in the data (e.g. a new thread's, as threads come), through the
-    /// attachment given to [`attach_to`](Self::attach_to); nothing before that or for a map
-    /// without statistics.
-    ///
-    /// `pick` may attach only what it reaches through the data's shared reference (or what lives
-    /// forever): such a reference stays valid for as long as the data is shared, which is until
-    /// `Drop` detaches it, since the data is never moved or reached mutably meanwhile.
-    pub(crate) fn attach(&self, pick: impl for<'a> FnOnce(&'a T, &mut Keep<'a>)) {
-        let Some(attachment) = self.attachment.as_ref().filter(|a| a.enabled) else {
+        let attachment = &*self.attachment.insert(attachment);
+        if !attachment.enabled {
             return;
-        };
+        }
         let mut keep = Keep {
             attachment,
             live: Vec::new(),
         };
-        pick(self, &mut keep);
+        // SAFETY: alive until `Drop`; from here on only shared references to it are made.
+        pick(unsafe { self.data.as_ref() }, &mut keep);
         attachment
             .stats
             .attachments()
