@@ -12,7 +12,8 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 map_spec!(Accounts: HashMap<u32, u64>, sharded, name = "reporter.accounts");
 map_spec!(Prices: HashMap<u32, u64>, rcu, name = "reporter.prices");
 map_spec!(Threaded: HashMap<u32, u64>, rcu, name = "reporter.threaded");
-map_spec!(Described: HashMap<u32, u64>, rcu, name = "reporter.described");
+map_spec!(Growing: HashMap<u32, u64>, sharded, name = "reporter.growing", max_len = 100_000);
+map_spec!(Described: HashMap<u32, u64>, rcu, name = "reporter.described", max_len = 1_000);
 
 /// The value of the series `name` of map `map` (and `op`, if given) in one snapshot.
 fn value(snapshot: &[Published], name: &str, map: &str, op: Option<&str>) -> Option<f64> {
@@ -208,4 +209,49 @@ fn a_zero_interval_is_refused() {
     let err = Reporter::start(Duration::ZERO).unwrap_err();
     assert!(matches!(err, ReporterError::ZeroInterval));
     assert_eq!(err.to_string(), "the reporter interval must not be zero");
+}
+
+#[test]
+fn reports_forecast_a_growing_map() {
+    // 200 entries every 0.6 s (the forecast skips reports closer than 0.5 s): 333 a second.
+    let map: GuardedMap<u32, u64, Growing> = GuardedMap::new();
+    let recorder = DebuggingRecorder::new();
+    let mut published = report_into(&recorder);
+    for step in 0..4u32 {
+        thread::sleep(Duration::from_millis(600));
+        for k in step * 200..(step + 1) * 200 {
+            map.insert(k, 0);
+        }
+        published = report_into(&recorder);
+    }
+    let window = |name: &str, w: &str| {
+        published
+            .iter()
+            .find(|p| {
+                p.name == name
+                    && p.labels
+                        .contains(&("map".into(), "reporter.growing".into()))
+                    && p.labels.contains(&("window".into(), w.into()))
+            })
+            .map(|p| p.value)
+            .unwrap_or_else(|| panic!("{name} {w} not published"))
+    };
+    for w in ["1m", "15m"] {
+        let rate = window("guarded_map_growth_entries_per_second", w);
+        // Sleeps overshoot: the rate is at most the nominal one and not far below it.
+        assert!(rate > 100.0 && rate <= 334.0, "{w}: {rate}");
+        let eta = window("guarded_map_time_to_max_len_seconds", w);
+        let expected = (100_000.0 - 800.0) / rate;
+        assert!((eta - expected).abs() < 1.0, "{w}: {eta} vs {expected}");
+    }
+    let growth = guarded_map::report::forecast("reporter.growing").expect("reported");
+    assert_eq!(growth.entries(), Some(800));
+    let fill = value(
+        &published,
+        "guarded_map_load_factor",
+        "reporter.growing",
+        None,
+    )
+    .unwrap();
+    assert!(fill > 0.0 && fill <= 1.0, "{fill}");
 }

@@ -93,6 +93,30 @@ fn routes_and_sessions(samples: &[Sample]) {
     );
     assert!(v("guarded_map_memory_bytes", &[routes]) >= report.stats.capacity as f64);
     assert_eq!(
+        v("guarded_map_load_factor", &[routes]),
+        2.0 / report.stats.capacity as f64
+    );
+    assert_eq!(
+        v("guarded_map_slack_bytes", &[routes]),
+        report.stats.slack_bytes() as f64
+    );
+    // Capacity: max_len times the live instances; the forecast has one sample so far.
+    assert_eq!(v("guarded_map_max_len_entries", &[sessions]), 3.0);
+    for window in ["1m", "15m"] {
+        let w = ("window", window);
+        assert_eq!(
+            v("guarded_map_growth_entries_per_second", &[routes, w]),
+            0.0
+        );
+        let eta = v("guarded_map_time_to_max_len_seconds", &[sessions, w]);
+        assert_eq!(eta, f64::INFINITY, "not growing: never full");
+    }
+    assert!(
+        !samples.iter().any(|s| s.name.contains("max_len")
+            && s.labels.contains(&("map".into(), "e2e.routes".into()))),
+        "a map without max_len has no limit to forecast"
+    );
+    assert_eq!(
         v(
             "guarded_map_info",
             &[

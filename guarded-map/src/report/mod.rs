@@ -26,14 +26,21 @@
 //! | `guarded_map_rcu_publishes_total` | counter | `rcu` maps only |
 //! | `guarded_map_rcu_publish_seconds` | histogram | `rcu` maps only |
 //! | `guarded_map_rcu_copied_entries_total` | counter | `rcu` maps only |
+//! | `guarded_map_load_factor` | gauge | entries over capacity, 0 to 1 |
+//! | `guarded_map_slack_bytes` | gauge | capacity held but unused, estimate |
+//! | `guarded_map_max_len_entries` | gauge | max_len times live instances; maps with a `max_len` only |
+//! | `guarded_map_growth_entries_per_second{window}` | gauge | `window`: `1m`, `15m` ([`Forecast`]) |
+//! | `guarded_map_time_to_max_len_seconds{window}` | gauge | `+Inf` while not growing; maps with a `max_len` only |
 //!
 //! Maps declared with `stats = false` publish only `guarded_map_info` and `guarded_map_instances`.
 //! Histograms see the events that happen while a recorder is installed.
 
+mod forecast;
 mod names;
 mod publish;
 mod reporter;
 
+pub use forecast::{Forecast, Window, forecast};
 pub use names::{ALL as METRICS, Kind as MetricKind, Metric, SECONDS_BUCKETS, label};
 pub(crate) use publish::{observe_lock_wait, observe_publish};
 pub use reporter::{Reporter, ReporterError};

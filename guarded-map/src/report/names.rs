@@ -77,13 +77,51 @@ pub const RCU_PUBLISH: Metric = metric(
     "Time to build and publish one version of an rcu map (one publish in 16, sampled).",
 );
 
+/// `guarded_map_load_factor{map}`.
+pub const LOAD_FACTOR: Metric = metric(
+    "guarded_map_load_factor",
+    Kind::Gauge,
+    Unit::Count,
+    "Entries over capacity (all live instances): how full the tables are, 0 to 1.",
+);
+/// `guarded_map_slack_bytes{map}`.
+pub const SLACK: Metric = metric(
+    "guarded_map_slack_bytes",
+    Kind::Gauge,
+    Unit::Bytes,
+    "Estimated bytes of table capacity held but unused (all live instances).",
+);
+/// `guarded_map_max_len_entries{map}`.
+pub const MAX_LEN: Metric = metric(
+    "guarded_map_max_len_entries",
+    Kind::Gauge,
+    Unit::Count,
+    "The entries the map may hold: its max_len times its live instances (maps with a max_len only).",
+);
+/// `guarded_map_growth_entries_per_second{map, window}`.
+pub const GROWTH: Metric = metric(
+    "guarded_map_growth_entries_per_second",
+    Kind::Gauge,
+    Unit::Count,
+    "Change of the entry count, averaged over the window (1m or 15m); negative while shrinking.",
+);
+/// `guarded_map_time_to_max_len_seconds{map, window}`.
+pub const TIME_TO_MAX_LEN: Metric = metric(
+    "guarded_map_time_to_max_len_seconds",
+    Kind::Gauge,
+    Unit::Seconds,
+    "Forecast time until the entries reach max_len at the window's growth rate; +Inf while not growing.",
+);
+
 /// The metrics of the table of statistics (`guarded_map_probe_common::statistics!`), collected
 /// into [`ALL`] after the metrics that are not one statistic's.
 macro_rules! define_all {
     (@acc [$($metric:expr,)*]) => {
         /// Every metric, in the order they are described.
-        pub const ALL: [Metric; 5 + [$(stringify!($metric)),*].len()] =
-            [INFO, OPERATIONS, INSTANCES, LOCK_WAIT, RCU_PUBLISH, $($metric,)*];
+        pub const ALL: [Metric; 10 + [$(stringify!($metric)),*].len()] = [
+            INFO, OPERATIONS, INSTANCES, LOCK_WAIT, RCU_PUBLISH, $($metric,)*
+            LOAD_FACTOR, SLACK, MAX_LEN, GROWTH, TIME_TO_MAX_LEN,
+        ];
     };
     (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
         (counter $n:literal $help:literal); $($rest:tt)*) => {
@@ -126,6 +164,8 @@ pub mod label {
     pub const KEY_TYPE: &str = "key_type";
     /// The value type, on `guarded_map_info`.
     pub const VALUE_TYPE: &str = "value_type";
+    /// The forecast's window (`1m`, `15m`), on the growth and time-to-max_len gauges.
+    pub const WINDOW: &str = "window";
     /// Every label above.
-    pub const ALL: [&str; 5] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE];
+    pub const ALL: [&str; 6] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW];
 }

@@ -6,6 +6,7 @@ use metrics::{Label, counter, gauge, histogram};
 
 use guarded_map_probe_common::Op;
 
+use super::forecast::{self, Window};
 use super::names::{self, label};
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::registry::{self, MapReport};
@@ -44,10 +45,42 @@ fn publish(report: &MapReport) {
     }
     let rcu = d.backend() == BackendKind::Rcu;
     publish_stats(s, &map, rcu);
+    publish_capacity(report, &map);
     // Registering a histogram (without an observation) makes it visible before its first event.
     let _registered = histogram!(names::LOCK_WAIT.name, vec![map.clone()]);
     if rcu {
         let _registered = histogram!(names::RCU_PUBLISH.name, vec![map]);
+    }
+}
+
+/// The gauges derived from the entry count: load, slack, and the growth forecast.
+fn publish_capacity(report: &MapReport, map: &Label) {
+    let s = &report.stats;
+    gauge!(names::LOAD_FACTOR.name, vec![map.clone()]).set(s.load_factor());
+    gauge!(names::SLACK.name, vec![map.clone()]).set(s.slack_bytes() as f64);
+    let growth = forecast::observe(report.descriptor.label(), s.len);
+    let limit = report
+        .descriptor
+        .max_len_limit()
+        .map(|max| (max as u64).saturating_mul(report.instances as u64));
+    if let Some(limit) = limit {
+        gauge!(names::MAX_LEN.name, vec![map.clone()]).set(limit as f64);
+    }
+    for window in Window::ALL {
+        let labels = || {
+            vec![
+                map.clone(),
+                Label::from_static_parts(label::WINDOW, window.as_str()),
+            ]
+        };
+        let rate = growth.entries_per_second(window).unwrap_or(0.0);
+        gauge!(names::GROWTH.name, labels()).set(rate);
+        if let Some(limit) = limit {
+            let eta = growth
+                .time_to(limit, window)
+                .map_or(f64::INFINITY, |eta| eta.as_secs_f64());
+            gauge!(names::TIME_TO_MAX_LEN.name, labels()).set(eta);
+        }
     }
 }
 

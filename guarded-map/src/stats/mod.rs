@@ -50,3 +50,45 @@ impl Stats {
         self.inserts + self.updates + self.removes + self.retains + self.clears
     }
 }
+
+impl Stats {
+    /// Entries over capacity: how full the tables are, from 0 to 1 (0 for a map with no capacity).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Users: HashMap<u32, u32>, sharded);
+    ///
+    /// let users: GuardedMap<u32, u32, Users> = GuardedMap::with_capacity(1_000);
+    /// users.insert(1, 1);
+    /// let load = users.stats().load_factor();
+    /// assert!(load > 0.0 && load < 0.01);
+    /// ```
+    pub fn load_factor(&self) -> f64 {
+        if self.capacity == 0 {
+            0.0
+        } else {
+            self.len as f64 / self.capacity as f64
+        }
+    }
+
+    /// Estimated bytes of capacity held but unused: [`memory_bytes`](Self::memory_bytes) for the
+    /// capacity no entry fills.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Users: HashMap<u32, u32>, sharded);
+    ///
+    /// let users: GuardedMap<u32, u32, Users> = GuardedMap::with_capacity(1_000);
+    /// let empty = users.stats().slack_bytes();
+    /// assert_eq!(empty, users.stats().memory_bytes);
+    /// users.insert(1, 1);
+    /// assert!(users.stats().slack_bytes() < empty);
+    /// ```
+    pub fn slack_bytes(&self) -> u64 {
+        if self.capacity == 0 {
+            return 0;
+        }
+        let unused = self.capacity.saturating_sub(self.len);
+        (u128::from(self.memory_bytes) * u128::from(unused) / u128::from(self.capacity)) as u64
+    }
+}
