@@ -100,6 +100,7 @@ pub(crate) fn example(name: &Ident) -> &'static str {
         "bpf_map" => "\"flows\"",
         "stats" => "false",
         "shards" => "64",
+        "hot_keys" => "10",
         _ => "100",
     }
 }

@@ -107,6 +107,10 @@ fn spec_items(
     if let Some(stats) = opts.stats {
         options.extend(quote!(.stats(#stats)));
     }
+    if let Some(hot_keys) = opts.hot_keys {
+        let hot_keys = usize_lit(hot_keys);
+        options.extend(quote!(.hot_keys(#hot_keys)));
+    }
     if let Some(bpf_map) = &opts.bpf_map {
         options.extend(quote!(.bpf_map(#bpf_map)));
     }

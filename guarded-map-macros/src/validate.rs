@@ -9,7 +9,7 @@ use crate::parse::{MapType, guarded_attrs, map_type};
 
 /// Options of a map field.
 const FIELD_OPTIONS: &[&str] = &[
-    "rcu", "sharded", "name", "max_len", "bpf_map", "help", "stats",
+    "rcu", "sharded", "name", "max_len", "bpf_map", "help", "stats", "hot_keys",
 ];
 /// Options of `#[guarded_map(...)]`.
 const STRUCT_OPTIONS: &[&str] = &["all"];
@@ -17,6 +17,8 @@ const STRUCT_OPTIONS: &[&str] = &["all"];
 const SHARDED_OPTIONS: &[&str] = &["shards"];
 /// The most shards the runtime accepts (`Descriptor::MAX_SHARDS`).
 const MAX_SHARDS: u64 = 1 << 16;
+/// The most hot-key ranks the runtime accepts (`Descriptor::MAX_HOT_KEYS`).
+const MAX_HOT_KEYS: u64 = 64;
 /// Kernel BPF object names hold at most 15 bytes (`BPF_OBJ_NAME_LEN` is 16 with the NUL).
 const MAX_BPF_NAME: usize = 15;
 
@@ -51,6 +53,7 @@ pub(crate) struct SpecOptions {
     pub(crate) bpf_map: Option<LitStr>,
     pub(crate) help: Option<String>,
     pub(crate) stats: Option<bool>,
+    pub(crate) hot_keys: Option<u64>,
 }
 
 /// Collects errors so that all of them are reported at once.
@@ -159,6 +162,7 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
         bpf_map: None,
         help: None,
         stats: None,
+        hot_keys: None,
     };
     let mut backend: Option<(BackendChoice, Ident)> = None;
     let mut seen: Vec<String> = Vec::new();
@@ -228,6 +232,19 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
                 }
             }
             "stats" => spec.stats = boolean(errors, &option),
+            "hot_keys" => {
+                spec.hot_keys = integer(errors, &option);
+                if spec.hot_keys.is_some_and(|k| k > MAX_HOT_KEYS) {
+                    spec.hot_keys = None;
+                    errors.at(
+                        option.value.span_or(span),
+                        format!(
+                            "`hot_keys` must be at most {MAX_HOT_KEYS} (each rank is a metric \
+                             series); `hot_keys = 0` turns tracking off"
+                        ),
+                    );
+                }
+            }
             _ => errors.push(unknown(&option.name, FIELD_OPTIONS, field_hint(&name))),
         }
     }

@@ -17,6 +17,8 @@ pub enum ConfigError {
     ZeroMaxLen,
     /// `shards` was given for the `Rcu` backend, which sizes its shards itself.
     ShardsOnRcu,
+    /// `hot_keys` exceeded [`Descriptor::MAX_HOT_KEYS`].
+    TooManyHotKeys(usize),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -33,6 +35,11 @@ impl std::fmt::Display for ConfigError {
             ConfigError::ZeroMaxLen => f.write_str("max_len must be greater than zero"),
             ConfigError::ShardsOnRcu => f.write_str(
                 "shards applies to the sharded backend only; the rcu backend sizes its shards itself",
+            ),
+            ConfigError::TooManyHotKeys(n) => write!(
+                f,
+                "hot_keys must be at most {}, got {n}",
+                Descriptor::MAX_HOT_KEYS
             ),
         }
     }
@@ -64,6 +71,7 @@ pub struct Descriptor {
     max_len: usize,
     max_len_set: bool,
     stats: bool,
+    hot_keys: usize,
     bpf_map: Option<&'static str>,
     help: Option<&'static str>,
     key_type: &'static str,
@@ -76,6 +84,10 @@ pub struct Descriptor {
 impl Descriptor {
     /// The largest accepted shard count.
     pub const MAX_SHARDS: usize = 1 << 16;
+    /// Hot-key ranks a map publishes unless its spec says otherwise (`hot_keys = k`).
+    pub const DEFAULT_HOT_KEYS: usize = 5;
+    /// The most hot-key ranks a map may publish.
+    pub const MAX_HOT_KEYS: usize = 64;
 
     /// A descriptor with the given metric label and backend, every option at its default.
     ///
@@ -103,6 +115,7 @@ impl Descriptor {
             max_len: 0,
             max_len_set: false,
             stats: true,
+            hot_keys: Self::DEFAULT_HOT_KEYS,
             bpf_map: None,
             help: None,
             key_type: "",
@@ -198,6 +211,38 @@ impl Descriptor {
     pub const fn stats(mut self, on: bool) -> Self {
         self.stats = on;
         self
+    }
+
+    /// How many hot keys the map ranks and publishes (`guarded_map_hot_key_share{rank}` for ranks
+    /// 1..=k); 0 turns hot-key tracking off for the map (its operations then skip the sampling
+    /// entirely). The default is [`DEFAULT_HOT_KEYS`](Self::DEFAULT_HOT_KEYS); at most
+    /// [`MAX_HOT_KEYS`](Self::MAX_HOT_KEYS). Maps without statistics track none.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const PRICES: Descriptor = Descriptor::new("app::prices", BackendKind::Rcu).hot_keys(10);
+    /// const QUIET: Descriptor = Descriptor::new("app::quiet", BackendKind::Rcu).hot_keys(0);
+    /// assert_eq!((PRICES.hot_key_ranks(), QUIET.hot_key_ranks()), (10, 0));
+    /// ```
+    pub const fn hot_keys(mut self, k: usize) -> Self {
+        self.hot_keys = k;
+        self
+    }
+
+    /// The hot-key ranks the map tracks and publishes (0 when it tracks none, also when its
+    /// statistics are off).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor};
+    ///
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// const QUIET: Descriptor = Descriptor::new("app::quiet", BackendKind::Rcu).stats(false);
+    /// assert_eq!(ROUTES.hot_key_ranks(), Descriptor::DEFAULT_HOT_KEYS);
+    /// assert_eq!(QUIET.hot_key_ranks(), 0);
+    /// ```
+    pub const fn hot_key_ranks(&self) -> usize {
+        if self.stats { self.hot_keys } else { 0 }
     }
 
     /// Names the kernel BPF map this map mirrors, for the eBPF probe.
@@ -592,6 +637,9 @@ impl Descriptor {
         if self.max_len_set && self.max_len == 0 {
             return Err(ConfigError::ZeroMaxLen);
         }
+        if self.hot_keys > Self::MAX_HOT_KEYS {
+            return Err(ConfigError::TooManyHotKeys(self.hot_keys));
+        }
         Ok(())
     }
 
@@ -628,6 +676,9 @@ impl Descriptor {
             }
             Err(ConfigError::ShardsOnRcu) => {
                 panic!("guarded-map: `shards` applies to the sharded backend only")
+            }
+            Err(ConfigError::TooManyHotKeys(_)) => {
+                panic!("guarded-map: `hot_keys` must be at most 64")
             }
         }
     }

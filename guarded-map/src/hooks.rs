@@ -1,13 +1,16 @@
 //! The probe hooks: what lets `guarded-map-probe` watch a running process from outside.
 //!
-//! Always compiled, and nearly free while no probe is attached: every map operation loads the `u16`
-//! semaphore (relaxed) and does nothing more while it is 0. A probe raises it through the kernel's
-//! uprobe reference counter (`ref_ctr_offset`), which the kernel lowers again when the probe goes
-//! away, even if the probe is killed. While it is raised:
+//! Always compiled, and nearly free while no probe is attached: every map operation counts down a
+//! thread-local countdown ([`tick`]); at a *sample point*, about one operation in
+//! [`SAMPLE_EVERY`] per thread, the map feeds its hot-key summary and [`sample_point`] loads the
+//! `u16` semaphore (relaxed). A probe raises it through the kernel's uprobe reference counter
+//! (`ref_ctr_offset`), which the kernel lowers again when the probe goes away, even if the probe is
+//! killed. While it is raised:
 //!
-//! - one operation in `sample_every` per thread hands an [`OpSample`] to the operation hook;
-//! - a thread (started by the first operation that sees the semaphore raised, ending when it drops)
-//!   hands each declared map's [`Summary`] to the summary hook every `interval_ms`.
+//! - one operation in `sample_every` per thread hands an [`OpSample`] to the operation hook (sample
+//!   points then come at least that often);
+//! - a thread (started at the first sample point that sees the semaphore raised, ending when it
+//!   drops) hands each declared map's [`Summary`] to the summary hook every `interval_ms`.
 //!
 //! The hooks are naked functions made of a 5-byte `nop` and a `ret`, so an attached uprobe takes the
 //! kernel's fast path (an ordinary function entry costs several times more per hit). The probe finds
@@ -17,14 +20,12 @@
 //! The semaphore sits in `.data`, not `.bss`: the kernel raises it through its offset in the
 //! executable's file, and `.bss` has none. On x86_64 it is defined in assembly with hidden
 //! visibility and read with one RIP-relative instruction: a Rust `static` under its own symbol name
-//! has default visibility, which rustc reaches through the GOT (a second, dependent load on every
-//! map operation, measurable on an `Rcu` read). Hidden, the symbol stays in the symbol
+//! has default visibility, which rustc reaches through the GOT (a second, dependent load). Hidden, the symbol stays in the symbol
 //! table the probe searches, but it cannot be reached from outside the binary or shared object
 //! that links this crate (a Rust `dylib` whose users inline map operations would not link).
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::thread;
 use std::time::Duration;
@@ -35,6 +36,7 @@ use guarded_map_probe_common::{
 };
 
 use crate::registry::{self, MapReport};
+use crate::stats::hot_keys::{SAMPLE_EVERY, fingerprint};
 
 use semaphore::semaphore;
 
@@ -136,12 +138,10 @@ static KEEP_HOOKS: (
     extern "C" fn(*const OpSample),
 ) = (summary_hook, op_hook);
 
-/// Whether a probe is attached: the one load every operation pays.
+/// Whether a probe is attached.
 #[inline(always)]
 pub(crate) fn armed() -> bool {
-    // `--cfg guarded_map_no_hooks` compiles the check out, for `scripts/probe-overhead` to measure
-    // what it costs; not an option for applications (a probe could no longer see them).
-    !cfg!(guarded_map_no_hooks) && semaphore() != 0
+    semaphore() != 0
 }
 
 /// The probe's config as last written (defaults for words it left at 0).
@@ -158,49 +158,88 @@ fn config() -> ProbeConfig {
 }
 
 std::thread_local! {
-    /// Operations of this thread left before the next sample.
-    static COUNTDOWN: Cell<u32> = const { Cell::new(0) };
-    /// The lock wait of this thread's current operation, in ns (0 if it did not wait).
-    static WAIT: Cell<u64> = const { Cell::new(0) };
+    /// Operations of this thread left before its next sample point.
+    static COUNTDOWN: Cell<u32> = const { Cell::new(1) };
+    /// What `COUNTDOWN` was last set to: the operations between the last two sample points.
+    static RELOADED: Cell<u32> = const { Cell::new(1) };
+    /// Operations of this thread left before the probe's next sample (while armed).
+    static PROBE_LEFT: Cell<u32> = const { Cell::new(0) };
+    /// The lock wait of an operation of this thread, in ns, and the countdown when it waited.
+    static WAIT: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+    /// This thread's random state, for the gaps between sample points.
+    static RANDOM: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Notes the contended wait of the calling thread's current operation (while armed).
 #[cold]
 pub(crate) fn waited(wait: Duration) {
     if armed() {
-        WAIT.set(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        WAIT.set((nanos, COUNTDOWN.get()));
     }
 }
 
-/// Operations between two looks at the config and the summary thread while sampling is off.
-const CHECK_EVERY: u32 = 1024;
-
-/// Called after every operation while [`armed`]: counts it toward the next sample (inline: two
-/// thread-local loads and a store) and, one call in `sample_every`, goes to [`sample`].
+/// Counts one operation of this thread toward its next sample point: true when this operation is
+/// one (about one in [`SAMPLE_EVERY`], or the probe's `sample_every` while a probe asks for
+/// more). Inline: a thread-local decrement and a branch, all that an operation pays when it is
+/// not one.
 #[inline(always)]
-pub(crate) fn after_op(label: &'static str, op: Op, hash: u64) {
-    let left = COUNTDOWN.get();
-    if left > 1 {
-        COUNTDOWN.set(left - 1);
-        if WAIT.get() != 0 {
-            WAIT.set(0); // the wait belonged to this operation, which is not sampled
-        }
-        return;
+pub(crate) fn tick() -> bool {
+    if cfg!(guarded_map_no_hooks) {
+        // `--cfg guarded_map_no_hooks` compiles sampling out, for `scripts/probe-overhead` to
+        // measure what it costs; not an option for applications (a probe could no longer see
+        // them, nor their hot keys be found).
+        return false;
     }
-    sample(label, op, hash);
+    let left = COUNTDOWN.get().wrapping_sub(1);
+    COUNTDOWN.set(left);
+    left == 0
 }
 
-/// Hands the sample that is due to the hook, and makes sure summaries are being sent.
+/// At a sample point (see [`tick`]): hands the operation to an attached probe when its sample is
+/// due, makes sure summaries are being sent, and sets the countdown to the next sample point.
 #[cold]
 #[inline(never)]
-fn sample(label: &'static str, op: Op, hash: u64) {
-    let wait = WAIT.replace(0);
-    ensure_summaries();
-    let every = config().sample_every;
-    COUNTDOWN.set(if every == 0 { CHECK_EVERY } else { every });
-    if every == 0 {
-        return;
+pub(crate) fn sample_point(label: &'static str, op: Op, hash: u64) {
+    let since = RELOADED.get();
+    let mut next = random_gap();
+    let (wait, waited_at) = WAIT.replace((0, 0));
+    if armed() {
+        ensure_summaries();
+        let every = config().sample_every;
+        if every != 0 {
+            let mut left = PROBE_LEFT.get().saturating_sub(since);
+            if left == 0 {
+                // A wait noted while the countdown stood at 1 was this operation's.
+                let wait = if waited_at == 1 { wait } else { 0 };
+                send_sample(label, op, hash, wait);
+                left = every;
+            }
+            PROBE_LEFT.set(left);
+            next = next.min(left);
+        }
     }
+    COUNTDOWN.set(next);
+    RELOADED.set(next);
+}
+
+/// Operations until the next sample point: drawn uniformly from 1 to `2 * SAMPLE_EVERY - 1`
+/// (mean [`SAMPLE_EVERY`]), so no periodic access pattern lines up with the sample points.
+fn random_gap() -> u32 {
+    let mut x = RANDOM.get();
+    if x == 0 {
+        x = RandomState::new().hash_one(0x5eed_u64) | 1;
+    }
+    // xorshift64
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    RANDOM.set(x);
+    1 + (x % u64::from(2 * SAMPLE_EVERY - 1)) as u32
+}
+
+/// Hands one sampled operation to the operation hook.
+fn send_sample(label: &'static str, op: Op, hash: u64, wait: u64) {
     let sample = OpSample {
         kind: RecordKind::Op as u32,
         op: op as u32,
@@ -220,15 +259,6 @@ fn map_id(label: &str) -> u64 {
     label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-/// A key's fingerprint: its hash, mixed with a secret drawn once per process, so a fingerprint
-/// matches the same key within one run and tells nothing about the key (even under a fixed hasher).
-fn fingerprint(hash: u64) -> u64 {
-    static SECRET: OnceLock<u64> = OnceLock::new();
-    let secret = *SECRET.get_or_init(|| RandomState::new().hash_one(0x9e37_79b9_u64));
-    let x = (u128::from(hash ^ secret)) * u128::from(0x9e37_79b9_7f4a_7c15u64 | 1);
-    (x as u64) ^ ((x >> 64) as u64)
 }
 
 /// Whether the summary thread runs.

@@ -100,7 +100,7 @@ pub use map::GuardedMap;
 pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
 pub use spec::{MapSpec, SpecFor};
-pub use stats::Stats;
+pub use stats::{HotKey, Stats};
 
 /// Items the macros expand to. Not a public API.
 #[doc(hidden)]

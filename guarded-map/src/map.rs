@@ -16,6 +16,7 @@ use crate::live_iter::LiveIter;
 use crate::reentry::{self, Outer};
 use crate::snapshot::Snapshot;
 use crate::spec::{MapSpec, SpecFor, StoreOf};
+use crate::stats::hot_keys::{self, HotKey, fingerprint};
 use crate::stats::sink::{self, Sink};
 use crate::stats::{Counter, MapStats, Recorder, Stats};
 use crate::table::Entry;
@@ -151,11 +152,25 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
         }
     }
 
-    /// Tells an attached probe about an operation (see [`hooks`]): one relaxed load while none is.
+    /// Whether the spec tracks hot keys: a constant, so a spec with `hot_keys = 0` or
+    /// `stats = false` feeds no summary.
+    const HOT_KEYS: bool = S::DESCRIPTOR.hot_key_ranks() > 0;
+
+    /// Counts the operation toward the thread's next sample point (see [`hooks`]): a thread-local
+    /// decrement, and at a sample point the probe's sample and the hot-key summary.
     #[inline(always)]
     fn probe(&self, op: Op, hash: u64) {
-        if hooks::armed() {
-            hooks::after_op(S::DESCRIPTOR.label(), op, hash);
+        if hooks::tick() {
+            self.sample_point(op, hash);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sample_point(&self, op: Op, hash: u64) {
+        hooks::sample_point(S::DESCRIPTOR.label(), op, hash);
+        if Self::HOT_KEYS && !matches!(op, Op::Clear | Op::Retain | Op::Snapshot) {
+            self.stats.sample_key(fingerprint(hash));
         }
     }
 
@@ -415,6 +430,34 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
         stats
     }
 
+    /// The keys that carry the most of this map's keyed operations, hottest first: its top
+    /// [`hot_keys`](crate::Descriptor::hot_keys) ranks (5 unless the spec says otherwise), and
+    /// any other key with at least [`HotKey::HOT_SHARE`] of the operations.
+    ///
+    /// Learned from sampled operations (about one in 128 per thread; see [`HotKey`]), so a map
+    /// shows hot keys after a few thousand operations. Keys are given as fingerprints;
+    /// [`hot_keys_resolved`](Self::hot_keys_resolved) finds the keys themselves. Empty for a spec
+    /// with `hot_keys = 0` or `stats = false`.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<u32, u64>, rcu);
+    ///
+    /// let prices: GuardedMap<u32, u64, Prices> = (0..100).map(|k| (k, 0)).collect();
+    /// for i in 0..200_000u32 {
+    ///     // Key 7 takes a third of the reads; the others share the rest.
+    ///     let key = if i % 3 == 0 { 7 } else { i % 100 };
+    ///     prices.get_cloned(&key);
+    /// }
+    /// let hot = prices.hot_keys();
+    /// assert_eq!(hot[0].fingerprint, prices.fingerprint(&7));
+    /// assert!((hot[0].share - 0.34).abs() < 0.05);
+    /// ```
+    pub fn hot_keys(&self) -> Vec<HotKey> {
+        let (ranked, _) = self.stats.hot_keys();
+        hot_keys::hottest(ranked, S::DESCRIPTOR.hot_key_ranks())
+    }
+
     /// The map's static descriptor (label, backend, options, source location).
     ///
     /// ```
@@ -488,6 +531,71 @@ where
     /// The hasher as a function of keys, for tables that keep no hashes and grow.
     fn rehash(&self) -> impl Fn(&K) -> u64 + '_ {
         |key| self.hash(key)
+    }
+
+    /// The fingerprint of `key` in this map, as [`hot_keys`](Self::hot_keys) and the probe's
+    /// samples show it.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Prices: HashMap<u32, u64>, rcu);
+    ///
+    /// let prices: GuardedMap<u32, u64, Prices> = GuardedMap::new();
+    /// assert_eq!(prices.fingerprint(&7), prices.fingerprint(&7));
+    /// assert_ne!(prices.fingerprint(&7), prices.fingerprint(&8));
+    /// ```
+    pub fn fingerprint<Q: Hash + ?Sized>(&self, key: &Q) -> u64
+    where
+        K: Borrow<Q>,
+    {
+        fingerprint(self.hash(key))
+    }
+
+    /// [`hot_keys`](Self::hot_keys) with the keys themselves, for use inside the process (never
+    /// publish them: keys may be personal data): each hot fingerprint with a clone of the live key
+    /// it belongs to. Finds them with one pass over the live entries ([`iter`](Self::iter));
+    /// a hot key no longer in the map is left out.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, GuardedMap};
+    /// map_spec!(Pages: HashMap<String, u64>, sharded);
+    ///
+    /// let pages: GuardedMap<String, u64, Pages> = GuardedMap::new();
+    /// for page in ["/", "/about", "/blog"] {
+    ///     pages.insert(page.to_string(), 0);
+    /// }
+    /// for i in 0..100_000 {
+    ///     let page = if i % 2 == 0 { "/" } else { ["/about", "/blog"][i % 4 / 2] };
+    ///     pages.update(page, |n| *n += 1);
+    /// }
+    /// let hot = pages.hot_keys_resolved();
+    /// assert_eq!(hot[0].1, "/"); // half of the traffic
+    /// assert!(hot[0].0.share > 0.4);
+    /// ```
+    pub fn hot_keys_resolved(&self) -> Vec<(HotKey, K)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let hot = self.hot_keys();
+        let mut found: Vec<Option<K>> = vec![None; hot.len()];
+        let mut missing = hot.len();
+        for (key, _) in self.iter() {
+            if missing == 0 {
+                break;
+            }
+            let print = self.fingerprint(&key);
+            if let Some(at) = hot.iter().position(|h| h.fingerprint == print)
+                && found[at].is_none()
+            {
+                found[at] = Some(key);
+                missing -= 1;
+            }
+        }
+        hot.into_iter()
+            .zip(found)
+            .filter_map(|(h, key)| Some((h, key?)))
+            .collect()
     }
 
     /// Shrinks every table to fit its entries (and, for `Rcu`, re-picks the shard count).

@@ -31,6 +31,7 @@
 //! | `guarded_map_max_len_entries` | gauge | max_len times live instances; maps with a `max_len` only |
 //! | `guarded_map_growth_entries_per_second{window}` | gauge | `window`: `1m`, `15m` ([`Forecast`]) |
 //! | `guarded_map_time_to_max_len_seconds{window}` | gauge | `+Inf` while not growing; maps with a `max_len` only |
+//! | `guarded_map_hot_key_share{rank}` | gauge | `rank`: 1 to the map's `hot_keys` (5 by default); never a key as a label |
 //!
 //! Maps declared with `stats = false` publish only `guarded_map_info` and `guarded_map_instances`.
 //! Histograms see the events that happen while a recorder is installed.

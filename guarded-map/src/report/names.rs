@@ -112,15 +112,22 @@ pub const TIME_TO_MAX_LEN: Metric = metric(
     Unit::Seconds,
     "Forecast time until the entries reach max_len at the window's growth rate; +Inf while not growing.",
 );
+/// `guarded_map_hot_key_share{map, rank}`.
+pub const HOT_KEY_SHARE: Metric = metric(
+    "guarded_map_hot_key_share",
+    Kind::Gauge,
+    Unit::Count,
+    "Share of the map's sampled keyed operations that went to its rank-th hottest key, 0 to 1.",
+);
 
 /// The metrics of the table of statistics (`guarded_map_probe_common::statistics!`), collected
 /// into [`ALL`] after the metrics that are not one statistic's.
 macro_rules! define_all {
     (@acc [$($metric:expr,)*]) => {
         /// Every metric, in the order they are described.
-        pub const ALL: [Metric; 10 + [$(stringify!($metric)),*].len()] = [
+        pub const ALL: [Metric; 11 + [$(stringify!($metric)),*].len()] = [
             INFO, OPERATIONS, INSTANCES, LOCK_WAIT, RCU_PUBLISH, $($metric,)*
-            LOAD_FACTOR, SLACK, MAX_LEN, GROWTH, TIME_TO_MAX_LEN,
+            LOAD_FACTOR, SLACK, MAX_LEN, GROWTH, TIME_TO_MAX_LEN, HOT_KEY_SHARE,
         ];
     };
     (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
@@ -166,6 +173,8 @@ pub mod label {
     pub const VALUE_TYPE: &str = "value_type";
     /// The forecast's window (`1m`, `15m`), on the growth and time-to-max_len gauges.
     pub const WINDOW: &str = "window";
+    /// The rank of a hot key (`1` is the hottest), on the hot-key share gauge.
+    pub const RANK: &str = "rank";
     /// Every label above.
-    pub const ALL: [&str; 6] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW];
+    pub const ALL: [&str; 7] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW, RANK];
 }

@@ -10,13 +10,13 @@ use super::forecast::{self, Window};
 use super::names::{self, label};
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::registry::{self, MapReport};
-use crate::stats::Stats;
+use crate::stats::{HotKey, Stats};
 
 /// Publishes every registered map's statistics to the installed recorder: counters as absolute
 /// values, gauges as current values. Descriptors sharing one label are summed into one series.
 pub(crate) fn publish_all() {
-    for report in registry::reports_by_label() {
-        publish(&report);
+    for (report, hot) in registry::labelled() {
+        publish(&report, &hot);
     }
 }
 
@@ -24,7 +24,7 @@ fn map_label(d: &'static Descriptor) -> Label {
     Label::from_static_parts(label::MAP, d.label())
 }
 
-fn publish(report: &MapReport) {
+fn publish(report: &MapReport, hot: &[HotKey]) {
     let d = report.descriptor;
     let s = &report.stats;
     let map = map_label(d);
@@ -46,6 +46,7 @@ fn publish(report: &MapReport) {
     let rcu = d.backend() == BackendKind::Rcu;
     publish_stats(s, &map, rcu);
     publish_capacity(report, &map);
+    publish_hot_keys(d, hot, &map);
     // Registering a histogram (without an observation) makes it visible before its first event.
     let _registered = histogram!(names::LOCK_WAIT.name, vec![map.clone()]);
     if rcu {
@@ -81,6 +82,16 @@ fn publish_capacity(report: &MapReport, map: &Label) {
                 .map_or(f64::INFINITY, |eta| eta.as_secs_f64());
             gauge!(names::TIME_TO_MAX_LEN.name, labels()).set(eta);
         }
+    }
+}
+
+/// `guarded_map_hot_key_share{rank}` for ranks 1..=k: a rank no key holds reads 0, so a key
+/// that cooled down does not leave its last share behind.
+fn publish_hot_keys(d: &'static Descriptor, hot: &[HotKey], map: &Label) {
+    for rank in 0..d.hot_key_ranks() {
+        let share = hot.get(rank).map_or(0.0, |h| h.share);
+        let labels = vec![map.clone(), Label::new(label::RANK, (rank + 1).to_string())];
+        gauge!(names::HOT_KEY_SHARE.name, labels).set(share);
     }
 }
 

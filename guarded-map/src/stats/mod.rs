@@ -4,12 +4,14 @@
 //! its own ([`kept`]); this module holds the public, plain-data view of those counts.
 
 mod attach;
+pub(crate) mod hot_keys;
 pub(crate) mod kept;
 pub(crate) mod sink;
 pub(crate) mod slots;
 mod table;
 
 pub(crate) use attach::{Attached, Attachment};
+pub use hot_keys::HotKey;
 pub(crate) use kept::{Entered, Kept, PublishCounts, ReadCounters, WriteCounts, Wrote};
 pub(crate) use slots::{Counts, MapStats, Recorder, duration_nanos};
 pub(crate) use table::Counter;

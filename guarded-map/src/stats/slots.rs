@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
 use super::attach::{Attachment, AttachmentsLock};
+use super::hot_keys::{self, HotKey, Sketch};
 use super::sink;
 use super::table::{COUNTERS, Counter};
 use crate::descriptor::Descriptor;
@@ -78,6 +81,9 @@ pub struct MapStats {
     /// (128 bytes that most maps never count in).
     shared: OnceLock<Box<[AtomicU64; COUNTERS]>>,
     capacity: AtomicUsize,
+    /// The hot-key summary, made at the first sample (most maps of a program with many instances
+    /// never get one).
+    hot: OnceLock<Box<Mutex<Sketch>>>,
     attached: AttachmentsLock,
     /// This statistics' own `Arc`, for the attachments stores take.
     me: Weak<MapStats>,
@@ -93,6 +99,7 @@ impl MapStats {
             slots: PerThread::new(),
             shared: OnceLock::new(),
             capacity: AtomicUsize::new(0),
+            hot: OnceLock::new(),
             attached: AttachmentsLock::default(),
             me: me.clone(),
             entry_bytes,
@@ -108,6 +115,31 @@ impl MapStats {
                 let shared = self.shared.get_or_init(Box::default);
                 shared[counter as usize].fetch_add(n, Relaxed);
             }
+        }
+    }
+
+    /// Counts one sampled keyed operation on the key of `fingerprint` in the hot-key summary. A
+    /// sample that finds the summary busy (another thread's sample) is dropped: samples are a
+    /// sample anyway, and a sampling thread must never wait.
+    #[cold]
+    pub(crate) fn sample_key(&self, fingerprint: u64) {
+        let capacity = hot_keys::capacity_for(self.descriptor.hot_key_ranks());
+        let sketch = self
+            .hot
+            .get_or_init(|| Box::new(Mutex::new(Sketch::new(capacity))));
+        if let Some(mut sketch) = sketch.try_lock() {
+            sketch.observe(fingerprint);
+        }
+    }
+
+    /// The monitored keys, hottest first, and the samples they stand for (none before a sample).
+    pub(crate) fn hot_keys(&self) -> (Vec<HotKey>, u64) {
+        match self.hot.get() {
+            Some(sketch) => {
+                let sketch = sketch.lock();
+                (sketch.ranked(), sketch.total())
+            }
+            None => (Vec::new(), 0),
         }
     }
 
