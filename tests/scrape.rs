@@ -14,11 +14,24 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
 /// `method path` on `addr`, on a fresh connection closed after the reply; returns the status
 /// code and the body.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    send(addr, method, path, "")
+}
+
+/// `method path` on `addr` with a JSON `body`, on a fresh connection closed after the reply;
+/// returns the status code and the body.
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
@@ -30,7 +43,29 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    Ok((status, body.to_owned()))
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase() == "transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| std::io::Error::other("bad chunked body"))?
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+/// The body of a chunked transfer encoding.
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 /// One sample line: `name{label="value",...} number`.
