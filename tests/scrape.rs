@@ -45,7 +45,7 @@ pub fn send(
         .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
     let chunked = head
         .lines()
-        .any(|l| l.to_ascii_lowercase() == "transfer-encoding: chunked");
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
     let body = if chunked {
         dechunk(body).ok_or_else(|| std::io::Error::other("bad chunked body"))?
     } else {
