@@ -17,6 +17,8 @@ pub(crate) enum RawValue {
     Flag,
     /// `name = literal`
     Lit(Lit),
+    /// `name = word` (a choice among names, as in `shrink = never`)
+    Word(Ident),
     /// `name(option, ...)`
     List(Vec<RawOption>, Span),
 }
@@ -27,6 +29,7 @@ impl RawValue {
         match self {
             RawValue::Flag => fallback,
             RawValue::Lit(lit) => lit.span(),
+            RawValue::Word(word) => word.span(),
             RawValue::List(_, span) => *span,
         }
     }
@@ -68,6 +71,12 @@ fn parse_one(meta: &ParseNestedMeta<'_>) -> syn::Result<RawOption> {
     })?;
     let value = if meta.input.peek(Token![=]) {
         let eq: Token![=] = meta.input.parse()?;
+        if meta.input.peek(Ident) {
+            return Ok(RawOption {
+                name,
+                value: RawValue::Word(meta.input.parse()?),
+            });
+        }
         let lit: Lit = meta.input.parse().map_err(|_| {
             syn::Error::new(
                 eq.span,
@@ -101,6 +110,7 @@ pub(crate) fn example(name: &Ident) -> &'static str {
         "stats" => "false",
         "shards" => "64",
         "hot_keys" => "10",
+        "shrink" => "never",
         _ => "100",
     }
 }

@@ -107,6 +107,14 @@ fn spec_items(
     if let Some(stats) = opts.stats {
         options.extend(quote!(.stats(#stats)));
     }
+    if let Some(auto) = opts.shrink {
+        let policy = if auto {
+            quote!(::guarded_map::Shrink::Auto)
+        } else {
+            quote!(::guarded_map::Shrink::Never)
+        };
+        options.extend(quote!(.shrink(#policy)));
+    }
     if let Some(hot_keys) = opts.hot_keys {
         let hot_keys = usize_lit(hot_keys);
         options.extend(quote!(.hot_keys(#hot_keys)));

@@ -9,7 +9,7 @@ use crate::parse::{MapType, guarded_attrs, map_type};
 
 /// Options of a map field.
 const FIELD_OPTIONS: &[&str] = &[
-    "rcu", "sharded", "name", "max_len", "bpf_map", "help", "stats", "hot_keys",
+    "rcu", "sharded", "name", "max_len", "bpf_map", "help", "stats", "hot_keys", "shrink",
 ];
 /// Options of `#[guarded_map(...)]`.
 const STRUCT_OPTIONS: &[&str] = &["all"];
@@ -54,6 +54,8 @@ pub(crate) struct SpecOptions {
     pub(crate) help: Option<String>,
     pub(crate) stats: Option<bool>,
     pub(crate) hot_keys: Option<u64>,
+    /// `shrink = auto | never`: true for `auto`.
+    pub(crate) shrink: Option<bool>,
 }
 
 /// Collects errors so that all of them are reported at once.
@@ -163,6 +165,7 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
         help: None,
         stats: None,
         hot_keys: None,
+        shrink: None,
     };
     let mut backend: Option<(BackendChoice, Ident)> = None;
     let mut seen: Vec<String> = Vec::new();
@@ -200,8 +203,8 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
                         let at = nested.first().map_or(list_span, |o| o.name.span());
                         errors.at(at, "`rcu` takes no options (`shards` applies to `sharded`)");
                     }
-                    RawValue::Lit(lit) => errors.at(
-                        lit.span(),
+                    RawValue::Lit(_) | RawValue::Word(_) => errors.at(
+                        option.value.span_or(span),
                         format!("`{name}` is a flag: write `{name}`, not `{name} = ...`"),
                     ),
                 }
@@ -232,6 +235,7 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
                 }
             }
             "stats" => spec.stats = boolean(errors, &option),
+            "shrink" => spec.shrink = shrink_policy(errors, &option),
             "hot_keys" => {
                 spec.hot_keys = integer(errors, &option);
                 if spec.hot_keys.is_some_and(|k| k > MAX_HOT_KEYS) {
@@ -343,6 +347,21 @@ fn integer(errors: &mut Errors, option: &RawOption) -> Option<u64> {
         },
         _ => {
             wrong_type(errors, option, "an integer literal");
+            None
+        }
+    }
+}
+
+/// `shrink = auto` (true) or `shrink = never` (false).
+fn shrink_policy(errors: &mut Errors, option: &RawOption) -> Option<bool> {
+    match &option.value {
+        RawValue::Word(word) if word == "auto" => Some(true),
+        RawValue::Word(word) if word == "never" => Some(false),
+        _ => {
+            errors.at(
+                option.value.span_or(option.name.span()),
+                "`shrink` takes `auto` or `never`, as in `shrink = never`",
+            );
             None
         }
     }

@@ -55,6 +55,11 @@ macro_rules! statistics {
             rcu_publish_nanos PublishNanos: counter ();
             /// Entries copied into new versions by the `Rcu` backend (its write amplification).
             rcu_copied_entries Copied: counter (rcu_counter "guarded_map_rcu_copied_entries_total" "Entries copied into new versions of an rcu map (its write amplification).");
+            /// Tables rebuilt smaller by the shrink policy (`shrink = auto`): a `Sharded` shard, or
+            /// an `Rcu` map's tree.
+            shrinks Shrinks: counter (counter "guarded_map_shrinks_total" "Tables rebuilt smaller after staying at most 1/8 full (shrink = auto).");
+            /// Estimated bytes of table capacity given back by shrinking (as `memory_bytes` counts them).
+            shrunk_bytes ShrunkBytes: counter (counter "guarded_map_shrunk_bytes_total" "Estimated bytes of table capacity given back by shrinking.");
         }
     };
 }

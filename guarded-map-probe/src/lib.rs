@@ -32,6 +32,7 @@ mod error;
 mod intervals;
 mod kernel_maps;
 mod perf;
+pub mod plot;
 mod privileges;
 pub mod render;
 mod session;

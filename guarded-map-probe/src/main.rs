@@ -4,6 +4,7 @@
 //! guarded-map-probe top    --pid PID [--interval 1s] [--sample-every 1024] [--duration D]
 //! guarded-map-probe record --pid PID --duration D --json FILE [--interval 1s] [--sample-every 1024]
 //! guarded-map-probe check  --pid PID
+//! guarded-map-probe plot   --json FILE --out PICTURE.svg
 //! ```
 //!
 //! Exit status: 0 on success, 1 when the probe failed or `check` found something missing, 2 on a
@@ -54,6 +55,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: String,
     },
+    /// A recording (of `record`, or the capacity stress run's history) as an SVG picture: per map,
+    /// entries, capacity, max_len and the growth forecast over time.
+    Plot {
+        /// The recording (`-`: standard input).
+        #[arg(long, value_name = "FILE")]
+        json: String,
+        /// Where to write the SVG picture.
+        #[arg(long, value_name = "PICTURE")]
+        out: String,
+    },
     /// Whether the target has the hooks, and this process the privileges to attach.
     Check {
         /// The target process.
@@ -95,6 +106,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { pid } => check(pid),
+        Command::Plot { json, out } => {
+            return match plot(&json, &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("guarded-map-probe: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Top { watch, duration } => run(&watch, Output::Table { duration }),
         Command::Record {
             watch,
@@ -115,6 +135,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads a recording and writes its picture.
+fn plot(json: &str, out: &str) -> Result<(), String> {
+    let text = if json == "-" {
+        io::read_to_string(io::stdin()).map_err(|e| format!("reading standard input: {e}"))?
+    } else {
+        std::fs::read_to_string(json).map_err(|e| format!("reading {json}: {e}"))?
+    };
+    let maps = probe::plot::read(&text).map_err(|e| format!("{json}: {e}"))?;
+    let svg = probe::plot::svg(&maps).map_err(|e| e.to_string())?;
+    std::fs::write(out, svg).map_err(|e| format!("writing {out}: {e}"))?;
+    eprintln!("wrote {out}: {} maps", maps.len());
+    Ok(())
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {

@@ -5,6 +5,32 @@
 /// carry, defined and decoded in `guarded-map-probe-common` alone.
 pub use guarded_map_probe_common::BackendKind;
 
+/// Whether a map gives memory back when it empties (`shrink = auto | never`).
+///
+/// With [`Auto`](Shrink::Auto), the default, a table that has been at most 1/8 full at every
+/// write for a second is rebuilt for its entries plus an eighth, never below the capacity the map
+/// was made with: a `Sharded` map's shards one by one, an `Rcu` map's whole tree. Growing doubles
+/// a full table, so a map that refills after a shrink does not thrash: its entries must fall by
+/// seven eighths again, for a second, before the next shrink. The check runs on writes (a map no longer written keeps
+/// its tables until `shrink_to_fit`). Shrinks are counted in `Stats::shrinks` and
+/// `guarded_map_shrinks_total`, the bytes given back in `guarded_map_shrunk_bytes_total`.
+///
+/// ```
+/// use guarded_map::{BackendKind, Descriptor, Shrink};
+///
+/// const CACHE: Descriptor = Descriptor::new("app::cache", BackendKind::Sharded).shrink(Shrink::Never);
+/// assert_eq!(CACHE.shrink_policy(), Shrink::Never);
+/// assert_eq!(Descriptor::new("app::x", BackendKind::Rcu).shrink_policy(), Shrink::Auto);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shrink {
+    /// Tables shrink after staying at most 1/8 full for a second (see [`Shrink`]).
+    #[default]
+    Auto,
+    /// Tables keep the capacity they grew to (`shrink_to_fit` still shrinks them).
+    Never,
+}
+
 /// Why a [`Descriptor`] is invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,6 +98,7 @@ pub struct Descriptor {
     max_len_set: bool,
     stats: bool,
     hot_keys: usize,
+    shrink: Shrink,
     bpf_map: Option<&'static str>,
     help: Option<&'static str>,
     key_type: &'static str,
@@ -116,6 +143,7 @@ impl Descriptor {
             max_len_set: false,
             stats: true,
             hot_keys: Self::DEFAULT_HOT_KEYS,
+            shrink: Shrink::Auto,
             bpf_map: None,
             help: None,
             key_type: "",
@@ -211,6 +239,31 @@ impl Descriptor {
     pub const fn stats(mut self, on: bool) -> Self {
         self.stats = on;
         self
+    }
+
+    /// Whether the map's tables give memory back when it empties (see [`Shrink`]).
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor, Shrink};
+    ///
+    /// const CACHE: Descriptor = Descriptor::new("app::cache", BackendKind::Rcu).shrink(Shrink::Never);
+    /// assert_eq!(CACHE.shrink_policy(), Shrink::Never);
+    /// ```
+    pub const fn shrink(mut self, policy: Shrink) -> Self {
+        self.shrink = policy;
+        self
+    }
+
+    /// The map's shrink policy.
+    ///
+    /// ```
+    /// use guarded_map::{BackendKind, Descriptor, Shrink};
+    ///
+    /// const ROUTES: Descriptor = Descriptor::new("app::routes", BackendKind::Rcu);
+    /// assert_eq!(ROUTES.shrink_policy(), Shrink::Auto);
+    /// ```
+    pub const fn shrink_policy(&self) -> Shrink {
+        self.shrink
     }
 
     /// How many hot keys the map ranks and publishes (`guarded_map_hot_key_share{rank}` for ranks

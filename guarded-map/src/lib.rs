@@ -83,6 +83,7 @@ pub mod registry;
 pub mod report;
 #[cfg(feature = "serde")]
 mod serialize;
+mod shrink;
 mod snapshot;
 mod spec;
 mod stats;
@@ -92,7 +93,7 @@ mod trie;
 
 pub use backend::{Backend, Rcu, Sharded};
 pub use compute::{Compute, Computed};
-pub use descriptor::{BackendKind, ConfigError, Descriptor};
+pub use descriptor::{BackendKind, ConfigError, Descriptor, Shrink};
 pub use error::CapacityError;
 pub use guarded_map_macros::guarded_map;
 pub use live_iter::LiveIter;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, Storage, StoreConfig};
 use crate::compute::{Compute, Computed, Outcome};
+use crate::descriptor::Shrink;
 use crate::error::CapacityError;
 use crate::hooks::{self, Op};
 use crate::live_iter::LiveIter;
@@ -186,6 +187,7 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
             capacity,
             shards: <S::Backend as Backend>::shards(S::DESCRIPTOR),
             max_len: S::DESCRIPTOR.max_len_limit(),
+            shrink: matches!(S::DESCRIPTOR.shrink_policy(), Shrink::Auto),
         }
     }
 
@@ -1059,7 +1061,7 @@ where
         self.check_write("remove");
         let rec = self.rec();
         let hash = self.hash(key);
-        let out = self.store.remove(hash, key, rec);
+        let out = self.store.remove(hash, key, rec, self.rehash());
         self.probe(Op::Remove, hash);
         out
     }
@@ -1087,7 +1089,7 @@ where
         let rec = self.rec();
         let (hash, id) = (self.hash(key), self.id());
         let f = |value: &mut V| outer.enter(id, reentry::Op::UPDATE, || f(value));
-        let out = self.store.update(hash, key, rec, f);
+        let out = self.store.update(hash, key, rec, self.rehash(), f);
         self.probe(Op::Update, hash);
         out
     }

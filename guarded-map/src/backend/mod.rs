@@ -130,6 +130,8 @@ pub struct StoreConfig {
     pub capacity: usize,
     pub shards: usize,
     pub max_len: Option<usize>,
+    /// Whether tables shrink on their own (`Shrink::Auto`, see the `shrink` module).
+    pub shrink: bool,
 }
 
 /// What `upsert` did.
@@ -185,15 +187,24 @@ pub trait Storage<K, V>: Sized {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)>;
-    fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
+    /// Removes the entry of `key`; `rehash` for a table that shrinks (see the `shrink` module).
+    fn remove<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq;
+    /// Runs `f` on the value of `key`; `rehash` for a table that shrinks (an `Rcu` write may).
     fn update<Q, R>(
         &self,
         hash: u64,
         key: &Q,
         rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
         f: impl FnOnce(&mut V) -> R,
     ) -> Option<R>
     where

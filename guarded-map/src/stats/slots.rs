@@ -265,6 +265,17 @@ impl Recorder<'_> {
         self.stats.capacity.store(capacity, Relaxed);
     }
 
+    /// Counts one shrink of a table from `before` to `after` entries of capacity (the capacity
+    /// gauge is moved by the caller, as for any rebuild).
+    #[cold]
+    pub(crate) fn shrunk(&self, before: usize, after: usize) {
+        let bytes = before
+            .saturating_sub(after)
+            .saturating_mul(self.stats.entry_bytes);
+        self.count(Counter::Shrinks, 1);
+        self.count(Counter::ShrunkBytes, bytes as u64);
+    }
+
     /// Moves the capacity gauge by the change of one shard (writers that see only their shard).
     #[inline]
     pub(crate) fn capacity_changed(&self, before: usize, after: usize) {

@@ -11,6 +11,7 @@
 
 use std::borrow::Borrow;
 use std::mem;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 mod reader;
@@ -19,6 +20,7 @@ use reader::Readers;
 
 use super::{Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::compute::{Compute, Outcome};
+use crate::shrink::LowSince;
 use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote, duration_nanos};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Pair, Table, key_eq};
@@ -77,6 +79,11 @@ pub struct RcuStore<K, V> {
     /// Counted under `writer`, attached to the map's statistics.
     counts: Attached<PublishCounts>,
     max_len: Option<usize>,
+    /// The shrink policy's state (under the writer lock): whether the tree shrinks on its own,
+    /// since when it has been at most 1/8 full, and the capacity it never shrinks below.
+    shrink: bool,
+    low: LowSince,
+    min_capacity: usize,
 }
 
 /// An open write: the writer lock, the publish stopwatch and the tree's writer. Consumed by one of
@@ -111,6 +118,9 @@ impl<K, V> RcuStore<K, V> {
             writer: Mutex::new(()),
             counts: publish_counts(rec),
             max_len: config.max_len,
+            shrink: config.shrink,
+            low: LowSince::default(),
+            min_capacity: config.capacity,
         }
     }
 }
@@ -129,12 +139,56 @@ impl<'a, K, V> Write<'a, K, V> {
         table: Table<K, V>,
         rehash: impl Fn(&K) -> u64,
         wrote: Wrote,
-    ) {
+    ) where
+        K: Clone,
+        V: Clone,
+    {
         let copied = table.len();
         let node = build::settle(table, path.depth(), path.leaf.split_above, &rehash);
         let readers = &self.store.readers;
         self.tree.replace_leaf(path, node, || readers.any());
-        self.finish(copied, Some(wrote));
+        let store = self.store;
+        let shrunk = if store.shrink
+            && store
+                .low
+                .shrink_due(self.tree.len(), self.tree.capacity(), store.min_capacity)
+        {
+            self.shrink_now(&rehash)
+        } else {
+            0
+        };
+        self.finish(copied + shrunk, Some(wrote));
+    }
+
+    /// Publishes the whole tree rebuilt for its entries, after it stayed at most 1/8 full (see
+    /// the `shrink` module); returns the entries copied. A `Hash` or `Clone` that panics while
+    /// the copy is built leaves the tree as it was, unshrunk: the write that triggered it has been
+    /// published and must not fail.
+    #[cold]
+    #[inline(never)]
+    fn shrink_now(&self, rehash: impl Fn(&K) -> u64) -> usize
+    where
+        K: Clone,
+        V: Clone,
+    {
+        self.store.low.reset();
+        let before = self.tree.capacity();
+        let current = self.tree.current();
+        let rebuilt = panic::catch_unwind(AssertUnwindSafe(|| {
+            let pairs = crate::trie::iter::Leaves::new(current)
+                .flat_map(|leaf| leaf.table.iter())
+                .map(|pair| (rehash(&pair.key), pair.clone()))
+                .collect();
+            build::tree(pairs, 0, &rehash)
+        }));
+        let Ok(tree) = rebuilt else {
+            return 0;
+        };
+        let len = self.tree.len();
+        let readers = &self.store.readers;
+        self.tree.replace_all(tree, || readers.any());
+        self.rec.shrunk(before, self.tree.capacity());
+        len
     }
 
     /// Publishes a whole new tree, made by a write that is not a keyed one.
@@ -237,7 +291,13 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         Ok(old)
     }
 
-    fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
+    fn remove<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -249,12 +309,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
             return None;
         }
         let (table, pair) = copy_without(&path.leaf.table, hash, key);
-        write.publish(
-            &path,
-            table,
-            |_: &K| unreachable!("a leaf that shrank is not split"),
-            Wrote::Removed,
-        );
+        // `rehash` for the shrink policy: a leaf that lost an entry is never split.
+        write.publish(&path, table, rehash, Wrote::Removed);
         Some((pair.key, pair.value))
     }
 
@@ -263,6 +319,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         hash: u64,
         key: &Q,
         rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
         f: impl FnOnce(&mut V) -> R,
     ) -> Option<R>
     where
@@ -274,12 +331,8 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         path.leaf.table.find(hash, key_eq(key))?;
         let mut table = path.leaf.table.clone();
         let result = f(&mut table.find_mut(hash, key_eq(key))?.value);
-        write.publish(
-            &path,
-            table,
-            |_: &K| unreachable!("an update adds nothing"),
-            Wrote::Updated,
-        );
+        // `rehash` for the shrink policy: an update adds nothing, its leaf never splits.
+        write.publish(&path, table, rehash, Wrote::Updated);
         Some(result)
     }
 

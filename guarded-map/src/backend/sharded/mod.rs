@@ -18,6 +18,7 @@
 use std::borrow::Borrow;
 use std::mem;
 use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -26,6 +27,7 @@ use hashbrown::hash_table;
 
 use super::{Storage, StoreConfig, Upserted};
 use crate::compute::{Compute, Outcome};
+use crate::shrink::{self, LowSince};
 use crate::stats::{Attached, Counter, MapStats, Recorder, WriteCounts, Wrote};
 use crate::sync::AtomicUsize;
 use lock::{ReadGuard, ShardLock, WriteGuard};
@@ -44,6 +46,9 @@ use crate::trie::Frozen;
 #[repr(C)]
 struct Shard<K, V> {
     len: AtomicUsize,
+    /// Since when the table has been at most 1/8 full, for the shrink policy (written under the
+    /// write lock).
+    low: LowSince,
     /// The entries the table holds without growing: its capacity when it was last allocated. Not
     /// hashbrown's `capacity()` of the moment, which leaves out the slots of removed entries and so
     /// moves with every removal and every insert that reuses such a slot; this one changes only
@@ -70,6 +75,7 @@ impl<K, V> Shard<K, V> {
     fn new(table: Table<K, V>, capacity: usize) -> Self {
         Shard {
             len: AtomicUsize::new(table.len()),
+            low: LowSince::default(),
             capacity: AtomicUsize::new(capacity),
             table: ShardLock::new(table),
         }
@@ -83,6 +89,8 @@ pub struct ShardedStore<K, V> {
     max_len: Option<usize>,
     /// The capacity each shard was made with: growing and shrinking never go below it.
     min_shard_capacity: usize,
+    /// Whether shards shrink on their own (`shrink = auto`).
+    shrink: bool,
     /// Entries counted against `max_len`, maintained only when it is set: reserved before a new key
     /// is inserted (so concurrent inserts into different shards can never overshoot), released when
     /// entries go away.
@@ -174,6 +182,7 @@ impl<K, V> ShardedStore<K, V> {
             shards: Attached::new(shards),
             max_len: config.max_len,
             min_shard_capacity: per_shard,
+            shrink: config.shrink,
             reserved: AtomicUsize::new(0),
         }
     }
@@ -232,6 +241,60 @@ impl<K, V> ShardedStore<K, V> {
 
     /// Publishes the capacity of a shard's table just rebuilt (no slots of removed entries in it,
     /// so hashbrown's `capacity()` is all it holds without growing); the caller holds its lock.
+    /// Notes a write to a shard for the shrink policy and shrinks the shard's table when it has
+    /// been at most 1/8 full for long enough (see the `shrink` module). The caller holds the write
+    /// lock. Inline, the check a write pays: two loads of the shard's line, a comparison.
+    #[inline(always)]
+    fn shrink_if_due(
+        &self,
+        shard: &Shard<K, V>,
+        table: &mut Table<K, V>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) {
+        let (len, capacity) = (shard.len.load(Relaxed), shard.capacity.load(Relaxed));
+        if len.saturating_mul(shrink::LOW) <= capacity || shard.low.is_low() {
+            self.shrink_check(shard, table, rec, rehash);
+        }
+    }
+
+    /// The rest of [`shrink_if_due`](Self::shrink_if_due), for a shard that is or was low. A
+    /// `Hash` that panics while the table is rebuilt leaves it as it was, unshrunk: the write that
+    /// triggered it has taken effect and must not fail.
+    #[cold]
+    #[inline(never)]
+    fn shrink_check(
+        &self,
+        shard: &Shard<K, V>,
+        table: &mut Table<K, V>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) {
+        let (len, capacity) = (shard.len.load(Relaxed), shard.capacity.load(Relaxed));
+        if shard.low.shrink_due(len, capacity, self.min_shard_capacity) {
+            self.shrink_now(shard, table, rec, &rehash);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn shrink_now(
+        &self,
+        shard: &Shard<K, V>,
+        table: &mut Table<K, V>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) {
+        shard.low.reset();
+        let before = shard.capacity.load(Relaxed);
+        let target = shrink::target(table.len(), self.min_shard_capacity);
+        let rebuilt = panic::catch_unwind(AssertUnwindSafe(|| rebuild(table, target, &rehash)));
+        if rebuilt.is_ok() {
+            Self::publish_capacity(shard, table, rec);
+            rec.shrunk(before, shard.capacity.load(Relaxed));
+        }
+    }
+
     fn publish_capacity(shard: &Shard<K, V>, table: &Table<K, V>, rec: Recorder<'_>) {
         let (before, after) = (shard.capacity.load(Relaxed), table.capacity());
         if after != before {
@@ -379,6 +442,10 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                     slot.insert(Pair { key, value });
                     tally.wrote(Wrote::Added);
                     shard.grew_by(1);
+                    if shard.low.is_low() {
+                        // Still low after this insert, for long enough: shrink now.
+                        self.shrink_if_due(shard, &mut table, rec, &rehash);
+                    }
                     None
                 }
             },
@@ -386,7 +453,13 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     }
 
     #[inline(always)]
-    fn remove<Q>(&self, hash: u64, key: &Q, rec: Recorder<'_>) -> Option<(K, V)>
+    fn remove<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -401,6 +474,9 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
                 let Pair { key, value } = entry.remove().0;
                 shard.shrank_by(1);
                 self.release(1);
+                if self.shrink {
+                    self.shrink_if_due(shard, &mut table, rec, &rehash);
+                }
                 Some((key, value))
             }
             Err(_) => {
@@ -416,6 +492,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         hash: u64,
         key: &Q,
         rec: Recorder<'_>,
+        _rehash: impl Fn(&K) -> u64,
         f: impl FnOnce(&mut V) -> R,
     ) -> Option<R>
     where
@@ -662,6 +739,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
             shards: Attached::new(shards),
             max_len: config.max_len,
             min_shard_capacity: config.capacity.div_ceil(self.shards.len()),
+            shrink: config.shrink,
             reserved: AtomicUsize::new(0),
         }
         .finish(rec)
