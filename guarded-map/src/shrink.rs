@@ -97,6 +97,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe code that sleeps a second")]
     fn a_table_shrinks_only_after_staying_low() {
         let low = LowSince::default();
         // More than 1/8 full: never.

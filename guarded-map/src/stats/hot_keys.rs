@@ -271,6 +271,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe code, and too long for Miri")]
     fn a_frequent_key_is_kept_among_many_rare_ones() {
         let mut s = Sketch::new(16);
         let mut rare = 1_000u64;
@@ -290,6 +291,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe code, and too long for Miri")]
     fn heap_and_index_agree_after_replacements_and_halvings() {
         let mut s = Sketch::new(32);
         let mut x = 1u64;
