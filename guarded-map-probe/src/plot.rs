@@ -5,7 +5,7 @@
 //! the bench crate's capacity stress run writes its own history): each line an object with
 //! `unix_ms` and `maps`, each map an object with `label`, `len` and `capacity`, optionally
 //! `max_len`. The forecast replays the samples through the reporter's own
-//! [`Forecast`](guarded_map::report::Forecast) and projects the entries from the last sample at its
+//! `guarded_map::report::Forecast` and projects the entries from the last sample at its
 //! one-minute rate.
 
 use std::fmt;
