@@ -239,8 +239,6 @@ impl<K, V> ShardedStore<K, V> {
         Self::publish_capacity(shard, table, rec);
     }
 
-    /// Publishes the capacity of a shard's table just rebuilt (no slots of removed entries in it,
-    /// so hashbrown's `capacity()` is all it holds without growing); the caller holds its lock.
     /// Notes a write to a shard for the shrink policy and shrinks the shard's table when it has
     /// been at most 1/8 full for long enough (see the `shrink` module). The caller holds the write
     /// lock. Inline, the check a write pays: two loads of the shard's line, a comparison.
@@ -258,9 +256,9 @@ impl<K, V> ShardedStore<K, V> {
         }
     }
 
-    /// The rest of [`shrink_if_due`](Self::shrink_if_due), for a shard that is or was low. A
-    /// `Hash` that panics while the table is rebuilt leaves it as it was, unshrunk: the write that
-    /// triggered it has taken effect and must not fail.
+    /// The rest of [`shrink_if_due`](Self::shrink_if_due), for a shard that is or was low: shrinks
+    /// it when it has been low long enough. A `Hash` that panics while the table is rebuilt leaves
+    /// it as it was, unshrunk: the write that triggered it has taken effect and must not fail.
     #[cold]
     #[inline(never)]
     fn shrink_check(
@@ -270,23 +268,11 @@ impl<K, V> ShardedStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) {
-        let (len, capacity) = (shard.len.load(Relaxed), shard.capacity.load(Relaxed));
-        if shard.low.shrink_due(len, capacity, self.min_shard_capacity) {
-            self.shrink_now(shard, table, rec, &rehash);
+        let (len, before) = (shard.len.load(Relaxed), shard.capacity.load(Relaxed));
+        if !shard.low.shrink_due(len, before, self.min_shard_capacity) {
+            return;
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn shrink_now(
-        &self,
-        shard: &Shard<K, V>,
-        table: &mut Table<K, V>,
-        rec: Recorder<'_>,
-        rehash: impl Fn(&K) -> u64,
-    ) {
         shard.low.reset();
-        let before = shard.capacity.load(Relaxed);
         let target = shrink::target(table.len(), self.min_shard_capacity);
         let rebuilt = panic::catch_unwind(AssertUnwindSafe(|| rebuild(table, target, &rehash)));
         if rebuilt.is_ok() {
@@ -295,6 +281,8 @@ impl<K, V> ShardedStore<K, V> {
         }
     }
 
+    /// Publishes the capacity of a shard's table just rebuilt (no slots of removed entries in it,
+    /// so hashbrown's `capacity()` is all it holds without growing); the caller holds its lock.
     fn publish_capacity(shard: &Shard<K, V>, table: &Table<K, V>, rec: Recorder<'_>) {
         let (before, after) = (shard.capacity.load(Relaxed), table.capacity());
         if after != before {
