@@ -456,7 +456,7 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     /// assert!((hot[0].share - 0.34).abs() < 0.05);
     /// ```
     pub fn hot_keys(&self) -> Vec<HotKey> {
-        let (ranked, _) = self.stats.hot_keys();
+        let (ranked, _) = self.stats.hot_keys().unwrap_or_default();
         hot_keys::hottest(ranked, S::DESCRIPTOR.hot_key_ranks())
     }
 

@@ -169,15 +169,17 @@ struct Sum {
 
 impl Sum {
     fn add_live(&mut self, stats: &MapStats) {
-        let counts = stats.counts();
-        self.counts.add(&counts);
+        // The instance's length is what its counts add to added minus removed (the sum also
+        // holds dropped instances' counts, so it is read before and after).
+        let net = |c: &Counts| i128::from(c[Counter::Added]) - i128::from(c[Counter::Removed]);
+        let before = net(&self.counts);
+        stats.add_counts_to(&mut self.counts);
         self.instances += 1;
-        self.len += i128::from(counts[Counter::Added]) - i128::from(counts[Counter::Removed]);
+        self.len += net(&self.counts) - before;
         self.capacity += stats.capacity() as u64;
         self.memory += stats.memory_bytes() as u64;
-        let ranks = stats.descriptor.hot_key_ranks();
-        if ranks > 0 {
-            let (ranked, samples) = stats.hot_keys();
+        if let Some((ranked, samples)) = stats.hot_keys() {
+            let ranks = stats.descriptor.hot_key_ranks();
             self.hot.extend(ranked.into_iter().take(ranks));
             self.hot_samples += samples;
         }

@@ -132,15 +132,13 @@ impl MapStats {
         }
     }
 
-    /// The monitored keys, hottest first, and the samples they stand for (none before a sample).
-    pub(crate) fn hot_keys(&self) -> (Vec<HotKey>, u64) {
-        match self.hot.get() {
-            Some(sketch) => {
-                let sketch = sketch.lock();
-                (sketch.ranked(), sketch.total())
-            }
-            None => (Vec::new(), 0),
-        }
+    /// The monitored keys, hottest first, and the samples they stand for; `None` before the
+    /// first sample (most maps of a program with many instances: a report then skips them
+    /// at the cost of one load).
+    #[inline]
+    pub(crate) fn hot_keys(&self) -> Option<(Vec<HotKey>, u64)> {
+        let sketch = self.hot.get()?.lock();
+        Some((sketch.ranked(), sketch.total()))
     }
 
     /// The counts stores attached.
@@ -168,19 +166,24 @@ impl MapStats {
     /// The sum of every thread's counters.
     pub(crate) fn counts(&self) -> Counts {
         let mut total = Counts::default();
+        self.add_counts_to(&mut total);
+        total
+    }
+
+    /// Adds the sum of every thread's counters to `total` (a report adds each instance's straight
+    /// into its descriptor's sum: no copy of the counts per instance).
+    pub(crate) fn add_counts_to(&self, total: &mut Counts) {
         if let Some(shared) = self.shared.get() {
             for (sum, cell) in total.0.iter_mut().zip(shared.iter()) {
-                *sum = cell.load(Relaxed);
+                *sum = sum.wrapping_add(cell.load(Relaxed));
             }
         }
-        let mut total = self.slots.fold(total, |mut total, slot| {
+        self.slots.fold((), |(), slot| {
             for (&counter, cell) in PER_THREAD.iter().zip(&slot.0) {
                 total.add_one(counter, cell.load(Relaxed));
             }
-            total
         });
-        self.attached.lock().add_to(&mut total);
-        total
+        self.attached.lock().add_to(total);
     }
 
     /// The capacity gauge (entries the map can hold without allocating).
