@@ -65,12 +65,17 @@ fn guarded_type(map: &MapField, spec: &syn::Ident) -> Type {
     let key = &map.ty.key;
     let value = &map.ty.value;
     let written = &map.ty.written;
+    let span = syn::spanned::Spanned::span(written);
     let hasher = match (&map.ty.hasher, map.ty.family) {
         (Some(hasher), Family::Hashbrown) => quote!(#hasher),
         (None, Family::Hashbrown) => quote!(::hashbrown::DefaultHashBuilder),
         (_, Family::Std) => quote!(<#written as ::guarded_map::__private::HasherOf>::Hasher),
+        (_, Family::BTree) => {
+            return syn::parse_quote_spanned! {span=>
+                ::guarded_map::OrderedMap<#key, #value, #spec>
+            };
+        }
     };
-    let span = syn::spanned::Spanned::span(written);
     syn::parse_quote_spanned! {span=>
         ::guarded_map::GuardedMap<#key, #value, #spec, #hasher>
     }
@@ -89,7 +94,11 @@ fn spec_items(
     let backend = match opts.backend {
         BackendChoice::Rcu => quote!(::guarded_map::Rcu),
         BackendChoice::Sharded => quote!(::guarded_map::Sharded),
+        BackendChoice::Ordered => quote!(::guarded_map::Ordered),
     };
+    // An ordered spec serves an `OrderedMap`, never a `GuardedMap`: no `SpecFor`.
+    let spec_for = (opts.backend != BackendChoice::Ordered)
+        .then(|| quote!(::guarded_map::__spec_for!(#spec, #backend);));
     let key = type_name(&map.ty.key);
     let value = type_name(&map.ty.value);
     let mut options = TokenStream::new();
@@ -158,7 +167,7 @@ fn spec_items(
                 type Backend = #backend;
                 const DESCRIPTOR: &'static ::guarded_map::Descriptor = &DESCRIPTOR;
             }
-            ::guarded_map::__spec_for!(#spec, #backend);
+            #spec_for
         };
     }
 }

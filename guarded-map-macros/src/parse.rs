@@ -36,12 +36,14 @@ pub(crate) fn guarded_attrs(field: &Field) -> impl Iterator<Item = &Attribute> {
     field.attrs.iter().filter(|a| a.path().is_ident(FIELD_ATTR))
 }
 
-/// Which `HashMap` a field's type names: `Std` for std's paths and a bare `HashMap` (whose hasher is
-/// then resolved by the compiler), `Hashbrown` for an explicit `hashbrown::HashMap`.
+/// Which map a field's type names: `Std` for std's paths and a bare `HashMap` (whose hasher is
+/// then resolved by the compiler), `Hashbrown` for an explicit `hashbrown::HashMap`, `BTree` for
+/// std's `BTreeMap` (an ordered map).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Family {
     Std,
     Hashbrown,
+    BTree,
 }
 
 /// A recognized `HashMap<K, V>` or `HashMap<K, V, S>` type.
@@ -63,7 +65,17 @@ const STD_PATHS: &[&[&str]] = &[
     &["hash_map"],
 ];
 
-/// Recognizes `HashMap<K, V>` and `HashMap<K, V, S>` written with one of the accepted paths.
+/// The module paths a `BTreeMap` is accepted from (after an optional leading `::`).
+const BTREE_PATHS: &[&[&str]] = &[
+    &[],
+    &["std", "collections"],
+    &["collections"],
+    &["std", "collections", "btree_map"],
+    &["btree_map"],
+];
+
+/// Recognizes `HashMap<K, V>`, `HashMap<K, V, S>` and `BTreeMap<K, V>` written with one of the
+/// accepted paths.
 pub(crate) fn map_type(ty: &Type) -> Option<MapType> {
     let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {
@@ -71,11 +83,17 @@ pub(crate) fn map_type(ty: &Type) -> Option<MapType> {
     }
     let segments: Vec<_> = path.path.segments.iter().collect();
     let (last, prefix) = segments.split_last()?;
-    if last.ident != "HashMap" || prefix.iter().any(|s| !s.arguments.is_none()) {
+    let btree = last.ident == "BTreeMap";
+    if !(btree || last.ident == "HashMap") || prefix.iter().any(|s| !s.arguments.is_none()) {
         return None;
     }
     let prefix: Vec<String> = prefix.iter().map(|s| s.ident.to_string()).collect();
-    let family = if prefix == ["hashbrown"] {
+    let family = if btree {
+        if !BTREE_PATHS.iter().any(|p| prefix == *p) {
+            return None;
+        }
+        Family::BTree
+    } else if prefix == ["hashbrown"] {
         Family::Hashbrown
     } else if STD_PATHS.iter().any(|p| prefix == *p) {
         Family::Std
@@ -95,7 +113,7 @@ pub(crate) fn map_type(ty: &Type) -> Option<MapType> {
         .collect::<Option<_>>()?;
     let (key, value, hasher) = match types.as_slice() {
         [k, v] => ((*k).clone(), (*v).clone(), None),
-        [k, v, s] => ((*k).clone(), (*v).clone(), Some((*s).clone())),
+        [k, v, s] if family != Family::BTree => ((*k).clone(), (*v).clone(), Some((*s).clone())),
         _ => return None,
     };
     Some(MapType {

@@ -5,11 +5,18 @@ use proc_macro2::Span;
 use syn::{Ident, ItemStruct, Lit, LitStr};
 
 use crate::attr::{RawOption, RawValue, example, parse_options};
-use crate::parse::{MapType, guarded_attrs, map_type};
+use crate::parse::{Family, MapType, guarded_attrs, map_type};
 
 /// Options of a map field.
 const FIELD_OPTIONS: &[&str] = &[
-    "rcu", "sharded", "name", "max_len", "bpf_map", "help", "stats", "hot_keys", "shrink",
+    "rcu", "sharded", "ordered", "name", "max_len", "bpf_map", "help", "stats", "hot_keys",
+    "shrink",
+];
+/// Options that do not apply to an ordered map, with why.
+const NOT_ORDERED: &[(&str, &str)] = &[
+    ("shards", "an ordered map has no shards"),
+    ("hot_keys", "an ordered map samples no hashed keys"),
+    ("shrink", "an ordered map's tree holds no unused capacity"),
 ];
 /// Options of `#[guarded_map(...)]`.
 const STRUCT_OPTIONS: &[&str] = &["all"];
@@ -42,6 +49,7 @@ pub(crate) struct MapField {
 pub(crate) enum BackendChoice {
     Rcu,
     Sharded,
+    Ordered,
 }
 
 /// A field's checked options.
@@ -113,12 +121,15 @@ pub(crate) fn validate(args: Vec<RawOption>, item: ItemStruct) -> syn::Result<Mo
                 "duplicate #[guarded] attribute: put every option in one",
             ));
         }
+        // `all` guards every `HashMap` field; a `BTreeMap` field is guarded when marked.
+        let ty = ty.filter(|t| !(attrs.is_empty() && t.family == Family::BTree));
         let Some(ty) = ty else {
             if !attrs.is_empty() {
                 errors.at(
                     syn::spanned::Spanned::span(&field.ty),
                     "#[guarded] needs a `HashMap<K, V>` or `HashMap<K, V, S>` field \
-                     (from `std::collections` or `hashbrown`)",
+                     (from `std::collections` or `hashbrown`), or a `BTreeMap<K, V>` \
+                     (from `std::collections`)",
                 );
             }
             continue;
@@ -134,7 +145,8 @@ pub(crate) fn validate(args: Vec<RawOption>, item: ItemStruct) -> syn::Result<Mo
         let Some(ident) = field.ident.clone() else {
             continue; // `parse_struct` admits named fields only
         };
-        let mut spec = spec_options(&mut errors, options);
+        let ordered = ty.family == Family::BTree;
+        let mut spec = spec_options(&mut errors, options, ordered);
         if spec.help.is_none() {
             spec.help = doc_comment(&field.attrs);
         }
@@ -154,10 +166,14 @@ fn struct_hint(name: &str) -> Option<String> {
     })
 }
 
-/// Checks one field's options.
-fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
+/// Checks one field's options; `ordered` for a `BTreeMap` field, whose backend is `ordered`.
+fn spec_options(errors: &mut Errors, options: Vec<RawOption>, ordered: bool) -> SpecOptions {
     let mut spec = SpecOptions {
-        backend: BackendChoice::Sharded,
+        backend: if ordered {
+            BackendChoice::Ordered
+        } else {
+            BackendChoice::Sharded
+        },
         shards: None,
         name: None,
         max_len: None,
@@ -178,7 +194,31 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>) -> SpecOptions {
             continue;
         }
         seen.push(name.clone());
+        if ordered && let Some((_, why)) = NOT_ORDERED.iter().find(|(n, _)| *n == name) {
+            errors.at(
+                span,
+                format!("`{name}` does not apply to a `BTreeMap` field: {why}\nhelp: remove it"),
+            );
+            continue;
+        }
         match name.as_str() {
+            "ordered" => {
+                if !ordered {
+                    errors.at(
+                        span,
+                        "`ordered` applies to `BTreeMap` fields; a `HashMap` field is `rcu` or \
+                         `sharded`\nhelp: declare the field as `BTreeMap<K, V>` for an ordered map",
+                    );
+                }
+                expect_flag(errors, &option);
+            }
+            "rcu" | "sharded" if ordered => errors.at(
+                span,
+                format!(
+                    "`{name}` is a backend of `HashMap` fields; a `BTreeMap` field is ordered\n\
+                     help: write `#[guarded(ordered)]`, or declare the field as `HashMap<K, V>`"
+                ),
+            ),
             "rcu" | "sharded" => {
                 let choice = if name == "rcu" {
                     BackendChoice::Rcu

@@ -36,17 +36,21 @@ pub enum BackendKind {
     Rcu = 0,
     /// A power-of-two array of reader-writer locks, each over its own hash table.
     Sharded = 1,
+    /// A persistent B+ tree behind an atomically swapped pointer (`BTreeMap` fields).
+    Ordered = 2,
 }
 
 impl BackendKind {
     /// Every kind, in code order.
-    pub const ALL: [BackendKind; 2] = [BackendKind::Rcu, BackendKind::Sharded];
+    pub const ALL: [BackendKind; 3] =
+        [BackendKind::Rcu, BackendKind::Sharded, BackendKind::Ordered];
 
     /// The lowercase name used in metric labels and by the probe (`"rcu"`, `"sharded"`).
     pub const fn as_str(self) -> &'static str {
         match self {
             BackendKind::Rcu => "rcu",
             BackendKind::Sharded => "sharded",
+            BackendKind::Ordered => "ordered",
         }
     }
 
@@ -60,6 +64,7 @@ impl BackendKind {
         match code {
             0 => Some(BackendKind::Rcu),
             1 => Some(BackendKind::Sharded),
+            2 => Some(BackendKind::Ordered),
             _ => None,
         }
     }
@@ -150,6 +155,8 @@ pub enum Op {
     Clear = 5,
     /// A `snapshot`.
     Snapshot = 6,
+    /// A range scan of an ordered map.
+    Range = 7,
 }
 
 impl Op {
@@ -162,6 +169,7 @@ impl Op {
         Op::Retain,
         Op::Clear,
         Op::Snapshot,
+        Op::Range,
     ];
 
     /// The operation an index names, if any.
@@ -179,6 +187,7 @@ impl Op {
             Op::Retain => "retain",
             Op::Clear => "clear",
             Op::Snapshot => "snapshot",
+            Op::Range => "range",
         }
     }
 
@@ -192,17 +201,18 @@ impl Op {
             Op::Retain => Stat::Retain,
             Op::Clear => Stat::Clear,
             Op::Snapshot => Stat::Snapshot,
+            Op::Range => Stat::Range,
         }
     }
 
     /// Whether it writes.
     pub fn is_write(self) -> bool {
-        !matches!(self, Op::Get | Op::Snapshot)
+        !matches!(self, Op::Get | Op::Snapshot | Op::Range)
     }
 }
 
 /// Number of [`Op`]s.
-pub const OPS: usize = 7;
+pub const OPS: usize = 8;
 
 /// One guarded map's totals (every instance of one descriptor, dropped ones included), handed to
 /// the summary hook every interval while a probe is attached.

@@ -31,6 +31,8 @@ macro_rules! statistics {
             clears Clear: counter (op Clear);
             /// `snapshot` calls (including the ones `Debug` and `Clone` make).
             snapshots Snapshot: counter (op Snapshot);
+            /// Range scans of an ordered map (`range`, `first`, `last`).
+            ranges Range: counter (op Range);
             /// Inserts refused because the map was at its `max_len`.
             rejected Rejected: counter (counter "guarded_map_rejected_total" "New keys refused because the map held its max_len entries.");
             /// New keys added (by any operation).

@@ -34,11 +34,18 @@ fn a_recording_becomes_a_picture() {
         .arg(&picture)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let svg = std::fs::read_to_string(&picture).unwrap();
     assert!(svg.starts_with("<svg"));
     // 50 entries a second, 8 550 to go at the last sample.
-    assert!(svg.contains("app.sessions: +50 entries/s, max_len in 171 s"), "{svg}");
+    assert!(
+        svg.contains("app.sessions: +50 entries/s, max_len in 171 s"),
+        "{svg}"
+    );
 }
 
 #[test]
@@ -56,7 +63,13 @@ fn a_bad_recording_is_one_line_and_status_1() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("line 2"), "{stderr}");
     let missing = probe()
-        .args(["plot", "--json", "/nonexistent/recording.jsonl", "--out", "/dev/null"])
+        .args([
+            "plot",
+            "--json",
+            "/nonexistent/recording.jsonl",
+            "--out",
+            "/dev/null",
+        ])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));

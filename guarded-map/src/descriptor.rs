@@ -45,6 +45,8 @@ pub enum ConfigError {
     ShardsOnRcu,
     /// `hot_keys` exceeded [`Descriptor::MAX_HOT_KEYS`].
     TooManyHotKeys(usize),
+    /// An option that does not apply to an ordered map (`shards`, `hot_keys`, `shrink`).
+    NotForOrdered(&'static str),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -61,6 +63,11 @@ impl std::fmt::Display for ConfigError {
             ConfigError::ZeroMaxLen => f.write_str("max_len must be greater than zero"),
             ConfigError::ShardsOnRcu => f.write_str(
                 "shards applies to the sharded backend only; the rcu backend sizes its shards itself",
+            ),
+            ConfigError::NotForOrdered(option) => write!(
+                f,
+                "{option} does not apply to an ordered map (it has no shards, samples no hashed \
+                 keys, and its tree holds no unused capacity)"
             ),
             ConfigError::TooManyHotKeys(n) => write!(
                 f,
@@ -98,7 +105,9 @@ pub struct Descriptor {
     max_len_set: bool,
     stats: bool,
     hot_keys: usize,
+    hot_keys_set: bool,
     shrink: Shrink,
+    shrink_set: bool,
     bpf_map: Option<&'static str>,
     help: Option<&'static str>,
     key_type: &'static str,
@@ -143,7 +152,9 @@ impl Descriptor {
             max_len_set: false,
             stats: true,
             hot_keys: Self::DEFAULT_HOT_KEYS,
+            hot_keys_set: false,
             shrink: Shrink::Auto,
+            shrink_set: false,
             bpf_map: None,
             help: None,
             key_type: "",
@@ -251,6 +262,7 @@ impl Descriptor {
     /// ```
     pub const fn shrink(mut self, policy: Shrink) -> Self {
         self.shrink = policy;
+        self.shrink_set = true;
         self
     }
 
@@ -280,11 +292,12 @@ impl Descriptor {
     /// ```
     pub const fn hot_keys(mut self, k: usize) -> Self {
         self.hot_keys = k;
+        self.hot_keys_set = true;
         self
     }
 
-    /// The hot-key ranks the map tracks and publishes (0 when it tracks none, also when its
-    /// statistics are off).
+    /// The hot-key ranks the map tracks and publishes (0 when it tracks none: also when its
+    /// statistics are off, and for an ordered map, which samples no hashed keys).
     ///
     /// ```
     /// use guarded_map::{BackendKind, Descriptor};
@@ -295,7 +308,11 @@ impl Descriptor {
     /// assert_eq!(QUIET.hot_key_ranks(), 0);
     /// ```
     pub const fn hot_key_ranks(&self) -> usize {
-        if self.stats { self.hot_keys } else { 0 }
+        if self.stats && !matches!(self.backend, BackendKind::Ordered) {
+            self.hot_keys
+        } else {
+            0
+        }
     }
 
     /// Names the kernel BPF map this map mirrors, for the eBPF probe.
@@ -693,6 +710,17 @@ impl Descriptor {
         if self.hot_keys > Self::MAX_HOT_KEYS {
             return Err(ConfigError::TooManyHotKeys(self.hot_keys));
         }
+        if matches!(self.backend, BackendKind::Ordered) {
+            if self.shards_set {
+                return Err(ConfigError::NotForOrdered("shards"));
+            }
+            if self.hot_keys_set {
+                return Err(ConfigError::NotForOrdered("hot_keys"));
+            }
+            if self.shrink_set {
+                return Err(ConfigError::NotForOrdered("shrink"));
+            }
+        }
         Ok(())
     }
 
@@ -732,6 +760,11 @@ impl Descriptor {
             }
             Err(ConfigError::TooManyHotKeys(_)) => {
                 panic!("guarded-map: `hot_keys` must be at most 64")
+            }
+            Err(ConfigError::NotForOrdered(_)) => {
+                panic!(
+                    "guarded-map: `shards`, `hot_keys` and `shrink` do not apply to an ordered map"
+                )
             }
         }
     }

@@ -74,6 +74,7 @@ mod hasher_of;
 mod hooks;
 mod live_iter;
 mod map;
+mod ordered;
 mod per_thread;
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
@@ -91,13 +92,14 @@ mod sync;
 mod table;
 mod trie;
 
-pub use backend::{Backend, Rcu, Sharded};
+pub use backend::{Backend, Ordered, Rcu, Sharded};
 pub use compute::{Compute, Computed};
 pub use descriptor::{BackendKind, ConfigError, Descriptor, Shrink};
 pub use error::CapacityError;
 pub use guarded_map_macros::guarded_map;
 pub use live_iter::LiveIter;
 pub use map::GuardedMap;
+pub use ordered::{OrderedMap, OrderedSnapshot};
 pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
 pub use spec::{MapSpec, SpecFor};

@@ -13,7 +13,8 @@ use crate::descriptor::Descriptor;
 /// generate, with [`SpecFor`], the bound that code generic over specs uses. Use those macros
 /// rather than implementing it by hand.
 pub trait MapSpec: 'static {
-    /// The backend: [`Rcu`](crate::Rcu) or [`Sharded`](crate::Sharded).
+    /// The backend: [`Rcu`](crate::Rcu), [`Sharded`](crate::Sharded) or
+    /// [`Ordered`](crate::Ordered).
     type Backend: Backend;
     /// The descriptor, the same `static` that is registered with `inventory`.
     const DESCRIPTOR: &'static Descriptor;
@@ -84,12 +85,19 @@ macro_rules! __spec_for {
 /// assert_eq!(sessions.get_cloned(&7).as_deref(), Some("alice"));
 /// ```
 ///
-/// The backend is `rcu` or `sharded`; options follow as `key = value`: `name` (metric label, default
-/// `module_path::Spec`), `shards`, `max_len`, `stats` (`false` compiles statistics out), `bpf_map`,
-/// `help`. An invalid option fails to compile:
+/// The backend is `rcu` or `sharded` for a `HashMap` (a [`GuardedMap`](crate::GuardedMap)), or
+/// `ordered` for a `BTreeMap` (an [`OrderedMap`](crate::OrderedMap)); options follow as
+/// `key = value`: `name` (metric label, default `module_path::Spec`), `shards`, `max_len`, `stats`
+/// (`false` compiles statistics out), `hot_keys`, `shrink` (`Shrink::Never`), `bpf_map`, `help`.
+/// An invalid option fails to compile, as does an option that does not apply to the backend
+/// (`shards`, `hot_keys` or `shrink` on an ordered map):
 ///
 /// ```compile_fail
 /// guarded_map::map_spec!(Bad: HashMap<u8, u8>, sharded, shards = 3);
+/// ```
+///
+/// ```compile_fail
+/// guarded_map::map_spec!(Bad: BTreeMap<u8, u8>, ordered, shards = 4);
 /// ```
 #[macro_export]
 macro_rules! map_spec {
@@ -122,6 +130,36 @@ macro_rules! map_spec {
                 const DESCRIPTOR: &'static $crate::Descriptor = &DESCRIPTOR;
             }
             $crate::__spec_for!($spec, $crate::map_spec!(@type $backend));
+        };
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis $spec:ident : BTreeMap<$key:ty, $value:ty>, ordered
+        $(, $option:ident = $option_value:expr)* $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $spec;
+
+        const _: () = {
+            static DESCRIPTOR: $crate::Descriptor = $crate::Descriptor::new(
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!($spec)),
+                <$crate::Ordered as $crate::Backend>::KIND,
+            )
+            .types(::core::stringify!($key), ::core::stringify!($value))
+            .location(::core::module_path!(), ::core::file!(), ::core::line!())
+            $(.$option($option_value))*;
+
+            const _: () = DESCRIPTOR.assert_valid();
+
+            $crate::__private::inventory::submit! {
+                $crate::registry::Registration(&DESCRIPTOR)
+            }
+
+            impl $crate::MapSpec for $spec {
+                type Backend = $crate::Ordered;
+                const DESCRIPTOR: &'static $crate::Descriptor = &DESCRIPTOR;
+            }
         };
     };
     (@type rcu) => { $crate::Rcu };

@@ -24,9 +24,11 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Rcu {}
     impl Sealed for super::Sharded {}
+    impl Sealed for super::Ordered {}
 }
 
-/// A backend: [`Rcu`] or [`Sharded`]. Sealed; named in a [`MapSpec`](crate::MapSpec).
+/// A backend: [`Rcu`] or [`Sharded`] for hash maps, [`Ordered`] for ordered ones. Sealed; named
+/// in a [`MapSpec`](crate::MapSpec).
 ///
 /// Every fact of a backend is on its type: its kind (which a descriptor takes from it), how many
 /// shards a map of a descriptor gets, and the bytes one entry of its tables takes.
@@ -90,6 +92,31 @@ pub struct Rcu;
 /// entry moves, so a panicking `Hash` fails that insert and loses nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sharded;
+
+/// The ordered backend, of [`OrderedMap`](crate::OrderedMap)s (`BTreeMap` fields).
+///
+/// A persistent B+ tree (leaves of at most 64 entries, inner nodes of at most 32 children) behind
+/// an atomically swapped pointer (`arc-swap`): a read loads the current tree and searches it,
+/// never locking and never waiting for a writer; a write, serialized on a mutex, copies the leaf
+/// it changes and one inner node per level (O(log n)), then publishes the new tree. A
+/// [`snapshot`](crate::OrderedMap::snapshot) is O(1): it holds one tree, which no write changes.
+/// Requires `K: Ord + Clone` and `V: Clone`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ordered;
+
+impl Backend for Ordered {
+    const KIND: BackendKind = BackendKind::Ordered;
+    /// None that a [`GuardedMap`](crate::GuardedMap) could use: an ordered spec makes an
+    /// [`OrderedMap`](crate::OrderedMap).
+    type Store<K, V> = ();
+    fn shards(_: &Descriptor) -> usize {
+        1
+    }
+    fn entry_size<K, V>() -> usize {
+        std::mem::size_of::<(K, V)>()
+    }
+    const LOCKED_READS: bool = false;
+}
 
 impl Backend for Rcu {
     const KIND: BackendKind = BackendKind::Rcu;

@@ -14,7 +14,7 @@
 //! | name | kind | |
 //! |---|---|---|
 //! | `guarded_map_info{backend, key_type, value_type}` | gauge | always 1 |
-//! | `guarded_map_operations_total{op}` | counter | `op`: get, insert, update, remove, retain, clear, snapshot |
+//! | `guarded_map_operations_total{op}` | counter | `op`: get, insert, update, remove, retain, clear, snapshot, range |
 //! | `guarded_map_misses_total` | counter | keyed reads that found nothing |
 //! | `guarded_map_rejected_total` | counter | new keys refused at `max_len` |
 //! | `guarded_map_entries` | gauge | |

@@ -53,7 +53,7 @@ pub const OPERATIONS: Metric = metric(
     "guarded_map_operations_total",
     Kind::Counter,
     Unit::Count,
-    "Operations on the map by kind (get, insert, update, remove, retain, clear, snapshot).",
+    "Operations on the map by kind (get, insert, update, remove, retain, clear, snapshot, range).",
 );
 /// `guarded_map_instances{map}`.
 pub const INSTANCES: Metric = metric(

@@ -1,10 +1,10 @@
 //! A map's own counters: per-thread slots for what a thread may count often, one shared block for
 //! the rest.
 //!
-//! A thread that counts a miss or a contended lock gets its own slot for that map ([`PerThread`],
+//! A thread that counts a miss, a contended lock or an ordered map's read gets its own slot for that map ([`PerThread`],
 //! which hands an exited thread's slot to the next thread, so counts are never dropped). Only the
 //! owning thread writes a slot, with a relaxed load and store (no locked read-modify-write);
-//! readers sum all slots. A slot holds only those three counters (24 bytes in the thread's arena),
+//! readers sum all slots. A slot holds only those five counters (40 bytes in the thread's arena),
 //! so that a map costs little for every thread that touches it. Everything else counted here is
 //! rare and costs far more than a locked add anyway (a snapshot, a `retain`, a refused insert):
 //! it goes to one shared block of counters, as capacity changes go to one shared gauge.
@@ -31,8 +31,16 @@ use crate::per_thread::PerThread;
 #[derive(Default)]
 struct Slot([AtomicU64; PER_THREAD.len()]);
 
-/// The counters kept per thread, in a [`Slot`]'s order.
-const PER_THREAD: [Counter; 3] = [Counter::Miss, Counter::Contended, Counter::WaitNanos];
+/// The counters kept per thread, in a [`Slot`]'s order: what a thread may count on many
+/// operations (an ordered map's reads and range scans too, which no lock or reader of theirs
+/// counts).
+const PER_THREAD: [Counter; 5] = [
+    Counter::Miss,
+    Counter::Contended,
+    Counter::WaitNanos,
+    Counter::Get,
+    Counter::Range,
+];
 
 /// Where `counter` is in a [`Slot`], if it is kept per thread (a constant where `counter` is).
 #[inline(always)]
