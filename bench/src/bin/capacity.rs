@@ -37,6 +37,9 @@ struct Args {
     /// The picture.
     #[arg(long, default_value = "target/bench/capacity.svg")]
     svg: PathBuf,
+    /// Pause between two of the fifty steps of a fill, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    step_ms: u64,
 }
 
 /// One map's figures.
@@ -94,7 +97,7 @@ fn sample() -> serde_json::Value {
     json!({ "unix_ms": unix_ms(), "maps": maps })
 }
 
-fn run<S: SpecFor<u64, u64>>(entries: u64) -> Figures {
+fn run<S: SpecFor<u64, u64>>(entries: u64, pause: Duration) -> Figures {
     let map: GuardedMap<u64, u64, S> = GuardedMap::new();
     let started = Instant::now();
     // Fill in fifty steps over about ten seconds, so the history shows the climb.
@@ -103,7 +106,7 @@ fn run<S: SpecFor<u64, u64>>(entries: u64) -> Figures {
         for &k in chunk {
             map.insert(k, k);
         }
-        thread::sleep(Duration::from_millis(200));
+        thread::sleep(pause);
     }
     let fill_seconds = started.elapsed().as_secs_f64();
     let peak = map.stats();
@@ -140,7 +143,7 @@ fn run<S: SpecFor<u64, u64>>(entries: u64) -> Figures {
         for &k in chunk {
             map.insert(k, k);
         }
-        thread::sleep(Duration::from_millis(200));
+        thread::sleep(pause);
     }
     let refill_seconds = started.elapsed().as_secs_f64();
     thread::sleep(Duration::from_millis(500));
@@ -176,8 +179,9 @@ fn main() {
             lines
         });
         // Both maps at once, on a thread each, so that their histories share one time axis.
-        let rcu = s.spawn(|| run::<RcuMap>(args.entries));
-        let sharded = s.spawn(|| run::<ShardedMap>(args.entries));
+        let (entries, pause) = (args.entries, Duration::from_millis(args.step_ms));
+        let rcu = s.spawn(move || run::<RcuMap>(entries, pause));
+        let sharded = s.spawn(move || run::<ShardedMap>(entries, pause));
         let maps = vec![
             rcu.join().expect("the rcu run"),
             sharded.join().expect("the sharded run"),

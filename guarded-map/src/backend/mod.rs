@@ -95,7 +95,8 @@ pub struct Sharded;
 
 /// The ordered backend, of [`OrderedMap`](crate::OrderedMap)s (`BTreeMap` fields).
 ///
-/// A persistent B+ tree (leaves of at most 64 entries, inner nodes of at most 32 children) behind
+/// A persistent B+ tree (leaves of at most 16 entries, inner nodes of at most 16 children, each
+/// one allocation with its keys inline) behind
 /// an atomically swapped pointer (`arc-swap`): a read loads the current tree and searches it,
 /// never locking and never waiting for a writer; a write, serialized on a mutex, copies the leaf
 /// it changes and one inner node per level (O(log n)), then publishes the new tree. A

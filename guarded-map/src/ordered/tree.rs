@@ -4,8 +4,9 @@
 //! Entries sit in leaves of at most [`LEAF_MAX`] sorted pairs; an inner node holds at most
 //! [`INNER_MAX`] children and, between each two, the separator key: every key of the right child
 //! is at least the separator, every key of the left one below it. A write copies one leaf and one
-//! inner node per level (three levels above the leaves at a million entries) and increments the
-//! counts of the children those copies share. Nodes are `Arc`s: the last tree to let go of a node
+//! inner node per level (five levels above the leaves at a million entries) and increments the
+//! counts of the children those copies share. Small nodes: a point read touches about two cache
+//! lines a level, where nodes of 64 made it six (`BENCHMARKS.md`, "Ordered maps"). Nodes are `Arc`s: the last tree to let go of a node
 //! frees it, so no grace period is needed, and no `unsafe` either.
 //!
 //! Written here rather than taken from a crate: the persistent ordered maps on crates.io (`im`'s
@@ -17,26 +18,35 @@ use std::cmp::Ordering;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
+use arrayvec::ArrayVec;
+
 /// The most entries a leaf holds; a leaf that would hold more splits in two.
-pub(crate) const LEAF_MAX: usize = 64;
+pub(crate) const LEAF_MAX: usize = 16;
 /// The most children an inner node holds.
-pub(crate) const INNER_MAX: usize = 32;
+pub(crate) const INNER_MAX: usize = 16;
 /// Below this, a node takes entries from or merges with a neighbour.
 const LEAF_MIN: usize = LEAF_MAX / 4;
 const INNER_MIN: usize = INNER_MAX / 4;
 
-/// A node: a leaf of sorted entries, or an inner node.
+/// A leaf's entries, inline (one more than it keeps, for the entry that makes it split).
+type Entries<K, V> = ArrayVec<(K, V), { LEAF_MAX + 1 }>;
+/// An inner node's separators and children, inline.
+type Keys<K> = ArrayVec<K, INNER_MAX>;
+type Children<K, V> = ArrayVec<Arc<Node<K, V>>, { INNER_MAX + 1 }>;
+
+/// A node: a leaf of sorted entries, or an inner node. Keys, values and children sit inline: one
+/// allocation a node, so a search misses the cache about once a level.
 #[derive(Debug)]
 pub(crate) enum Node<K, V> {
-    Leaf(Vec<(K, V)>),
+    Leaf(Entries<K, V>),
     Inner(Inner<K, V>),
 }
 
 /// An inner node: `children.len() - 1` separators.
 #[derive(Debug)]
 pub(crate) struct Inner<K, V> {
-    keys: Vec<K>,
-    children: Vec<Arc<Node<K, V>>>,
+    keys: Keys<K>,
+    children: Children<K, V>,
 }
 
 impl<K, V> Inner<K, V> {
@@ -108,7 +118,7 @@ impl<K: Ord + Clone, V: Clone> Tree<K, V> {
         let mut level: Vec<(K, Arc<Node<K, V>>)> = Vec::with_capacity(len / per_leaf + 1);
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
-            let leaf: Vec<(K, V)> = entries.by_ref().take(per_leaf).collect();
+            let leaf: Entries<K, V> = entries.by_ref().take(per_leaf).collect();
             level.push((leaf[0].0.clone(), Arc::new(Node::Leaf(leaf))));
         }
         let per_inner = INNER_MAX * 3 / 4;
@@ -118,8 +128,8 @@ impl<K: Ord + Clone, V: Clone> Tree<K, V> {
             while nodes.peek().is_some() {
                 let group: Vec<(K, Arc<Node<K, V>>)> = nodes.by_ref().take(per_inner).collect();
                 let first = group[0].0.clone();
-                let mut keys = Vec::with_capacity(group.len() - 1);
-                let mut children = Vec::with_capacity(group.len());
+                let mut keys = Keys::new();
+                let mut children = Children::new();
                 for (i, (key, child)) in group.into_iter().enumerate() {
                     if i > 0 {
                         keys.push(key);
@@ -139,7 +149,7 @@ impl<K: Ord + Clone, V: Clone> Tree<K, V> {
     /// The tree with `key` set to `value`, and the value it replaced.
     pub(crate) fn insert(&self, key: K, value: V) -> (Tree<K, V>, Option<V>) {
         let Some(root) = &self.root else {
-            let leaf = Arc::new(Node::Leaf(vec![(key, value)]));
+            let leaf = Arc::new(Node::Leaf([(key, value)].into_iter().collect()));
             return (
                 Tree {
                     root: Some(leaf),
@@ -152,8 +162,8 @@ impl<K: Ord + Clone, V: Clone> Tree<K, V> {
         let root = match inserted {
             Inserted::One(node) => node,
             Inserted::Split(left, separator, right) => Arc::new(Node::Inner(Inner {
-                keys: vec![separator],
-                children: vec![left, right],
+                keys: [separator].into_iter().collect(),
+                children: [left, right].into_iter().collect(),
             })),
         };
         let len = self.len + usize::from(old.is_none());
@@ -234,7 +244,7 @@ fn insert_in<K: Ord + Clone, V: Clone>(
             if entries.len() <= LEAF_MAX {
                 return (Inserted::One(Arc::new(Node::Leaf(entries))), old);
             }
-            let right = entries.split_off(entries.len() / 2);
+            let right: Entries<K, V> = entries.drain(entries.len() / 2..).collect();
             let separator = right[0].0.clone();
             let split = Inserted::Split(
                 Arc::new(Node::Leaf(entries)),
@@ -262,8 +272,8 @@ fn insert_in<K: Ord + Clone, V: Clone>(
                 );
             }
             let mid = children.len() / 2;
-            let right_children = children.split_off(mid);
-            let mut right_keys = keys.split_off(mid - 1);
+            let right_children: Children<K, V> = children.drain(mid..).collect();
+            let mut right_keys: Keys<K> = keys.drain(mid - 1..).collect();
             let separator = right_keys.remove(0);
             let split = Inserted::Split(
                 Arc::new(Node::Inner(Inner { keys, children })),
@@ -311,11 +321,7 @@ where
 }
 
 /// Gives the small child at `at` entries of a neighbour, or merges the two.
-fn rebalance<K: Clone, V: Clone>(
-    keys: &mut Vec<K>,
-    children: &mut Vec<Arc<Node<K, V>>>,
-    at: usize,
-) {
+fn rebalance<K: Clone, V: Clone>(keys: &mut Keys<K>, children: &mut Children<K, V>, at: usize) {
     let left = if at > 0 { at - 1 } else { at };
     let right = left + 1;
     let separator = keys[left].clone();
@@ -323,27 +329,30 @@ fn rebalance<K: Clone, V: Clone>(
         (Node::Leaf(a), Node::Leaf(b)) => {
             let mut all: Vec<(K, V)> = a.iter().chain(b).cloned().collect();
             if all.len() <= LEAF_MAX {
-                children[left] = Arc::new(Node::Leaf(all));
+                children[left] = Arc::new(Node::Leaf(all.into_iter().collect()));
                 children.remove(right);
                 keys.remove(left);
             } else {
                 let second = all.split_off(all.len() / 2);
                 keys[left] = second[0].0.clone();
-                children[left] = Arc::new(Node::Leaf(all));
-                children[right] = Arc::new(Node::Leaf(second));
+                children[left] = Arc::new(Node::Leaf(all.into_iter().collect()));
+                children[right] = Arc::new(Node::Leaf(second.into_iter().collect()));
             }
         }
         (Node::Inner(a), Node::Inner(b)) => {
-            let mut all_keys: Vec<K> = a.keys.clone();
+            let mut all_keys: Vec<K> = a.keys.to_vec();
             all_keys.push(separator);
             all_keys.extend(b.keys.iter().cloned());
             let mut all_children: Vec<Arc<Node<K, V>>> =
                 a.children.iter().chain(&b.children).cloned().collect();
+            let inner = |keys: Vec<K>, children: Vec<Arc<Node<K, V>>>| {
+                Arc::new(Node::Inner(Inner {
+                    keys: keys.into_iter().collect(),
+                    children: children.into_iter().collect(),
+                }))
+            };
             if all_children.len() <= INNER_MAX {
-                children[left] = Arc::new(Node::Inner(Inner {
-                    keys: all_keys,
-                    children: all_children,
-                }));
+                children[left] = inner(all_keys, all_children);
                 children.remove(right);
                 keys.remove(left);
             } else {
@@ -351,14 +360,8 @@ fn rebalance<K: Clone, V: Clone>(
                 let second_children = all_children.split_off(mid);
                 let mut second_keys = all_keys.split_off(mid - 1);
                 keys[left] = second_keys.remove(0);
-                children[left] = Arc::new(Node::Inner(Inner {
-                    keys: all_keys,
-                    children: all_children,
-                }));
-                children[right] = Arc::new(Node::Inner(Inner {
-                    keys: second_keys,
-                    children: second_children,
-                }));
+                children[left] = inner(all_keys, all_children);
+                children[right] = inner(second_keys, second_children);
             }
         }
         _ => unreachable!("siblings are at the same depth"),
@@ -630,6 +633,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe code, and too long for Miri")]
     fn inserts_and_removes_keep_the_invariants_and_old_trees() {
         let mut tree: Tree<u32, u32> = Tree::default();
         let mut versions = Vec::new();

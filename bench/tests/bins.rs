@@ -1,0 +1,63 @@
+//! The benchmark commands of this crate run to the end on a small input and write what they say
+//! (smoke tests: the figures themselves are not checked, they are measurements).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("guarded-map-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn ordered_runs_and_writes_its_results() {
+    let out = scratch("ordered.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_ordered"))
+        .args([
+            "--entries",
+            "2000",
+            "--seconds",
+            "0.02",
+            "--rounds",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // Four maps, two workloads, two thread counts.
+    assert_eq!(results["cells"].as_array().unwrap().len(), 16);
+}
+
+#[test]
+fn capacity_runs_and_writes_history_report_and_picture() {
+    let (history, out, svg) = (scratch("c.jsonl"), scratch("c.json"), scratch("c.svg"));
+    let status = Command::new(env!("CARGO_BIN_EXE_capacity"))
+        .args(["--entries", "20000", "--step-ms", "2", "--history"])
+        .arg(&history)
+        .arg("--out")
+        .arg(&out)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    for map in report["maps"].as_array().unwrap() {
+        assert_eq!(map["peak_entries"], 20000);
+        assert!(map["shrinks"].as_u64().unwrap() >= 1, "{map}");
+    }
+    assert!(std::fs::read_to_string(&history).unwrap().lines().count() > 1);
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+}
