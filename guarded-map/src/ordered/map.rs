@@ -25,7 +25,7 @@ use crate::stats::{Counter, MapStats, Recorder, Stats};
 ///
 /// Reads never lock and never wait for a writer: they search the current version of a persistent
 /// B+ tree. Writes serialize on a mutex, copy the leaf they change and one node per level above
-/// it (O(log n)), and publish the new version (see [`Ordered`](crate::Ordered)).
+/// it (O(log n)), and publish the new version (see [`Ordered`]).
 /// [`snapshot`](Self::snapshot) is O(1) and never changes. Every operation counts itself as a
 /// [`GuardedMap`](crate::GuardedMap)'s does (`gets`, `misses`, writes by kind, and `ranges`), and
 /// the map reports through the registry and the metrics under its label.
