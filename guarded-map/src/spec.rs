@@ -101,11 +101,11 @@ macro_rules! __spec_for {
 /// ```
 #[macro_export]
 macro_rules! map_spec {
-    (
-        $(#[$meta:meta])*
-        $vis:vis $spec:ident : HashMap<$key:ty, $value:ty>, $backend:ident
-        $(, $option:ident = $option_value:expr)* $(,)?
-    ) => {
+    (@type rcu) => { $crate::Rcu };
+    (@type sharded) => { $crate::Sharded };
+    // The spec type, its registered descriptor and its `MapSpec` impl, for either kind of map.
+    (@spec [$(#[$meta:meta])*] $vis:vis $spec:ident, $key:ty, $value:ty, $backend:ty,
+        [$($option:ident = $option_value:expr),*]) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default)]
         $vis struct $spec;
@@ -113,7 +113,7 @@ macro_rules! map_spec {
         const _: () = {
             static DESCRIPTOR: $crate::Descriptor = $crate::Descriptor::new(
                 ::core::concat!(::core::module_path!(), "::", ::core::stringify!($spec)),
-                <$crate::map_spec!(@type $backend) as $crate::Backend>::KIND,
+                <$backend as $crate::Backend>::KIND,
             )
             .types(::core::stringify!($key), ::core::stringify!($value))
             .location(::core::module_path!(), ::core::file!(), ::core::line!())
@@ -126,42 +126,26 @@ macro_rules! map_spec {
             }
 
             impl $crate::MapSpec for $spec {
-                type Backend = $crate::map_spec!(@type $backend);
+                type Backend = $backend;
                 const DESCRIPTOR: &'static $crate::Descriptor = &DESCRIPTOR;
             }
-            $crate::__spec_for!($spec, $crate::map_spec!(@type $backend));
         };
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis $spec:ident : HashMap<$key:ty, $value:ty>, $backend:ident
+        $(, $option:ident = $option_value:expr)* $(,)?
+    ) => {
+        $crate::map_spec!(@spec [$(#[$meta])*] $vis $spec, $key, $value,
+            $crate::map_spec!(@type $backend), [$($option = $option_value),*]);
+        $crate::__spec_for!($spec, $crate::map_spec!(@type $backend));
     };
     (
         $(#[$meta:meta])*
         $vis:vis $spec:ident : BTreeMap<$key:ty, $value:ty>, ordered
         $(, $option:ident = $option_value:expr)* $(,)?
     ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, Default)]
-        $vis struct $spec;
-
-        const _: () = {
-            static DESCRIPTOR: $crate::Descriptor = $crate::Descriptor::new(
-                ::core::concat!(::core::module_path!(), "::", ::core::stringify!($spec)),
-                <$crate::Ordered as $crate::Backend>::KIND,
-            )
-            .types(::core::stringify!($key), ::core::stringify!($value))
-            .location(::core::module_path!(), ::core::file!(), ::core::line!())
-            $(.$option($option_value))*;
-
-            const _: () = DESCRIPTOR.assert_valid();
-
-            $crate::__private::inventory::submit! {
-                $crate::registry::Registration(&DESCRIPTOR)
-            }
-
-            impl $crate::MapSpec for $spec {
-                type Backend = $crate::Ordered;
-                const DESCRIPTOR: &'static $crate::Descriptor = &DESCRIPTOR;
-            }
-        };
+        $crate::map_spec!(@spec [$(#[$meta])*] $vis $spec, $key, $value, $crate::Ordered,
+            [$($option = $option_value),*]);
     };
-    (@type rcu) => { $crate::Rcu };
-    (@type sharded) => { $crate::Sharded };
 }
