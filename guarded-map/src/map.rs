@@ -453,7 +453,8 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     /// }
     /// let hot = prices.hot_keys();
     /// assert_eq!(hot[0].fingerprint, prices.fingerprint(&7));
-    /// assert!((hot[0].share - 0.34).abs() < 0.05);
+    /// // About a third, estimated from one read in 256 or so.
+    /// assert!((hot[0].share - 0.34).abs() < 0.12);
     /// ```
     pub fn hot_keys(&self) -> Vec<HotKey> {
         let (ranked, _) = self.stats.hot_keys().unwrap_or_default();
@@ -572,7 +573,7 @@ where
     /// }
     /// let hot = pages.hot_keys_resolved();
     /// assert_eq!(hot[0].1, "/"); // half of the traffic
-    /// assert!(hot[0].0.share > 0.4);
+    /// assert!(hot[0].0.share > 0.3); // about one half, from sampled updates
     /// ```
     pub fn hot_keys_resolved(&self) -> Vec<(HotKey, K)>
     where

@@ -96,9 +96,10 @@ fn check_recall<S: guarded_map::SpecFor<u64, u64>>(
     for &(key, share) in &heavy {
         if let Some(h) = hot.iter().find(|h| h.fingerprint == map.fingerprint(&key)) {
             found += 1;
-            // Shares are estimated from about one operation in 128.
+            // Shares are estimated from about one operation in 256: a key with 1 % of 2 000 000
+            // operations has about 78 samples, whose spread is a ninth of that.
             assert!(
-                (h.share - share).abs() < 0.3 * share + 0.005,
+                (h.share - share).abs() < 0.5 * share + 0.005,
                 "key {key}: {h:?} vs {share}"
             );
         }
@@ -175,6 +176,7 @@ fn hot_keys_off_tracks_nothing_and_metrics_carry_ranks_only() {
     let ranks: Vec<&str> = shares.iter().map(|(r, _)| r.as_str()).collect();
     assert_eq!(ranks, ["1", "2", "3"], "hot_keys = 3: three ranks");
     // Key 1 takes half the reads (and its share of the rest).
-    assert!((shares[0].1 - 0.505).abs() < 0.05, "{shares:?}");
+    // From about 390 samples: a spread of 0.025 around the true 0.505.
+    assert!((shares[0].1 - 0.505).abs() < 0.15, "{shares:?}");
     assert!(shares[1].1 <= shares[0].1 && shares[2].1 <= shares[1].1);
 }

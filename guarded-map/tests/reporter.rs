@@ -238,8 +238,8 @@ fn reports_forecast_a_growing_map() {
     };
     for w in ["1m", "15m"] {
         let rate = window("guarded_map_growth_entries_per_second", w);
-        // Sleeps overshoot: the rate is at most the nominal one and not far below it.
-        assert!(rate > 100.0 && rate <= 334.0, "{w}: {rate}");
+        // Sleeps overshoot (a loaded machine stretches them): at most the nominal rate.
+        assert!(rate > 50.0 && rate <= 334.0, "{w}: {rate}");
         let eta = window("guarded_map_time_to_max_len_seconds", w);
         let expected = (100_000.0 - 800.0) / rate;
         assert!((eta - expected).abs() < 1.0, "{w}: {eta} vs {expected}");
