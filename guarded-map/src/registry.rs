@@ -186,12 +186,8 @@ impl Sum {
     }
 
     /// The top of the live instances' hot keys, with shares of all their samples.
-    fn hot_keys(&self, descriptor: &'static Descriptor) -> Vec<HotKey> {
-        merge_hot(
-            self.hot.clone(),
-            self.hot_samples,
-            descriptor.hot_key_ranks(),
-        )
+    fn hot_keys(self, descriptor: &'static Descriptor) -> Vec<HotKey> {
+        merge_hot(self.hot, self.hot_samples, descriptor.hot_key_ranks())
     }
 
     fn report(&self, descriptor: &'static Descriptor) -> MapReport {
@@ -289,7 +285,7 @@ pub fn reports() -> Vec<MapReport> {
 fn reports_with_hot_keys() -> Vec<(MapReport, Vec<HotKey>)> {
     let mut out: Vec<(MapReport, Vec<HotKey>)> = Sums::of_everything()
         .list
-        .iter()
+        .into_iter()
         .map(|(descriptor, sum)| (sum.report(descriptor), sum.hot_keys(descriptor)))
         .collect();
     for descriptor in descriptors() {

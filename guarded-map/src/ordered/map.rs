@@ -370,7 +370,8 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> OrderedMap<K, V, S
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, CapacityError<(K, V)>> {
         let (_writer, _) = self.write("insert");
         let tree = self.current.load();
-        if tree.get(&key).is_none() && self.is_full(&tree) {
+        // Only a full map searches first: it must refuse a new key before it copies anything.
+        if self.is_full(&tree) && tree.get(&key).is_none() {
             return Err(self.full((key, value)));
         }
         let (next, old) = tree.insert(key, value);

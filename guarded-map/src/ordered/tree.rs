@@ -78,6 +78,11 @@ impl<K, V> Node<K, V> {
     }
 }
 
+/// Where `key` is in a leaf's sorted entries (`Err`: where it would go).
+fn position<K: Borrow<Q>, V, Q: Ord + ?Sized>(entries: &[(K, V)], key: &Q) -> Result<usize, usize> {
+    entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+}
+
 /// An immutable tree: a root and its number of entries.
 #[derive(Debug)]
 pub(crate) struct Tree<K, V> {
@@ -234,7 +239,7 @@ fn insert_in<K: Ord + Clone, V: Clone>(
     match node {
         Node::Leaf(entries) => {
             let mut entries = entries.clone();
-            let old = match entries.binary_search_by(|(k, _)| k.cmp(&key)) {
+            let old = match position(&entries, &key) {
                 Ok(at) => Some(std::mem::replace(&mut entries[at].1, value)),
                 Err(at) => {
                     entries.insert(at, (key, value));
@@ -299,9 +304,7 @@ where
 {
     match node {
         Node::Leaf(entries) => {
-            let at = entries
-                .binary_search_by(|(k, _)| k.borrow().cmp(key))
-                .ok()?;
+            let at = position(entries, key).ok()?;
             let mut entries = entries.clone();
             let removed = entries.remove(at);
             Some((Arc::new(Node::Leaf(entries)), removed))
@@ -380,9 +383,7 @@ where
 {
     match node {
         Node::Leaf(entries) => {
-            let at = entries
-                .binary_search_by(|(k, _)| k.borrow().cmp(key))
-                .ok()?;
+            let at = position(entries, key).ok()?;
             let mut entries = entries.clone();
             let out = f(&mut entries[at].1);
             Some((Arc::new(Node::Leaf(entries)), out))
@@ -415,9 +416,7 @@ impl<K, V> Tree<K, V> {
             match node {
                 Node::Inner(inner) => node = &inner.children[inner.child_for(key)],
                 Node::Leaf(entries) => {
-                    let at = entries
-                        .binary_search_by(|(k, _)| k.borrow().cmp(key))
-                        .ok()?;
+                    let at = position(entries, key).ok()?;
                     let (k, v) = &entries[at];
                     return Some((k, v));
                 }

@@ -131,10 +131,10 @@ impl MapStats {
     /// sample anyway, and a sampling thread must never wait.
     #[cold]
     pub(crate) fn sample_key(&self, fingerprint: u64) {
-        let capacity = hot_keys::capacity_for(self.descriptor.hot_key_ranks());
-        let sketch = self
-            .hot
-            .get_or_init(|| Box::new(Mutex::new(Sketch::new(capacity))));
+        let sketch = self.hot.get_or_init(|| {
+            let capacity = hot_keys::capacity_for(self.descriptor.hot_key_ranks());
+            Box::new(Mutex::new(Sketch::new(capacity)))
+        });
         if let Some(mut sketch) = sketch.try_lock() {
             sketch.observe(fingerprint);
         }

@@ -252,23 +252,23 @@ impl<K, V> ShardedStore<K, V> {
     ) {
         let (len, capacity) = (shard.len.load(Relaxed), shard.capacity.load(Relaxed));
         if len.saturating_mul(shrink::LOW) <= capacity || shard.low.is_low() {
-            self.shrink_check(shard, table, rec, rehash);
+            self.shrink_check(shard, (len, capacity), table, rec, rehash);
         }
     }
 
-    /// The rest of [`shrink_if_due`](Self::shrink_if_due), for a shard that is or was low: shrinks
-    /// it when it has been low long enough. A `Hash` that panics while the table is rebuilt leaves
+    /// The rest of [`shrink_if_due`](Self::shrink_if_due), for a shard that is or was low, with
+    /// the length and capacity it read: shrinks it when it has been low long enough. A `Hash` that panics while the table is rebuilt leaves
     /// it as it was, unshrunk: the write that triggered it has taken effect and must not fail.
     #[cold]
     #[inline(never)]
     fn shrink_check(
         &self,
         shard: &Shard<K, V>,
+        (len, before): (usize, usize),
         table: &mut Table<K, V>,
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) {
-        let (len, before) = (shard.len.load(Relaxed), shard.capacity.load(Relaxed));
         if !shard.low.shrink_due(len, before, self.min_shard_capacity) {
             return;
         }
