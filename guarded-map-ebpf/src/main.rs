@@ -6,11 +6,19 @@
 //!   the target process (`TARGET_TGID`, set by the loader); a followed map command is remembered per
 //!   thread on entry and written to `RECORDS` as a `Syscall` record on exit, with its latency and result.
 //!
+//! - `mirror_op` / `count_syscalls` (`mirror.rs`): programs that change BPF maps and write their
+//!   change records, for `guarded_map::bpf::Mirror` (its tests, its benchmark, the `flows` example).
+//!
 //! On any other target this binary is an empty placeholder.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {}
+
+#[cfg(target_arch = "bpf")]
+mod mirror;
 
 #[cfg(target_arch = "bpf")]
 mod programs {

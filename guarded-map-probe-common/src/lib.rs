@@ -8,6 +8,7 @@
 //! back by kind and size. `no_std` and dependency-free, so the target's runtime can use it at no cost.
 #![no_std]
 
+pub mod change;
 mod statistics;
 
 pub use statistics::{STATS, Stat};
@@ -315,6 +316,12 @@ pub mod cmd {
     pub const MAP_DELETE_ELEM: u32 = 3;
     /// `BPF_MAP_GET_NEXT_KEY`.
     pub const MAP_GET_NEXT_KEY: u32 = 4;
+    /// `BPF_MAP_GET_NEXT_ID` (not followed: it names no map fd).
+    pub const MAP_GET_NEXT_ID: u32 = 12;
+    /// `BPF_MAP_GET_FD_BY_ID` (not followed: its map fd is its result).
+    pub const MAP_GET_FD_BY_ID: u32 = 14;
+    /// `BPF_OBJ_GET_INFO_BY_FD` (not followed: any kind of object).
+    pub const OBJ_GET_INFO_BY_FD: u32 = 15;
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`.
     pub const MAP_LOOKUP_AND_DELETE_ELEM: u32 = 21;
     /// `BPF_MAP_FREEZE`.

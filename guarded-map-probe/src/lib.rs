@@ -31,6 +31,8 @@
 mod error;
 mod intervals;
 mod kernel_maps;
+pub mod mirror_programs;
+mod object;
 mod perf;
 pub mod plot;
 mod privileges;

@@ -9,16 +9,10 @@ use aya::{Ebpf, EbpfLoader};
 use guarded_map_probe_common::{OpSample, ProbeConfig, Record, RecordKind, Summary, Syscall};
 
 use super::intervals::{Interval, Intervals};
+use super::object::OBJECT;
 use super::privileges::Privileges;
 use super::target::Target;
 use super::{ProbeError, perf};
-
-/// The eBPF object `build.rs` built (see `guarded-map-ebpf`); empty without the feature
-/// `programs`, which [`Probe::attach`] then reports.
-#[cfg(feature = "programs")]
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/guarded-map-ebpf"));
-#[cfg(not(feature = "programs"))]
-static OBJECT: &[u8] = &[];
 
 /// How often the ring buffer is read (the kernel side does not wake the reader per record).
 const READ_EVERY: Duration = Duration::from_millis(50);
@@ -262,7 +256,7 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// Mounts tracefs where aya looks for it, if it is mounted at neither of its usual places (a
 /// minimal system or container may not mount it; attaching to a tracepoint needs it).
-fn ensure_tracefs() -> Result<(), ProbeError> {
+pub(crate) fn ensure_tracefs() -> Result<(), ProbeError> {
     let mounted = |dir: &str| std::path::Path::new(dir).join("events").is_dir();
     if mounted(TRACEFS) || mounted("/sys/kernel/debug/tracing") {
         return Ok(());
@@ -289,7 +283,7 @@ fn ensure_tracefs() -> Result<(), ProbeError> {
 }
 
 /// A loaded object's program `name`, as `T`.
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, ProbeError>
+pub(crate) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, ProbeError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {

@@ -31,7 +31,7 @@ pub fn prepare(builder: PrometheusBuilder) -> PrometheusBuilder {
 
 /// [`prepare`] with the given buckets (validated by the caller: not empty).
 pub(super) fn prepare_with(mut builder: PrometheusBuilder, buckets: &[f64]) -> PrometheusBuilder {
-    for metric in report::METRICS {
+    for metric in report::METRICS.iter().chain(&report::MIRROR_METRICS) {
         if metric.kind == MetricKind::Histogram {
             builder = builder
                 .set_buckets_for_metric(Matcher::Full(metric.name.to_owned()), buckets)

@@ -37,12 +37,14 @@
 //! Histograms see the events that happen while a recorder is installed.
 
 mod forecast;
-mod names;
+pub(crate) mod names;
 mod publish;
 mod reporter;
 
 pub use forecast::{Forecast, Window, forecast};
-pub use names::{ALL as METRICS, Kind as MetricKind, Metric, SECONDS_BUCKETS, label};
+pub use names::{
+    ALL as METRICS, Kind as MetricKind, MIRROR_METRICS, Metric, SECONDS_BUCKETS, label,
+};
 pub(crate) use publish::{observe_lock_wait, observe_publish};
 pub use reporter::{Reporter, ReporterError};
 
@@ -54,7 +56,7 @@ pub use reporter::{Reporter, ReporterError};
 /// guarded_map::describe();
 /// ```
 pub fn describe() {
-    for metric in names::ALL {
+    for metric in names::ALL.iter().chain(&names::MIRROR_METRICS) {
         match metric.kind {
             MetricKind::Counter => {
                 metrics::describe_counter!(metric.name, metric.unit, metric.help)

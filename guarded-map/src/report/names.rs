@@ -120,6 +120,47 @@ pub const HOT_KEY_SHARE: Metric = metric(
     "Share of the map's sampled keyed operations that went to its rank-th hottest key, 0 to 1.",
 );
 
+/// `guarded_map_mirror_changes_total{bpf_map}`.
+pub const MIRROR_CHANGES: Metric = metric(
+    "guarded_map_mirror_changes_total",
+    Kind::Counter,
+    Unit::Count,
+    "Changes a mirror applied to its guarded map: change records, its own writes and full-sync differences.",
+);
+/// `guarded_map_mirror_drift_total{bpf_map}`.
+pub const MIRROR_DRIFT: Metric = metric(
+    "guarded_map_mirror_drift_total",
+    Kind::Counter,
+    Unit::Count,
+    "Entries an incremental mirror found different from its kernel map at reconciliation, and corrected.",
+);
+/// `guarded_map_mirror_lost_total{bpf_map}`.
+pub const MIRROR_LOST: Metric = metric(
+    "guarded_map_mirror_lost_total",
+    Kind::Counter,
+    Unit::Count,
+    "Change records the kernel program could not write because the ring was full (each starts a reconciliation).",
+);
+/// `guarded_map_mirror_lag_seconds{bpf_map}`.
+pub const MIRROR_LAG: Metric = metric(
+    "guarded_map_mirror_lag_seconds",
+    Kind::Histogram,
+    Unit::Seconds,
+    "Time from a kernel change to its application in the mirror (one change record in 16, sampled).",
+);
+/// `guarded_map_mirror_sync_seconds{bpf_map, kind}`.
+pub const MIRROR_SYNC: Metric = metric(
+    "guarded_map_mirror_sync_seconds",
+    Kind::Histogram,
+    Unit::Seconds,
+    "Time a mirror took to list its kernel map and apply the differences (kind: full or reconcile).",
+);
+
+/// The metrics of kernel-map mirrors (`guarded_map::bpf::Mirror`, feature `bpf`): published by
+/// each mirror as it works, not by reports.
+pub const MIRROR_METRICS: [Metric; 5] =
+    [MIRROR_CHANGES, MIRROR_DRIFT, MIRROR_LOST, MIRROR_LAG, MIRROR_SYNC];
+
 /// The metrics of the table of statistics (`guarded_map_probe_common::statistics!`), collected
 /// into [`ALL`] after the metrics that are not one statistic's.
 macro_rules! define_all {
@@ -175,6 +216,10 @@ pub mod label {
     pub const WINDOW: &str = "window";
     /// The rank of a hot key (`1` is the hottest), on the hot-key share gauge.
     pub const RANK: &str = "rank";
+    /// The kernel map's name, on the mirror metrics.
+    pub const BPF_MAP: &str = "bpf_map";
+    /// What a mirror's sync was (`full`, `reconcile`), on its duration histogram.
+    pub const KIND: &str = "kind";
     /// Every label above.
-    pub const ALL: [&str; 7] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW, RANK];
+    pub const ALL: [&str; 9] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW, RANK, BPF_MAP, KIND];
 }
