@@ -1,56 +1,57 @@
-//! An eBPF agent's shape, for `guarded-map-probe` to watch: a kernel BPF hash map `flows` (packets
-//! per flow) written through `bpf()`, mirrored every 100 ms by batch lookups into a guarded map that
-//! names it (`#[guarded(rcu, bpf_map = "flows")]`), which query threads read. `guarded-map-probe top`
-//! then shows the guarded map beside the kernel map it mirrors.
+//! An eBPF agent's shape: a kernel program counts every process's system calls into the BPF map
+//! `SYSCALLS` and writes a change record per count; a [`Mirror`] keeps an ordered guarded map equal
+//! to it (list, then watch the records, reconciling every few seconds); query threads answer top-N
+//! and range queries from the guarded map without a single `bpf()` call.
 //!
-//! The kernel map is created and written from user space, as an agent's control plane does; a
-//! kernel program filling it would change nothing the probe shows. Needs `CAP_BPF` (root).
+//! Needs the eBPF programs (the feature `guarded-map-probe/programs`: nightly with `rust-src` and
+//! `bpf-linker`, which `./scripts/test` installs) and root:
 //!
 //! ```text
-//! cargo run --release --example flows -- --duration 30 &
-//! sudo target/debug/guarded-map-probe top --pid $!
+//! cargo build --release --example flows --features guarded-map-probe/programs
+//! sudo target/release/examples/flows --duration 30 &
+//! sudo target/release/guarded-map-probe top --pid $!
 //! ```
 //!
-//! With `--script` it instead reads commands from stdin (used by the probe's tests): `maps N`
-//! (N inserts, N reads and N upserts, answers `ok`), `bpf N` (N updates, N lookups, one batch read,
-//! one delete, answers `ok CALLS` with the number of `bpf()` calls it made), `quit`.
+//! `guarded-map-probe top` then shows `Agent.syscalls` beside the kernel map `SYSCALLS` it mirrors
+//! (the mirror's listings and counter reads are its `bpf()` commands).
 
-use std::collections::HashMap;
-use std::io::{self, BufRead, Write};
+use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use guarded_map::bpf::{self, BpfHashMap};
+use guarded_map::bpf::{Mirror, MirrorOptions};
 use guarded_map::guarded_map;
+use guarded_map_probe::ProbeError;
+use guarded_map_probe::mirror_programs::MirrorPrograms;
 
 #[guarded_map]
 #[derive(Default)]
 struct Agent {
-    /// Packets per flow, mirrored from the kernel map `flows`.
-    #[guarded(rcu, bpf_map = "flows")]
-    flows: HashMap<u32, u64>,
-    /// Queries answered per flow.
-    #[guarded(sharded(shards = 16))]
-    queries: HashMap<u32, u64>,
+    /// System calls per process id, mirrored from the kernel map `SYSCALLS`.
+    #[guarded(ordered, bpf_map = "SYSCALLS")]
+    syscalls: BTreeMap<u32, u64>,
+    /// Queries answered per kind.
+    #[guarded(sharded(shards = 4))]
+    queries: HashMap<&'static str, u64>,
 }
 
-/// Flows the simulated traffic spreads over.
-const FLOWS: u32 = 256;
-
-/// An eBPF agent's shape for `guarded-map-probe` to watch: a kernel BPF map mirrored into a guarded
-/// map, which query threads read (needs CAP_BPF or root).
+/// An eBPF agent: system calls per process counted in the kernel, mirrored into an ordered
+/// guarded map, queried from user space (needs root and the eBPF programs).
 #[derive(Parser, Debug)]
 #[command(name = "flows")]
 struct Args {
     /// Seconds to run.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
     duration: f64,
-    /// Read commands from standard input instead of running the traffic (the probe's tests).
-    #[arg(long)]
-    script: bool,
+    /// Processes in the top list.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Seconds between reports.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = positive_seconds)]
+    every: f64,
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -62,21 +63,7 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let (script, duration) = (args.script, Duration::from_secs_f64(args.duration));
-    let kernel = match BpfHashMap::create("flows", FLOWS * 4) {
-        Ok(map) => map,
-        Err(err) => {
-            eprintln!("flows: cannot create the kernel BPF map (needs CAP_BPF or root): {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let agent = Agent::default();
-    let result = if script {
-        run_script(&agent, &kernel)
-    } else {
-        run(&agent, &kernel, duration)
-    };
-    match result {
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("flows: {err}");
@@ -85,103 +72,80 @@ fn main() -> ExitCode {
     }
 }
 
-/// Traffic into the kernel map, the mirror, and queries, for `duration`.
-fn run(agent: &Agent, kernel: &BpfHashMap<u32, u64>, duration: Duration) -> io::Result<()> {
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut programs = MirrorPrograms::load().map_err(|err| match err {
+        ProbeError::NoPrograms => "built without the eBPF programs: build with \
+             `--features guarded-map-probe/programs` (nightly with rust-src, and bpf-linker)"
+            .to_string(),
+        other => other.to_string(),
+    })?;
+    programs.attach_count_syscalls()?;
+    let kernel = programs.syscalls()?;
+    let agent = Agent::default();
+    let options = MirrorOptions::default().reconcile_every(Duration::from_secs(5));
+    let mut mirror =
+        Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, &agent.syscalls, options)?;
+    println!("mirroring SYSCALLS: {} processes listed", agent.syscalls.len());
+
     let stop = AtomicBool::new(false);
-    let deadline = Instant::now() + duration;
-    thread::scope(|s| {
-        // The "kernel side": packets counted per flow, in bursts.
-        s.spawn(|| -> io::Result<()> {
-            let mut x = 0x2545_f491u32;
-            while !stop.load(Relaxed) {
-                for _ in 0..16 {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    let flow = x % FLOWS;
-                    let packets = kernel.lookup(flow)?.unwrap_or(0);
-                    kernel.update(flow, packets + 1)?;
-                }
-                thread::sleep(Duration::from_millis(1));
-            }
-            Ok(())
-        });
-        for t in 0..2u32 {
-            let stop = &stop;
-            s.spawn(move || {
-                let mut n = t;
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+    let every = Duration::from_secs_f64(args.every);
+    thread::scope(|s| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // Queries: range scans of the ordered map, as a service answering them would run.
+        for _ in 0..2 {
+            s.spawn(|| {
                 while !stop.load(Relaxed) {
-                    n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                    let flow = (n >> 8) % FLOWS;
-                    if agent.flows.with(&flow, |p| *p).is_some() {
-                        agent.queries.upsert(flow, || 0, |q| *q += 1);
-                    }
+                    let mut below_1000 = 0u64;
+                    agent.syscalls.range(..1000, |_, calls| below_1000 += calls);
+                    agent.queries.upsert("range", || 0, |n| *n += 1);
+                    std::hint::black_box(below_1000);
+                    thread::sleep(Duration::from_millis(1));
                 }
             });
         }
-        let mut mirrored = 0u64;
+        let mut next_report = Instant::now() + every;
         while Instant::now() < deadline {
-            mirror(agent, kernel)?;
-            mirrored += 1;
-            thread::sleep(Duration::from_millis(100));
+            mirror.poll(Duration::from_millis(10))?;
+            if Instant::now() >= next_report {
+                report(&agent, &mirror.stats(), args.top);
+                next_report += every;
+            }
         }
         stop.store(true, Relaxed);
-        println!(
-            "mirrored {mirrored} times; {} flows, {} bpf() calls",
-            agent.flows.len(),
-            bpf::calls()
-        );
         Ok(())
     })
-}
-
-/// Copies the kernel map into the guarded map (changed entries only, so the `Rcu` map publishes
-/// little).
-fn mirror(agent: &Agent, kernel: &BpfHashMap<u32, u64>) -> io::Result<()> {
-    for (flow, packets) in kernel.entries(64)? {
-        if agent.flows.with(&flow, |p| *p) != Some(packets) {
-            agent.flows.insert(flow, packets);
-        }
-    }
+    .map_err(|err| err.to_string())?;
+    let stats = mirror.stats();
+    println!(
+        "done: {} changes applied, lag p99 {:?}, {} reconciliations, drift {} (evictions and races \
+         the records did not carry), {} records lost",
+        stats.changes, stats.lag.p99, stats.reconciliations, stats.drift, stats.lost
+    );
     Ok(())
 }
 
-fn run_script(agent: &Agent, kernel: &BpfHashMap<u32, u64>) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    writeln!(out, "ready")?;
-    out.flush()?;
-    for line in io::stdin().lock().lines() {
-        let line = line?;
-        let mut words = line.split_whitespace();
-        let (command, n) = (
-            words.next(),
-            words.next().and_then(|n| n.parse::<u32>().ok()),
-        );
-        match (command, n) {
-            (Some("maps"), Some(n)) => {
-                for i in 0..n {
-                    agent.flows.insert(i % FLOWS, u64::from(i));
-                    agent.flows.with(&(i % FLOWS), |p| *p);
-                    agent.queries.upsert(i % 7, || 0, |q| *q += 1);
-                }
-                writeln!(out, "ok")?;
-            }
-            (Some("bpf"), Some(n)) => {
-                let before = bpf::calls();
-                for i in 0..n {
-                    kernel.update(i % FLOWS, u64::from(i))?;
-                }
-                for i in 0..n {
-                    kernel.lookup(i % FLOWS)?;
-                }
-                kernel.entries(16)?;
-                kernel.delete(0)?;
-                writeln!(out, "ok {}", bpf::calls() - before)?;
-            }
-            (Some("quit"), _) => return Ok(()),
-            _ => writeln!(out, "error: unknown command `{line}`")?,
-        }
-        out.flush()?;
+/// Prints the top processes by system calls and a range query, from the guarded map alone.
+fn report(agent: &Agent, stats: &guarded_map::bpf::MirrorStats, top: usize) {
+    let mut all: Vec<(u32, u64)> = Vec::with_capacity(agent.syscalls.len());
+    agent.syscalls.range(.., |pid: &u32, calls| all.push((*pid, *calls)));
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+    agent.queries.upsert("top", || 0, |n| *n += 1);
+    let (mut low, mut low_calls) = (0usize, 0u64);
+    agent.syscalls.range(..1000, |_, calls| {
+        low += 1;
+        low_calls += calls;
+    });
+    println!(
+        "{} processes; pids below 1000: {low} with {low_calls} calls; mirror: {} changes, lag p50 \
+         {:?} p99 {:?}, drift {}",
+        all.len(),
+        stats.changes,
+        stats.lag.p50,
+        stats.lag.p99,
+        stats.drift
+    );
+    for (pid, calls) in all.iter().take(top) {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        println!("  {pid:>8} {calls:>12}  {}", name.trim());
     }
-    Ok(())
 }

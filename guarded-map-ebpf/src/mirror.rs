@@ -5,7 +5,8 @@
 //!   process; it changes `MIRRORED` (`u32 -> u64`) as asked. The mirror's tests and benchmark drive
 //!   the kernel side of a mirror with it.
 //! - `count_syscalls`: the `raw_syscalls:sys_enter` tracepoint; it counts system calls per process
-//!   into `SYSCALLS` (an LRU map of 1 024 processes, so that evictions happen). The `flows` example
+//!   into `SYSCALLS` (an LRU map of 1 024 processes, so that evictions happen), except the
+//!   loading process's own. The `flows` example
 //!   mirrors it.
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
@@ -31,6 +32,11 @@ static MIRRORED: HashMap<u32, u64> = HashMap::with_max_entries(1 << 20, NO_PREAL
 static MIRRORED_CHANGES: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
 #[map]
 static MIRRORED_COUNTERS: Array<u64> = Array::with_max_entries(change::COUNTER_SLOTS, 0);
+
+/// The process whose own system calls `count_syscalls` skips (the loader's: its mirror's reads
+/// would otherwise count themselves, each one waking it again); set by the loader.
+#[unsafe(no_mangle)]
+static IGNORED_TGID: u32 = 0;
 
 #[map]
 static SYSCALLS: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
@@ -150,6 +156,11 @@ extern "C" fn change_one(index: u64, ctx: *mut c_void) -> i64 {
 #[tracepoint]
 pub fn count_syscalls(ctx: TracePointContext) -> u32 {
     let tgid = ctx.tgid();
+    // SAFETY: a plain read of a global the loader wrote before loading; volatile so the compiler
+    // does not fold the initial 0 into the code.
+    if tgid == unsafe { core::ptr::read_volatile(&IGNORED_TGID) } {
+        return 0;
+    }
     let now = match SYSCALLS.get_ptr_mut(&tgid) {
         // SAFETY: the value of a live entry.
         Some(ptr) => unsafe { add(ptr, 1) },

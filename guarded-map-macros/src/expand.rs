@@ -99,6 +99,11 @@ fn spec_items(
     // An ordered spec serves an `OrderedMap`, never a `GuardedMap`: no `SpecFor`.
     let spec_for = (opts.backend != BackendChoice::Ordered)
         .then(|| quote!(::guarded_map::__spec_for!(#spec, #backend);));
+    // A `HashMap` field names its written type in the hasher projection; an ordered field's type
+    // keeps nothing of it, so it is named here, or the user's `use` of `BTreeMap` goes unused.
+    let written = &map.ty.written;
+    let keep_import = (map.ty.family == Family::BTree)
+        .then(|| quote!(const _: ::core::marker::PhantomData<#written> = ::core::marker::PhantomData;));
     let key = type_name(&map.ty.key);
     let value = type_name(&map.ty.value);
     let mut options = TokenStream::new();
@@ -168,6 +173,7 @@ fn spec_items(
                 const DESCRIPTOR: &'static ::guarded_map::Descriptor = &DESCRIPTOR;
             }
             #spec_for
+            #keep_import
         };
     }
 }

@@ -23,7 +23,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 use aya::maps::Map;
 use aya::programs::{TracePoint, UProbe, uprobe::UProbeScope};
 use guarded_map::bpf::{BpfMap, ChangeRing};
@@ -64,7 +64,10 @@ impl MirrorPrograms {
         if let Some(missing) = Privileges::current().missing() {
             return Err(ProbeError::Privileges(missing));
         }
-        let ebpf = Ebpf::load(OBJECT).map_err(|err| ProbeError::ebpf("loading the programs", err))?;
+        let ebpf = EbpfLoader::new()
+            .override_global("IGNORED_TGID", &std::process::id(), true)
+            .load(OBJECT)
+            .map_err(|err| ProbeError::ebpf("loading the programs", err))?;
         Ok(MirrorPrograms { ebpf })
     }
 
@@ -84,7 +87,7 @@ impl MirrorPrograms {
 
     /// Attaches `count_syscalls` to `raw_syscalls:sys_enter`: from then on the kernel map
     /// `SYSCALLS` ([`syscalls`](Self::syscalls)) counts every process's system calls (an LRU map
-    /// of 1 024 processes).
+    /// of 1 024 processes), except this process's own.
     pub fn attach_count_syscalls(&mut self) -> Result<(), ProbeError> {
         ensure_tracefs()?;
         let program: &mut TracePoint = program(&mut self.ebpf, "count_syscalls")?;

@@ -258,3 +258,47 @@ fn full_sync_mirror_follows_inserts_updates_and_deletes() {
     assert_eq!(hashed.get_cloned(&60), Some(15));
     assert_eq!(hashed.get_cloned(&5), None);
 }
+
+#[test]
+fn a_mirror_publishes_its_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    if !privileged() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (programs, id) = load();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let ordered: OrderedMap<u32, u64, Ordered> = OrderedMap::new();
+    metrics::with_local_recorder(&recorder, || {
+        let kernel = programs.mirrored().expect("MIRRORED");
+        let options = MirrorOptions::default().label("mirrored_test");
+        let mut mirror =
+            Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, &ordered, options)
+                .expect("the first listing");
+        guarded_map_mirror_op(mirror_op::SET, 0, 1, 40);
+        settle(&mut mirror);
+        let outside: BpfMap<u32, u64> = BpfMap::open_by_id(id).expect("open by id");
+        outside.update(1000, 1).expect("update");
+        mirror.sync().expect("reconcile");
+    });
+    let mut seen = std::collections::HashMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        assert!(labels.contains(&"bpf_map=mirrored_test".to_string()), "{labels:?}");
+        let name = format!("{} {}", key.key().name(), labels.join(","));
+        let amount = match value {
+            DebugValue::Counter(n) => n as f64,
+            DebugValue::Histogram(samples) => samples.len() as f64,
+            DebugValue::Gauge(g) => g.into_inner(),
+        };
+        seen.insert(name, amount);
+    }
+    let get = |name: &str| seen.get(name).copied().unwrap_or_else(|| panic!("{name} missing: {seen:?}"));
+    assert_eq!(get("guarded_map_mirror_changes_total bpf_map=mirrored_test"), 41.0);
+    assert_eq!(get("guarded_map_mirror_drift_total bpf_map=mirrored_test"), 1.0);
+    assert!(get("guarded_map_mirror_lag_seconds bpf_map=mirrored_test") >= 1.0);
+    assert_eq!(get("guarded_map_mirror_sync_seconds bpf_map=mirrored_test,kind=full"), 1.0);
+    assert_eq!(get("guarded_map_mirror_sync_seconds bpf_map=mirrored_test,kind=reconcile"), 1.0);
+}

@@ -1,4 +1,4 @@
-//! The probe against a real child process (the `flows` example in `--script` mode), as root.
+//! The probe against a real child process (`probe-target`, of the tests crate), as root.
 //!
 //! Outside CI these tests skip, saying why, when this process is not root; under `CI=true` they
 //! must run, so a non-root CI fails instead of passing silently.
@@ -29,7 +29,7 @@ fn probe_command() -> Command {
     Command::new(target_dir().join("guarded-map-probe"))
 }
 
-/// The `flows` example in script mode.
+/// `probe-target`, driven through its stdin.
 struct Script {
     child: Child,
     stdin: ChildStdin,
@@ -38,12 +38,11 @@ struct Script {
 
 impl Script {
     fn spawn() -> Script {
-        let mut child = Command::new(target_dir().join("examples/flows"))
-            .arg("--script")
+        let mut child = Command::new(target_dir().join("probe-target"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("spawning the flows example (cargo build --workspace --bins --examples)");
+            .expect("spawning probe-target (cargo build --workspace --bins)");
         let stdin = child.stdin.take().expect("piped");
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut me = Script {
@@ -143,16 +142,16 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
             }
         }
         samples += last.maps.iter().map(|m| m.samples).sum::<u64>();
-        let flows = totals(last, "flows::Agent.flows");
+        let flows = totals(last, "probe_target::Agent.flows");
         flows.is_some_and(|t| t[Op::Insert as usize] == N) && kernel_commands == calls
     });
     let last = seen.last().expect("intervals");
     // Summaries are exact: every operation the child made, none more.
-    let flows = totals(last, "flows::Agent.flows").expect("a summary of the flows map");
+    let flows = totals(last, "probe_target::Agent.flows").expect("a summary of the flows map");
     assert_eq!(flows[Op::Insert as usize], N);
     assert_eq!(flows[Op::Get as usize], N);
     assert_eq!(flows[Op::Update as usize], 0);
-    let queries = totals(last, "flows::Agent.queries").expect("a summary of the queries map");
+    let queries = totals(last, "probe_target::Agent.queries").expect("a summary of the queries map");
     assert_eq!(
         queries[Op::Insert as usize] + queries[Op::Update as usize],
         N
@@ -162,13 +161,13 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
     // batch walk, one delete.
     assert_eq!(kernel_commands, calls);
     assert!(calls > 101, "{calls}");
-    assert_eq!(mirrored_by.as_deref(), Some("flows::Agent.flows"));
+    assert_eq!(mirrored_by.as_deref(), Some("probe_target::Agent.flows"));
     // Sampling every operation: samples arrive (the ring buffer may drop some under load).
     assert!(samples > 0);
     let row = last
         .maps
         .iter()
-        .find(|m| m.label == "flows::Agent.flows")
+        .find(|m| m.label == "probe_target::Agent.flows")
         .unwrap();
     assert_eq!(row.bpf_map.as_deref(), Some("flows"));
     assert_eq!(row.backend, "rcu");

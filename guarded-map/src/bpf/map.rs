@@ -50,11 +50,30 @@ impl<K: Plain, V: Plain> BpfMap<K, V> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn create(name: &str, max_entries: u32) -> io::Result<Self> {
+        Self::create_typed(HASH, name, max_entries, 0)
+    }
+
+    /// Creates a map of kernel type `map_type` (`BPF_MAP_TYPE_*`) with creation `flags`
+    /// (`BPF_F_*`), named `name` (cut to 15 bytes). Needs `CAP_BPF` (or root).
+    ///
+    /// ```no_run
+    /// use guarded_map::bpf::BpfMap;
+    ///
+    /// // BPF_MAP_TYPE_DEVMAP (14): slot -> interface index. It has no batch lookup: listing it
+    /// // walks key by key.
+    /// let ports: BpfMap<u32, u32> = BpfMap::create_typed(14, "ports", 8, 0)?;
+    /// ports.update(3, 1)?; // slot 3 -> the loopback interface
+    /// let listing = ports.list(16)?;
+    /// assert!(listing.by_key && listing.entries == vec![(3, 1)]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn create_typed(map_type: u32, name: &str, max_entries: u32, flags: u32) -> io::Result<Self> {
         let mut attr = Attr::new()
-            .u32_at(0, HASH)
+            .u32_at(0, map_type)
             .u32_at(4, size_u32::<K>())
             .u32_at(8, size_u32::<V>())
-            .u32_at(12, max_entries);
+            .u32_at(12, max_entries)
+            .u32_at(16, flags);
         let name = &name.as_bytes()[..name.len().min(NAME_MAX)];
         attr.0[28..28 + name.len()].copy_from_slice(name);
         Self::from_fd(bpf_fd(MAP_CREATE, &mut attr)?)
@@ -269,17 +288,20 @@ impl<K: Plain, V: Plain> BpfMap<K, V> {
             chunk: chunk.max(1),
             ..Listing::default()
         };
-        let (mut token, mut first) = (0u32, true);
+        // The position between batches: a bucket number (`u32`) for hash maps, a key for the
+        // maps that batch generically (arrays, tries), so room for either, 8-aligned.
+        let words = size_of::<K>().max(4).div_ceil(8);
+        let (mut token, mut next) = (vec![0u64; words], vec![0u64; words]);
+        let mut first = true;
         let mut keys = Vec::new();
         let mut values = Vec::new();
         loop {
             let chunk = listing.chunk;
             keys.resize(chunk as usize, K::default());
             values.resize(chunk as usize, V::default());
-            let mut next = 0u32;
             let mut attr = Attr::new()
-                .u64_at(0, if first { 0 } else { &raw const token as u64 })
-                .u64_at(8, &raw mut next as u64)
+                .u64_at(0, if first { 0 } else { token.as_ptr() as u64 })
+                .u64_at(8, next.as_mut_ptr() as u64)
                 .u64_at(16, keys.as_mut_ptr() as u64)
                 .u64_at(24, values.as_mut_ptr() as u64)
                 .u32_at(32, chunk)
@@ -312,7 +334,7 @@ impl<K: Plain, V: Plain> BpfMap<K, V> {
                 }
                 Err(err) => return Err(err),
             }
-            token = next;
+            token.copy_from_slice(&next);
             first = false;
         }
     }

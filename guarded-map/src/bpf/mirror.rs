@@ -319,13 +319,15 @@ where
             ));
         }
         let now = Instant::now();
+        // Records lost before this mirror began are the first listing's to cover.
+        let lost_seen = counters.lookup(LOST_SLOT)?.unwrap_or(0);
         let watch = Watch {
             ring: changes,
             counters,
             next: 1,
             received: 0,
             gap_since: None,
-            lost_seen: 0,
+            lost_seen,
             lost_checked: now,
             last_reconcile: now,
             reconcile_now: false,

@@ -269,20 +269,22 @@ mod tests {
             record.extend_from_slice(&0u32.to_ne_bytes());
             record.extend_from_slice(payload);
             record.resize(record.len().next_multiple_of(8), 0);
+            let size = self.size;
             let bytes = self.bytes();
             for (i, b) in record.iter().enumerate() {
-                let pos = (at as usize + i) % self.size;
+                let pos = (at as usize + i) % size;
                 bytes[pos] = *b;
-                bytes[pos + self.size] = *b;
+                bytes[pos + size] = *b;
             }
             self.producer.store(at + record.len() as u64, Ordering::Release);
         }
 
         fn set_flags(&mut self, at: u64, len: u32) {
-            let pos = (at as usize) % self.size;
+            let size = self.size;
+            let pos = (at as usize) % size;
             let bytes = self.bytes();
             bytes[pos..pos + 4].copy_from_slice(&len.to_ne_bytes());
-            bytes[pos + self.size..pos + self.size + 4].copy_from_slice(&len.to_ne_bytes());
+            bytes[pos + size..pos + size + 4].copy_from_slice(&len.to_ne_bytes());
         }
 
         fn bytes(&mut self) -> &mut [u8] {
