@@ -61,3 +61,37 @@ fn capacity_runs_and_writes_history_report_and_picture() {
     assert!(std::fs::read_to_string(&history).unwrap().lines().count() > 1);
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
 }
+
+#[test]
+fn mirror_runs_and_writes_its_results() {
+    let out = scratch("mirror.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_mirror"))
+        .args([
+            "--entries",
+            "1000",
+            "--seconds",
+            "0.2",
+            "--rate",
+            "20000",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // It needs root and the eBPF programs, which the README's test command provides (and CI must).
+    if !run.status.success() && std::env::var_os("CI").is_none() {
+        // SAFETY: `geteuid` has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root || stderr.contains("without its eBPF programs") {
+            eprintln!("skipped: the mirror benchmark needs root and the eBPF programs ({stderr})");
+            return;
+        }
+    }
+    assert!(run.status.success(), "{stderr}");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // Three phases for the one size.
+    let phases = results["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 3);
+    assert!(phases.iter().all(|p| p["entries"] == 1000), "{results}");
+}

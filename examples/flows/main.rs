@@ -83,37 +83,47 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let kernel = programs.syscalls()?;
     let agent = Agent::default();
     let options = MirrorOptions::default().reconcile_every(Duration::from_secs(5));
-    let mut mirror =
-        Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, &agent.syscalls, options)?;
-    println!("mirroring SYSCALLS: {} processes listed", agent.syscalls.len());
+    let mut mirror = Mirror::incremental_with(
+        kernel.map,
+        kernel.changes,
+        kernel.counters,
+        &agent.syscalls,
+        options,
+    )?;
+    println!(
+        "mirroring SYSCALLS: {} processes listed",
+        agent.syscalls.len()
+    );
 
     let stop = AtomicBool::new(false);
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let every = Duration::from_secs_f64(args.every);
-    thread::scope(|s| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        // Queries: range scans of the ordered map, as a service answering them would run.
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !stop.load(Relaxed) {
-                    let mut below_1000 = 0u64;
-                    agent.syscalls.range(..1000, |_, calls| below_1000 += calls);
-                    agent.queries.upsert("range", || 0, |n| *n += 1);
-                    std::hint::black_box(below_1000);
-                    thread::sleep(Duration::from_millis(1));
-                }
-            });
-        }
-        let mut next_report = Instant::now() + every;
-        while Instant::now() < deadline {
-            mirror.poll(Duration::from_millis(10))?;
-            if Instant::now() >= next_report {
-                report(&agent, &mirror.stats(), args.top);
-                next_report += every;
+    thread::scope(
+        |s| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            // Queries: range scans of the ordered map, as a service answering them would run.
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !stop.load(Relaxed) {
+                        let mut below_1000 = 0u64;
+                        agent.syscalls.range(..1000, |_, calls| below_1000 += calls);
+                        agent.queries.upsert("range", || 0, |n| *n += 1);
+                        std::hint::black_box(below_1000);
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                });
             }
-        }
-        stop.store(true, Relaxed);
-        Ok(())
-    })
+            let mut next_report = Instant::now() + every;
+            while Instant::now() < deadline {
+                mirror.poll(Duration::from_millis(10))?;
+                if Instant::now() >= next_report {
+                    report(&agent, &mirror.stats(), args.top);
+                    next_report += every;
+                }
+            }
+            stop.store(true, Relaxed);
+            Ok(())
+        },
+    )
     .map_err(|err| err.to_string())?;
     let stats = mirror.stats();
     println!(
@@ -127,8 +137,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 /// Prints the top processes by system calls and a range query, from the guarded map alone.
 fn report(agent: &Agent, stats: &guarded_map::bpf::MirrorStats, top: usize) {
     let mut all: Vec<(u32, u64)> = Vec::with_capacity(agent.syscalls.len());
-    agent.syscalls.range(.., |pid: &u32, calls| all.push((*pid, *calls)));
-    all.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+    agent
+        .syscalls
+        .range(.., |pid: &u32, calls| all.push((*pid, *calls)));
+    all.sort_unstable_by_key(|&(_, calls)| std::cmp::Reverse(calls));
     agent.queries.upsert("top", || 0, |n| *n += 1);
     let (mut low, mut low_calls) = (0usize, 0u64);
     agent.syscalls.range(..1000, |_, calls| {

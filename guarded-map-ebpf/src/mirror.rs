@@ -59,7 +59,13 @@ unsafe fn add(ptr: *mut u64, n: u64) -> u64 {
 
 /// Writes the change record of `key` (the protocol's steps 2 to 4).
 #[inline(always)]
-fn record<K: Copy + 'static, V: Copy + 'static>(ring: &RingBuf, counters: &Array<u64>, kind: u32, key: K, value: V) {
+fn record<K: Copy + 'static, V: Copy + 'static>(
+    ring: &RingBuf,
+    counters: &Array<u64>,
+    kind: u32,
+    key: K,
+    value: V,
+) {
     let Some(mut entry) = ring.reserve::<Change<K, V>>(0) else {
         if let Some(lost) = counters.get_ptr_mut(change::LOST_SLOT) {
             // SAFETY: a slot of the counters array.
@@ -126,12 +132,24 @@ extern "C" fn change_one(index: u64, ctx: *mut c_void) -> i64 {
     match args.op {
         mirror_op::SET => {
             if MIRRORED.insert(&key, &value, 0).is_ok() {
-                record(&MIRRORED_CHANGES, &MIRRORED_COUNTERS, change::SET, key, value);
+                record(
+                    &MIRRORED_CHANGES,
+                    &MIRRORED_COUNTERS,
+                    change::SET,
+                    key,
+                    value,
+                );
             }
         }
         mirror_op::DELETE => {
             if MIRRORED.remove(&key).is_ok() {
-                record(&MIRRORED_CHANGES, &MIRRORED_COUNTERS, change::DELETE, key, 0u64);
+                record(
+                    &MIRRORED_CHANGES,
+                    &MIRRORED_COUNTERS,
+                    change::DELETE,
+                    key,
+                    0u64,
+                );
             }
         }
         mirror_op::ADD => {
@@ -171,6 +189,12 @@ pub fn count_syscalls(ctx: TracePointContext) -> u32 {
             1
         }
     };
-    record(&SYSCALLS_CHANGES, &SYSCALLS_COUNTERS, change::SET, tgid, now);
+    record(
+        &SYSCALLS_CHANGES,
+        &SYSCALLS_COUNTERS,
+        change::SET,
+        tgid,
+        now,
+    );
     0
 }

@@ -102,8 +102,9 @@ fn spec_items(
     // A `HashMap` field names its written type in the hasher projection; an ordered field's type
     // keeps nothing of it, so it is named here, or the user's `use` of `BTreeMap` goes unused.
     let written = &map.ty.written;
-    let keep_import = (map.ty.family == Family::BTree)
-        .then(|| quote!(const _: ::core::marker::PhantomData<#written> = ::core::marker::PhantomData;));
+    let keep_import = (map.ty.family == Family::BTree).then(
+        || quote!(const _: ::core::marker::PhantomData<#written> = ::core::marker::PhantomData;),
+    );
     let key = type_name(&map.ty.key);
     let value = type_name(&map.ty.value);
     let mut options = TokenStream::new();

@@ -23,9 +23,9 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use aya::{Ebpf, EbpfLoader};
 use aya::maps::Map;
 use aya::programs::{TracePoint, UProbe, uprobe::UProbeScope};
+use aya::{Ebpf, EbpfLoader};
 use guarded_map::bpf::{BpfMap, ChangeRing};
 use guarded_map_probe_common::change::mirror_op;
 
@@ -80,7 +80,11 @@ impl MirrorPrograms {
             .load()
             .map_err(|err| ProbeError::ebpf("loading mirror_op", err))?;
         program
-            .attach(mirror_op::SYMBOL, "/proc/self/exe", UProbeScope::CallingProcess)
+            .attach(
+                mirror_op::SYMBOL,
+                "/proc/self/exe",
+                UProbeScope::CallingProcess,
+            )
             .map_err(|err| ProbeError::ebpf("attaching mirror_op", err))?;
         Ok(())
     }
@@ -127,10 +131,14 @@ impl MirrorPrograms {
     /// A new file descriptor of the object's map `name`.
     fn map_fd(&self, name: &str) -> Result<OwnedFd, ProbeError> {
         let data = match self.ebpf.map(name) {
-            Some(Map::HashMap(data) | Map::LruHashMap(data) | Map::Array(data) | Map::RingBuf(data)) => {
-                data
+            Some(
+                Map::HashMap(data) | Map::LruHashMap(data) | Map::Array(data) | Map::RingBuf(data),
+            ) => data,
+            Some(_) => {
+                return Err(ProbeError::Ebpf(format!(
+                    "{name} is not a map the mirror reads"
+                )));
             }
-            Some(_) => return Err(ProbeError::Ebpf(format!("{name} is not a map the mirror reads"))),
             None => return Err(ProbeError::Ebpf(format!("the object has no map {name}"))),
         };
         data.fd()

@@ -44,7 +44,11 @@ fn bpftool_dump(id: u32) -> BTreeMap<u32, u64> {
         .args(["-j", "map", "dump", "id", &id.to_string()])
         .output()
         .expect("running bpftool (Debian package bpftool; ./scripts/test installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool's JSON");
     let entries = json.as_array().expect("an array of entries");
     entries
@@ -79,9 +83,17 @@ fn settle<T: MirrorTarget<u32, u64> + ?Sized>(mirror: &mut Mirror<'_, u32, u64, 
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut quiet = 0;
     while quiet < 2 {
-        assert!(Instant::now() < deadline, "the mirror did not settle: {:?}", mirror.stats());
+        assert!(
+            Instant::now() < deadline,
+            "the mirror did not settle: {:?}",
+            mirror.stats()
+        );
         let applied = mirror.poll(Duration::from_millis(5)).expect("poll");
-        quiet = if applied == 0 && mirror.stats().pending == 0 { quiet + 1 } else { 0 };
+        quiet = if applied == 0 && mirror.stats().pending == 0 {
+            quiet + 1
+        } else {
+            0
+        };
     }
 }
 
@@ -131,8 +143,9 @@ fn run_phase<T: MirrorTarget<u32, u64> + Sync + ?Sized>(
     seed: u64,
     ops: usize,
 ) {
-    let handles: Vec<MirrorWriter<u32, u64>> =
-        (0..writers).map(|_| mirror.writer().expect("writer")).collect();
+    let handles: Vec<MirrorWriter<u32, u64>> = (0..writers)
+        .map(|_| mirror.writer().expect("writer"))
+        .collect();
     thread::scope(|s| {
         let running: Vec<_> = handles
             .iter()
@@ -170,13 +183,27 @@ fn incremental_mirror_equals_the_kernel_map_at_every_quiescent_point() {
     }
     let ordered: OrderedMap<u32, u64, Ordered> = OrderedMap::new();
     let kernel = programs.mirrored().expect("MIRRORED");
-    let options = MirrorOptions::default().chunk(1).reconcile_every(Duration::ZERO);
-    let mut mirror =
-        Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, &ordered, options)
-            .expect("the first listing");
+    let options = MirrorOptions::default()
+        .chunk(1)
+        .reconcile_every(Duration::ZERO);
+    let mut mirror = Mirror::incremental_with(
+        kernel.map,
+        kernel.changes,
+        kernel.counters,
+        &ordered,
+        options,
+    )
+    .expect("the first listing");
     let first = mirror.stats();
-    assert!(first.grown > 0, "a one-entry batch never met a two-entry bucket: {first:?}");
-    assert_eq!(contents(&ordered), bpftool_dump(id), "after the first listing");
+    assert!(
+        first.grown > 0,
+        "a one-entry batch never met a two-entry bucket: {first:?}"
+    );
+    assert_eq!(
+        contents(&ordered),
+        bpftool_dump(id),
+        "after the first listing"
+    );
 
     for phase in 0..3u64 {
         run_phase(&mut mirror, 2, 1 + phase * 1000, 3000);
@@ -185,7 +212,11 @@ fn incremental_mirror_equals_the_kernel_map_at_every_quiescent_point() {
     // Exact all along: a reconciliation finds nothing to correct.
     mirror.sync().expect("reconcile");
     let stats = mirror.stats();
-    assert_eq!((stats.drift, stats.lost, stats.gaps, stats.refused), (0, 0, 0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.drift, stats.lost, stats.gaps, stats.refused),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
     assert_eq!(stats.reconciliations, 1);
     assert!(stats.changes > 10_000 && stats.lag.count > 0, "{stats:?}");
 
@@ -195,7 +226,11 @@ fn incremental_mirror_equals_the_kernel_map_at_every_quiescent_point() {
     outside.delete(100_000).expect("delete");
     mirror.sync().expect("reconcile");
     assert_eq!(mirror.stats().drift, 2);
-    assert_eq!(contents(&ordered), bpftool_dump(id), "after reconciling drift");
+    assert_eq!(
+        contents(&ordered),
+        bpftool_dump(id),
+        "after reconciling drift"
+    );
 }
 
 #[test]
@@ -219,14 +254,22 @@ fn a_mirror_killed_mid_run_and_restarted_heals() {
         drop(mirror);
         writing.join().expect("writer");
     });
-    assert_ne!(contents(&hashed), bpftool_dump(id), "the stopped mirror missed changes");
+    assert_ne!(
+        contents(&hashed),
+        bpftool_dump(id),
+        "the stopped mirror missed changes"
+    );
 
     // Restarted over the same guarded map: its listing heals it, and it follows from there.
     let kernel = programs.mirrored().expect("MIRRORED");
     let mut mirror = Mirror::incremental(kernel.map, kernel.changes, kernel.counters, &hashed)
         .expect("the restart's listing");
     assert!(mirror.stats().changes > 0);
-    assert_eq!(contents(&hashed), bpftool_dump(id), "healed by the restart's listing");
+    assert_eq!(
+        contents(&hashed),
+        bpftool_dump(id),
+        "healed by the restart's listing"
+    );
     run_phase(&mut mirror, 2, 99, 3000);
     assert_eq!(contents(&hashed), bpftool_dump(id), "after the restart");
     mirror.sync().expect("reconcile");
@@ -274,9 +317,14 @@ fn a_mirror_publishes_its_metrics() {
     metrics::with_local_recorder(&recorder, || {
         let kernel = programs.mirrored().expect("MIRRORED");
         let options = MirrorOptions::default().label("mirrored_test");
-        let mut mirror =
-            Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, &ordered, options)
-                .expect("the first listing");
+        let mut mirror = Mirror::incremental_with(
+            kernel.map,
+            kernel.changes,
+            kernel.counters,
+            &ordered,
+            options,
+        )
+        .expect("the first listing");
         guarded_map_mirror_op(mirror_op::SET, 0, 1, 40);
         settle(&mut mirror);
         let outside: BpfMap<u32, u64> = BpfMap::open_by_id(id).expect("open by id");
@@ -285,8 +333,15 @@ fn a_mirror_publishes_its_metrics() {
     });
     let mut seen = std::collections::HashMap::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let labels: Vec<String> = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-        assert!(labels.contains(&"bpf_map=mirrored_test".to_string()), "{labels:?}");
+        let labels: Vec<String> = key
+            .key()
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        assert!(
+            labels.contains(&"bpf_map=mirrored_test".to_string()),
+            "{labels:?}"
+        );
         let name = format!("{} {}", key.key().name(), labels.join(","));
         let amount = match value {
             DebugValue::Counter(n) => n as f64,
@@ -295,10 +350,26 @@ fn a_mirror_publishes_its_metrics() {
         };
         seen.insert(name, amount);
     }
-    let get = |name: &str| seen.get(name).copied().unwrap_or_else(|| panic!("{name} missing: {seen:?}"));
-    assert_eq!(get("guarded_map_mirror_changes_total bpf_map=mirrored_test"), 41.0);
-    assert_eq!(get("guarded_map_mirror_drift_total bpf_map=mirrored_test"), 1.0);
+    let get = |name: &str| {
+        seen.get(name)
+            .copied()
+            .unwrap_or_else(|| panic!("{name} missing: {seen:?}"))
+    };
+    assert_eq!(
+        get("guarded_map_mirror_changes_total bpf_map=mirrored_test"),
+        41.0
+    );
+    assert_eq!(
+        get("guarded_map_mirror_drift_total bpf_map=mirrored_test"),
+        1.0
+    );
     assert!(get("guarded_map_mirror_lag_seconds bpf_map=mirrored_test") >= 1.0);
-    assert_eq!(get("guarded_map_mirror_sync_seconds bpf_map=mirrored_test,kind=full"), 1.0);
-    assert_eq!(get("guarded_map_mirror_sync_seconds bpf_map=mirrored_test,kind=reconcile"), 1.0);
+    assert_eq!(
+        get("guarded_map_mirror_sync_seconds bpf_map=mirrored_test,kind=full"),
+        1.0
+    );
+    assert_eq!(
+        get("guarded_map_mirror_sync_seconds bpf_map=mirrored_test,kind=reconcile"),
+        1.0
+    );
 }

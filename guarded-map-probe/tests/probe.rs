@@ -151,7 +151,8 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
     assert_eq!(flows[Op::Insert as usize], N);
     assert_eq!(flows[Op::Get as usize], N);
     assert_eq!(flows[Op::Update as usize], 0);
-    let queries = totals(last, "probe_target::Agent.queries").expect("a summary of the queries map");
+    let queries =
+        totals(last, "probe_target::Agent.queries").expect("a summary of the queries map");
     assert_eq!(
         queries[Op::Insert as usize] + queries[Op::Update as usize],
         N

@@ -59,8 +59,14 @@ fn maps_open_by_id_and_by_name_with_their_sizes_checked() {
     }
     let made: BpfMap<u32, u64> = BpfMap::create("gm_test_named", 16).unwrap();
     let info = made.info().clone();
-    assert_eq!((info.name.as_str(), info.type_name().as_str()), ("gm_test_named", "hash"));
-    assert_eq!((info.key_size, info.value_size, info.max_entries), (4, 8, 16));
+    assert_eq!(
+        (info.name.as_str(), info.type_name().as_str()),
+        ("gm_test_named", "hash")
+    );
+    assert_eq!(
+        (info.key_size, info.value_size, info.max_entries),
+        (4, 8, 16)
+    );
     made.update(3, 30).unwrap();
     let by_id: BpfMap<u32, u64> = BpfMap::open_by_id(info.id).unwrap();
     assert_eq!(by_id.lookup(3).unwrap(), Some(30));
@@ -89,7 +95,11 @@ fn a_listing_grows_its_batch_for_a_crowded_bucket() {
         map.update(key, key * 2).unwrap();
     }
     let listing = map.list(1).unwrap();
-    assert!(listing.grown > 0 && listing.chunk > 1, "{:?}", (listing.grown, listing.chunk));
+    assert!(
+        listing.grown > 0 && listing.chunk > 1,
+        "{:?}",
+        (listing.grown, listing.chunk)
+    );
     assert!(!listing.by_key);
     let mut entries = listing.entries;
     entries.sort_unstable();
@@ -112,7 +122,11 @@ fn a_map_batched_by_key_lists_whole() {
     assert!(listing.calls > 1);
     let mut entries = listing.entries;
     entries.sort_unstable();
-    let mut expected: Vec<_> = keys.iter().enumerate().map(|(i, k)| (*k, i as u64)).collect();
+    let mut expected: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u64))
+        .collect();
     expected.sort_unstable();
     assert_eq!(entries, expected);
 }

@@ -34,7 +34,9 @@ fn main() -> ExitCode {
     let kernel = match BpfMap::create("flows", FLOWS * 4) {
         Ok(map) => map,
         Err(err) => {
-            eprintln!("probe-target: cannot create the kernel BPF map (needs CAP_BPF or root): {err}");
+            eprintln!(
+                "probe-target: cannot create the kernel BPF map (needs CAP_BPF or root): {err}"
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -89,7 +89,13 @@ mod tests {
         assert_eq!(s.count, 1000);
         assert_eq!(s.max, Duration::from_millis(1));
         // The true median is 500 µs and the true p99 990 µs: each is at most 2x below its bound.
-        assert!(s.p50 >= Duration::from_micros(500) && s.p50 < Duration::from_micros(1000), "{s:?}");
-        assert!(s.p99 >= Duration::from_micros(990) && s.p99 <= s.max, "{s:?}");
+        assert!(
+            s.p50 >= Duration::from_micros(500) && s.p50 < Duration::from_micros(1000),
+            "{s:?}"
+        );
+        assert!(
+            s.p99 >= Duration::from_micros(990) && s.p99 <= s.max,
+            "{s:?}"
+        );
     }
 }

@@ -67,7 +67,12 @@ impl<K: Plain, V: Plain> BpfMap<K, V> {
     /// assert!(listing.by_key && listing.entries == vec![(3, 1)]);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn create_typed(map_type: u32, name: &str, max_entries: u32, flags: u32) -> io::Result<Self> {
+    pub fn create_typed(
+        map_type: u32,
+        name: &str,
+        max_entries: u32,
+        flags: u32,
+    ) -> io::Result<Self> {
         let mut attr = Attr::new()
             .u32_at(0, map_type)
             .u32_at(4, size_u32::<K>())

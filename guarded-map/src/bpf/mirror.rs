@@ -279,8 +279,19 @@ where
     }
 
     /// [`full`](Self::full) with `options`.
-    pub fn full_with(kernel: BpfMap<K, V>, target: &'t T, options: MirrorOptions) -> io::Result<Self> {
-        let mut mirror = Self::new(kernel, target, options, Mode::Full { last: Instant::now() });
+    pub fn full_with(
+        kernel: BpfMap<K, V>,
+        target: &'t T,
+        options: MirrorOptions,
+    ) -> io::Result<Self> {
+        let mut mirror = Self::new(
+            kernel,
+            target,
+            options,
+            Mode::Full {
+                last: Instant::now(),
+            },
+        );
         mirror.full_sync()?;
         Ok(mirror)
     }
@@ -339,7 +350,10 @@ where
 
     fn new(kernel: BpfMap<K, V>, target: &'t T, options: MirrorOptions, mode: Mode) -> Self {
         let (local_tx, local_rx) = mpsc::channel();
-        let name = options.label.clone().unwrap_or_else(|| kernel.info().name.clone());
+        let name = options
+            .label
+            .clone()
+            .unwrap_or_else(|| kernel.info().name.clone());
         Mirror {
             kernel,
             target,
@@ -435,7 +449,13 @@ where
         let s0 = self.sequence()?;
         self.watch().next = s0 + 1;
         let listing = {
-            let Mirror { kernel, mode, pending, options, .. } = self;
+            let Mirror {
+                kernel,
+                mode,
+                pending,
+                options,
+                ..
+            } = self;
             let Mode::Incremental(watch) = mode else {
                 unreachable!("start is for incremental mirrors")
             };
@@ -459,7 +479,13 @@ where
         self.catch_up(s0);
         self.touched = Some(HashSet::new());
         let listing = {
-            let Mirror { kernel, mode, pending, options, .. } = self;
+            let Mirror {
+                kernel,
+                mode,
+                pending,
+                options,
+                ..
+            } = self;
             let Mode::Incremental(watch) = mode else {
                 unreachable!("reconcile is for incremental mirrors")
             };
@@ -547,7 +573,10 @@ where
         self.stats.last_sync = took;
         histogram!(
             names::MIRROR_SYNC.name,
-            vec![self.label.clone(), Label::from_static_parts(label::KIND, kind)]
+            vec![
+                self.label.clone(),
+                Label::from_static_parts(label::KIND, kind)
+            ]
         )
         .record(took.as_secs_f64());
     }
@@ -579,7 +608,6 @@ where
         if let Mode::Incremental(watch) = mode {
             receive_records(watch, pending);
             *horizon = watch.received;
-
         }
     }
 
@@ -587,7 +615,8 @@ where
         while let Ok(local) = self.local_rx.try_recv() {
             self.locals += 1;
             // Full mode has no kernel records to order with (`after` is 0): arrival order.
-            self.pending.insert((local.after, self.locals), local.change);
+            self.pending
+                .insert((local.after, self.locals), local.change);
         }
     }
 
@@ -706,11 +735,18 @@ where
     }
 }
 
+/// Records moved from the ring per read: a poll answers in bounded time however fast the kernel
+/// writes.
+const READ_SLICE: usize = 16_384;
+
 /// Moves the records in the ring into `pending` (those numbered before `watch.next` were applied
 /// or listed already, and are dropped).
-fn receive_records<K: Plain, V: Plain>(watch: &mut Watch, pending: &mut BTreeMap<Order, Pending<K, V>>) {
+fn receive_records<K: Plain, V: Plain>(
+    watch: &mut Watch,
+    pending: &mut BTreeMap<Order, Pending<K, V>>,
+) {
     let next = watch.next;
-    watch.ring.read(|bytes| {
+    watch.ring.read_up_to(READ_SLICE, |bytes| {
         let Some(record) = read_change::<K, V>(bytes) else {
             return;
         };
@@ -768,7 +804,9 @@ fn monotonic_ns() -> u64 {
     };
     // SAFETY: a valid `timespec` to fill.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// Writes to a mirror's kernel map and hands each write to the mirror, which applies it in its
@@ -845,7 +883,10 @@ mod tests {
         bytes[value_at..value_at + 8].copy_from_slice(&500u64.to_ne_bytes());
         let back = read_change::<u32, u64>(&bytes).expect("a u32 -> u64 record");
         assert_eq!((back.header, back.key, back.value), (header, 5, 500));
-        assert!(read_change::<u64, u64>(&bytes).is_none(), "key size differs");
+        assert!(
+            read_change::<u64, u64>(&bytes).is_none(),
+            "key size differs"
+        );
         assert!(read_change::<u32, u64>(&bytes[..10]).is_none(), "too short");
     }
 }

@@ -35,7 +35,9 @@ pub struct ChangeRing {
 
 impl std::fmt::Debug for ChangeRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangeRing").field("info", &self.info).finish()
+        f.debug_struct("ChangeRing")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -138,12 +140,18 @@ impl ChangeRing {
         }
     }
 
-    /// Hands every submitted record to `f`, in the order the kernel reserved them, and frees
-    /// their room in the ring; stops at the first record still being written. Returns how many
-    /// records `f` saw.
-    pub fn read(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+    /// Hands the records submitted so far to `f`, in the order the kernel reserved them, and
+    /// frees their room in the ring; stops at the first record still being written, and at the
+    /// records submitted after the call began. Returns how many records `f` saw.
+    pub fn read(&mut self, f: impl FnMut(&[u8])) -> usize {
+        self.read_up_to(usize::MAX, f)
+    }
+
+    /// [`read`](Self::read), stopping after `max` records (a caller that must answer in bounded
+    /// time reads in slices).
+    pub fn read_up_to(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         // SAFETY: `ring` points into this value's live mappings, laid out by the kernel.
-        unsafe { self.ring.drain(&mut f) }
+        unsafe { self.ring.drain(max, &mut f) }
     }
 }
 
@@ -163,7 +171,8 @@ impl Ring {
         unsafe { &*at }.load(Ordering::Acquire)
     }
 
-    /// Reads and consumes every submitted record (libbpf's `ringbuf_process_ring`).
+    /// Reads and consumes the records submitted before the call (libbpf's
+    /// `ringbuf_process_ring`, one pass: a producer faster than `f` cannot keep it reading).
     ///
     /// # Safety
     ///
@@ -171,37 +180,35 @@ impl Ring {
     /// 1)` readable bytes, the second half a copy of the first; the records between the two
     /// positions are laid out as the kernel writes them (an 8-byte header whose first word is the
     /// record's length and flags, at 8-aligned offsets). Only this reader moves `consumer`.
-    unsafe fn drain(&self, f: &mut dyn FnMut(&[u8])) -> usize {
+    unsafe fn drain(&self, max: usize, f: &mut dyn FnMut(&[u8])) -> usize {
         // SAFETY: the caller's contract.
         let consumer = unsafe { &*self.consumer };
         let mut at = consumer.load(Ordering::Acquire);
+        let end = self.position(self.producer);
         let mut seen = 0;
-        loop {
-            let end = self.position(self.producer);
-            if at >= end {
-                return seen;
+        while at < end && seen < max {
+            // SAFETY: `at & mask` is inside the first copy of the data area.
+            let header = unsafe { self.data.add((at & self.mask) as usize) };
+            // SAFETY: an 8-aligned header in the mapping; its first word is written by the
+            // kernel with a release store.
+            let len = unsafe { &*header.cast::<AtomicU32>() }.load(Ordering::Acquire);
+            if len & BUSY != 0 {
+                break;
             }
-            while at < end {
-                // SAFETY: `at & mask` is inside the first copy of the data area and 8-aligned; the
-                // header's first word is written by the kernel with a release store.
-                let header = unsafe { self.data.add((at & self.mask) as usize) };
-                let len = unsafe { &*header.cast::<AtomicU32>() }.load(Ordering::Acquire);
-                if len & BUSY != 0 {
-                    return seen;
-                }
-                let bytes = len & !(BUSY | DISCARD);
-                if len & DISCARD == 0 {
-                    // SAFETY: a submitted record of `bytes` bytes follows its header; with the
-                    // data area mapped twice it is contiguous even where it wraps.
-                    let record =
-                        unsafe { std::slice::from_raw_parts(header.add(HEADER as usize), bytes as usize) };
-                    f(record);
-                    seen += 1;
-                }
-                at += (u64::from(bytes) + HEADER).next_multiple_of(8);
-                consumer.store(at, Ordering::Release);
+            let bytes = len & !(BUSY | DISCARD);
+            if len & DISCARD == 0 {
+                // SAFETY: a submitted record of `bytes` bytes follows its header; with the data
+                // area mapped twice it is contiguous even where it wraps.
+                let record = unsafe {
+                    std::slice::from_raw_parts(header.add(HEADER as usize), bytes as usize)
+                };
+                f(record);
+                seen += 1;
             }
+            at += (u64::from(bytes) + HEADER).next_multiple_of(8);
+            consumer.store(at, Ordering::Release);
         }
+        seen
     }
 }
 
@@ -276,7 +283,8 @@ mod tests {
                 bytes[pos] = *b;
                 bytes[pos + size] = *b;
             }
-            self.producer.store(at + record.len() as u64, Ordering::Release);
+            self.producer
+                .store(at + record.len() as u64, Ordering::Release);
         }
 
         fn set_flags(&mut self, at: u64, len: u32) {
@@ -303,7 +311,7 @@ mod tests {
             };
             let mut out = Vec::new();
             // SAFETY: the fake ring's memory is laid out as `drain` requires.
-            unsafe { ring.drain(&mut |r: &[u8]| out.push(r.to_vec())) };
+            unsafe { ring.drain(usize::MAX, &mut |r: &[u8]| out.push(r.to_vec())) };
             out
         }
     }
@@ -322,6 +330,25 @@ mod tests {
         ring.set_flags(busy_at, 4);
         assert_eq!(ring.drain(), vec![b"four".to_vec()]);
         assert!(ring.drain().is_empty());
+    }
+
+    #[test]
+    fn a_bounded_read_leaves_the_rest_for_the_next() {
+        let mut ring = FakeRing::new(128);
+        for i in 0..5u8 {
+            ring.push(&[i; 3], 0);
+        }
+        let ring_view = Ring {
+            consumer: &raw const *ring.consumer,
+            producer: &raw const *ring.producer,
+            data: ring.data.as_ptr().cast(),
+            mask: 127,
+        };
+        let mut first = Vec::new();
+        // SAFETY: the fake ring's memory is laid out as `drain` requires.
+        unsafe { ring_view.drain(2, &mut |r: &[u8]| first.push(r[0])) };
+        assert_eq!(first, [0, 1]);
+        assert_eq!(ring.drain(), vec![vec![2; 3], vec![3; 3], vec![4; 3]]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use crate::{Ordered, OrderedMap, GuardedMap, MapSpec, SpecFor};
+use crate::{GuardedMap, MapSpec, Ordered, OrderedMap, SpecFor};
 
 /// A map a [`Mirror`](super::Mirror) keeps equal to a kernel map: implemented for
 /// [`GuardedMap`] (either hash backend) and [`OrderedMap`].

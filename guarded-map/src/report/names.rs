@@ -158,8 +158,13 @@ pub const MIRROR_SYNC: Metric = metric(
 
 /// The metrics of kernel-map mirrors (`guarded_map::bpf::Mirror`, feature `bpf`): published by
 /// each mirror as it works, not by reports.
-pub const MIRROR_METRICS: [Metric; 5] =
-    [MIRROR_CHANGES, MIRROR_DRIFT, MIRROR_LOST, MIRROR_LAG, MIRROR_SYNC];
+pub const MIRROR_METRICS: [Metric; 5] = [
+    MIRROR_CHANGES,
+    MIRROR_DRIFT,
+    MIRROR_LOST,
+    MIRROR_LAG,
+    MIRROR_SYNC,
+];
 
 /// The metrics of the table of statistics (`guarded_map_probe_common::statistics!`), collected
 /// into [`ALL`] after the metrics that are not one statistic's.
@@ -221,5 +226,7 @@ pub mod label {
     /// What a mirror's sync was (`full`, `reconcile`), on its duration histogram.
     pub const KIND: &str = "kind";
     /// Every label above.
-    pub const ALL: [&str; 9] = [MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW, RANK, BPF_MAP, KIND];
+    pub const ALL: [&str; 9] = [
+        MAP, OP, BACKEND, KEY_TYPE, VALUE_TYPE, WINDOW, RANK, BPF_MAP, KIND,
+    ];
 }
