@@ -71,7 +71,7 @@ impl<K, V> Change<K, V> {
 
 /// The test and benchmark program `mirror_op`: a uprobe on a function of this name and signature,
 /// `extern "C" fn(op: u32, key: u32, value: u64, count: u32)`, that applies `op` to the keys
-/// `key..key + count` (at most [`MAX_COUNT`]) of its `u32 -> u64` hash map and writes their change
+/// `key..key + count` (at most [`mirror_op::MAX_COUNT`]) of its `u32 -> u64` hash map and writes their change
 /// records.
 pub mod mirror_op {
     /// Symbol of the function the program is attached to.

@@ -10,8 +10,8 @@ use guarded_map_probe_common::cmd::{
     MAP_UPDATE_ELEM,
 };
 
-use super::Plain;
 use super::info::{self, HASH, MapInfo, NAME_MAX};
+use super::plain::{Plain, bytes_of};
 use super::sys::{Attr, bpf, bpf_fd, size_u32, unsupported};
 
 /// An open kernel BPF map of `K` keys and `V` values, closed when dropped.
@@ -358,7 +358,7 @@ impl<K: Plain, V: Plain> BpfMap<K, V> {
         while let Some(next) = self.next_key(key)? {
             listing.calls += 1;
             key = Some(next);
-            if !seen.insert(super::bytes_of(&next).to_vec()) {
+            if !seen.insert(bytes_of(&next).to_vec()) {
                 continue;
             }
             if let Some(value) = self.lookup(next)? {

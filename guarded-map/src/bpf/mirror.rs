@@ -33,146 +33,21 @@ use std::io;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use guarded_map_probe_common::change::{self, Change, ChangeHeader, LOST_SLOT, SEQ_SLOT};
-use metrics::{Label, counter, histogram};
-use parking_lot::RwLock;
 use std::sync::Arc;
 
-use super::lag::{Lag, LagHistogram};
+use guarded_map_probe_common::change::{self, LOST_SLOT, SEQ_SLOT};
+use metrics::{Label, counter, histogram};
+use parking_lot::RwLock;
+
+use super::lag::LagHistogram;
 use super::map::BpfMap;
+use super::options::{MirrorOptions, MirrorStats};
+use super::plain::Plain;
+use super::record::{Local, Order, Pending, read_change};
 use super::ring::ChangeRing;
 use super::target::MirrorTarget;
-use super::{Plain, bytes_of_mut};
+use super::writer::MirrorWriter;
 use crate::report::{label, names};
-
-/// How a mirror lists, how often it syncs or reconciles, and what its metrics are labelled.
-///
-/// ```
-/// use std::time::Duration;
-/// use guarded_map::bpf::MirrorOptions;
-///
-/// let options = MirrorOptions::default()
-///     .every(Duration::from_millis(500))
-///     .reconcile_every(Duration::from_secs(30))
-///     .chunk(1024);
-/// assert_eq!(options.reconcile_interval(), Duration::from_secs(30));
-/// ```
-#[derive(Clone, Debug)]
-pub struct MirrorOptions {
-    chunk: u32,
-    every: Duration,
-    reconcile_every: Duration,
-    gap_timeout: Duration,
-    label: Option<String>,
-}
-
-impl Default for MirrorOptions {
-    /// Batches of 256 entries; a full sync every second; reconciliation every 10 seconds; a
-    /// missing change record waited for 1 second.
-    fn default() -> Self {
-        MirrorOptions {
-            chunk: 256,
-            every: Duration::from_secs(1),
-            reconcile_every: Duration::from_secs(10),
-            gap_timeout: Duration::from_secs(1),
-            label: None,
-        }
-    }
-}
-
-impl MirrorOptions {
-    /// Entries per batch lookup at the start of a listing (it doubles where a hash bucket needs
-    /// more).
-    #[must_use]
-    pub fn chunk(mut self, entries: u32) -> Self {
-        self.chunk = entries.max(1);
-        self
-    }
-
-    /// How often a full-sync mirror lists its kernel map.
-    #[must_use]
-    pub fn every(mut self, interval: Duration) -> Self {
-        self.every = interval;
-        self
-    }
-
-    /// How often an incremental mirror reconciles (`Duration::ZERO`: only when the kernel reports
-    /// a lost record, or when asked with [`Mirror::sync`]).
-    #[must_use]
-    pub fn reconcile_every(mut self, interval: Duration) -> Self {
-        self.reconcile_every = interval;
-        self
-    }
-
-    /// How long a missing change record is waited for before the mirror goes on without it (and
-    /// reconciles).
-    #[must_use]
-    pub fn gap_timeout(mut self, timeout: Duration) -> Self {
-        self.gap_timeout = timeout;
-        self
-    }
-
-    /// The `bpf_map` label of the mirror's metrics (default: the kernel map's name).
-    #[must_use]
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
-        self
-    }
-
-    /// The reconciliation interval set.
-    pub fn reconcile_interval(&self) -> Duration {
-        self.reconcile_every
-    }
-}
-
-/// What a mirror has done ([`Mirror::stats`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MirrorStats {
-    /// Changes applied to the guarded map: change records, the mirror's own writes, and the
-    /// differences a full sync found.
-    pub changes: u64,
-    /// Listings of the whole kernel map: the first, full syncs and reconciliations.
-    pub syncs: u64,
-    /// Reconciliations (incremental mode).
-    pub reconciliations: u64,
-    /// Entries found different at reconciliation, and corrected (incremental mode).
-    pub drift: u64,
-    /// Change records the kernel program could not write (its ring was full).
-    pub lost: u64,
-    /// Missing change numbers given up on after the gap timeout.
-    pub gaps: u64,
-    /// Changes the guarded map refused (full at its `max_len`).
-    pub refused: u64,
-    /// Batches doubled because a hash bucket did not fit (`ENOSPC`), over all listings.
-    pub grown: u64,
-    /// `true` once a listing had to walk key by key (the map type has no batch lookup).
-    pub by_key: bool,
-    /// How long the last listing and its application took.
-    pub last_sync: Duration,
-    /// Change records received but waiting for an earlier number.
-    pub pending: usize,
-    /// From kernel change to application (incremental mode).
-    pub lag: Lag,
-}
-
-/// A change waiting for its turn.
-struct Pending<K, V> {
-    kind: u32,
-    key: K,
-    value: V,
-    /// The kernel's timestamp, or 0 for the mirror's own writes.
-    time_ns: u64,
-}
-
-/// Where a pending change goes in the order: a kernel record by its number (`local` 0), a local
-/// write after the record numbered `seq` (`local` its arrival count, from 1).
-type Order = (u64, u64);
-
-/// A local write, sent by a [`MirrorWriter`] to its mirror.
-struct Local<K, V> {
-    after: u64,
-    change: Pending<K, V>,
-}
 
 enum Mode {
     Full { last: Instant },
@@ -765,37 +640,6 @@ fn receive_records<K: Plain, V: Plain>(
     });
 }
 
-/// The change record in `bytes`, if it is one of `K` keys and `V` values.
-fn read_change<K: Plain, V: Plain>(bytes: &[u8]) -> Option<Change<K, V>> {
-    if bytes.len() < size_of::<Change<K, V>>() {
-        return None;
-    }
-    let u64_at = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    let u16_at = |at: usize| u16::from_ne_bytes(bytes[at..at + 2].try_into().expect("2 bytes"));
-    let header = ChangeHeader {
-        seq: u64_at(std::mem::offset_of!(ChangeHeader, seq)),
-        time_ns: u64_at(std::mem::offset_of!(ChangeHeader, time_ns)),
-        kind: u32::from_ne_bytes(
-            bytes[std::mem::offset_of!(ChangeHeader, kind)..][..4]
-                .try_into()
-                .expect("4 bytes"),
-        ),
-        key_size: u16_at(std::mem::offset_of!(ChangeHeader, key_size)),
-        value_size: u16_at(std::mem::offset_of!(ChangeHeader, value_size)),
-    };
-    let expected = Change::<K, V>::header(0, 0, 0);
-    if (header.key_size, header.value_size) != (expected.key_size, expected.value_size) {
-        return None;
-    }
-    let mut key = K::default();
-    let mut value = V::default();
-    let key_at = std::mem::offset_of!(Change<K, V>, key);
-    let value_at = std::mem::offset_of!(Change<K, V>, value);
-    bytes_of_mut(&mut key).copy_from_slice(&bytes[key_at..key_at + size_of::<K>()]);
-    bytes_of_mut(&mut value).copy_from_slice(&bytes[value_at..value_at + size_of::<V>()]);
-    Some(Change { header, key, value })
-}
-
 /// `CLOCK_MONOTONIC` in ns: the clock of `bpf_ktime_get_ns`.
 fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -807,86 +651,4 @@ fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64)
         .wrapping_mul(1_000_000_000)
         .wrapping_add(ts.tv_nsec as u64)
-}
-
-/// Writes to a mirror's kernel map and hands each write to the mirror, which applies it in its
-/// place among the kernel program's changes ([`Mirror::writer`]).
-pub struct MirrorWriter<K, V> {
-    kernel: BpfMap<K, V>,
-    counters: Option<BpfMap<u32, u64>>,
-    tx: Sender<Local<K, V>>,
-    in_flight: Arc<RwLock<()>>,
-}
-
-impl<K: Plain, V: Plain> MirrorWriter<K, V> {
-    /// Sets `key` to `value` in the kernel map; the mirror follows at its next poll.
-    pub fn update(&self, key: K, value: V) -> io::Result<()> {
-        let _in_flight = self.in_flight.read();
-        self.kernel.update(key, value)?;
-        self.tell(change::SET, key, value)
-    }
-
-    /// Removes `key` from the kernel map; `false` if it was absent. The mirror follows at its
-    /// next poll.
-    pub fn delete(&self, key: K) -> io::Result<bool> {
-        let _in_flight = self.in_flight.read();
-        let removed = self.kernel.delete(key)?;
-        if removed {
-            self.tell(change::DELETE, key, V::default())?;
-        }
-        Ok(removed)
-    }
-
-    fn tell(&self, kind: u32, key: K, value: V) -> io::Result<()> {
-        let after = match &self.counters {
-            Some(counters) => counters.lookup(SEQ_SLOT)?.unwrap_or(0),
-            None => 0,
-        };
-        let change = Pending {
-            kind,
-            key,
-            value,
-            time_ns: 0,
-        };
-        // A dropped mirror has nothing left to follow: the kernel write stands.
-        let _ = self.tx.send(Local { after, change });
-        Ok(())
-    }
-
-    /// A second writer to the same mirror.
-    pub fn try_clone(&self) -> io::Result<Self> {
-        Ok(MirrorWriter {
-            kernel: self.kernel.try_clone()?,
-            counters: self.counters.as_ref().map(BpfMap::try_clone).transpose()?,
-            tx: self.tx.clone(),
-            in_flight: Arc::clone(&self.in_flight),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_change_record_reads_back_and_a_foreign_one_does_not() {
-        let header = Change::<u32, u64>::header(7, 99, change::SET);
-        let mut bytes = vec![0u8; size_of::<Change<u32, u64>>()];
-        bytes[..8].copy_from_slice(&7u64.to_ne_bytes());
-        bytes[8..16].copy_from_slice(&99u64.to_ne_bytes());
-        bytes[16..20].copy_from_slice(&change::SET.to_ne_bytes());
-        bytes[20..22].copy_from_slice(&4u16.to_ne_bytes());
-        bytes[22..24].copy_from_slice(&8u16.to_ne_bytes());
-        let key_at = std::mem::offset_of!(Change<u32, u64>, key);
-        let value_at = std::mem::offset_of!(Change<u32, u64>, value);
-        bytes[key_at..key_at + 4].copy_from_slice(&5u32.to_ne_bytes());
-        bytes[value_at..value_at + 8].copy_from_slice(&500u64.to_ne_bytes());
-        let back = read_change::<u32, u64>(&bytes).expect("a u32 -> u64 record");
-        assert_eq!((back.header, back.key, back.value), (header, 5, 500));
-        assert!(
-            read_change::<u64, u64>(&bytes).is_none(),
-            "key size differs"
-        );
-        assert!(read_change::<u32, u64>(&bytes[..10]).is_none(), "too short");
-    }
 }
