@@ -28,6 +28,7 @@ enum Op {
     Last,
     Retain(u16),
     Clear,
+    ReplaceAll(Vec<(u16, u32)>),
     Snapshot,
 }
 
@@ -53,6 +54,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (2..5u16).prop_map(Op::Retain),
         1 => Just(Op::Clear).prop_filter("rare", |_| true),
         1 => Just(Op::Snapshot),
+        1 => proptest::collection::vec((0..500u16, any::<u32>()), 0..30).prop_map(Op::ReplaceAll),
     ]
 }
 
@@ -178,6 +180,19 @@ fn run<S: guarded_map::MapSpec<Backend = guarded_map::Ordered>>(
                 map.clear();
                 model.clear();
                 want.clears += 1;
+            }
+            Op::ReplaceAll(entries) => {
+                let next: BTreeMap<u16, u32> = entries.iter().copied().collect();
+                if max_len.is_some_and(|m| next.len() > m) {
+                    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        map.replace_all(entries.clone())
+                    }));
+                    prop_assert!(refused.is_err(), "more than max_len was taken");
+                } else {
+                    prop_assert_eq!(map.replace_all(entries), model.len());
+                    want.entries_added += next.len() as u64;
+                    model = next;
+                }
             }
             Op::Snapshot => {
                 snapshots.push((map.snapshot(), model.clone()));

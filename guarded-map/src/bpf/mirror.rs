@@ -337,7 +337,7 @@ where
             kernel.list_between(options.chunk, || receive_records(watch, pending))?
         };
         self.note_listing(listing.grown, listing.by_key);
-        let differences = self.make_equal(&listing.entries, None);
+        let differences = self.replace_with(listing.entries);
         self.stats.changes += differences;
         counter!(names::MIRROR_CHANGES.name, vec![self.label.clone()]).increment(differences);
         self.synced(started, "full");
@@ -409,6 +409,30 @@ where
                 return;
             }
             let _ = self.watch().ring.wait(Duration::from_millis(1));
+        }
+    }
+
+    /// Makes the guarded map equal to `entries` (the first listing: nothing to skip) in one
+    /// replacement where the map allows it, rather than a write per entry; returns the entries
+    /// that differed. A map too small for the listing takes what fits, entry by entry.
+    fn replace_with(&mut self, entries: Vec<(K, V)>) -> u64 {
+        let listed: HashSet<K> = entries.iter().map(|(k, _)| *k).collect();
+        let changed = entries
+            .iter()
+            .filter(|(k, v)| self.target.value(k).as_ref() != Some(v))
+            .count();
+        let removed = self
+            .target
+            .keys()
+            .into_iter()
+            .filter(|k| !listed.contains(k))
+            .count();
+        if (changed, removed) == (0, 0) {
+            return 0;
+        }
+        match self.target.replace_all(entries) {
+            Ok(()) => (changed + removed) as u64,
+            Err(entries) => self.make_equal(&entries, None),
         }
     }
 

@@ -15,6 +15,9 @@ pub trait MirrorTarget<K, V> {
     fn value(&self, key: &K) -> Option<V>;
     /// Every key.
     fn keys(&self) -> Vec<K>;
+    /// Replaces the whole content with `entries` (distinct keys), in as few publishes as the map
+    /// allows; gives them back if they exceed the map's `max_len` (nothing changed).
+    fn replace_all(&self, entries: Vec<(K, V)>) -> Result<(), Vec<(K, V)>>;
 }
 
 impl<K, V, S, H> MirrorTarget<K, V> for GuardedMap<K, V, S, H>
@@ -41,6 +44,17 @@ where
         self.for_each(|k, _| keys.push(k.clone()));
         keys
     }
+
+    fn replace_all(&self, entries: Vec<(K, V)>) -> Result<(), Vec<(K, V)>> {
+        if S::DESCRIPTOR
+            .max_len_limit()
+            .is_some_and(|max| entries.len() > max)
+        {
+            return Err(entries);
+        }
+        GuardedMap::replace_all(self, entries);
+        Ok(())
+    }
 }
 
 impl<K, V, S> MirrorTarget<K, V> for OrderedMap<K, V, S>
@@ -65,5 +79,16 @@ where
         let mut keys = Vec::with_capacity(self.len());
         self.range::<K, _>(.., |k, _| keys.push(k.clone()));
         keys
+    }
+
+    fn replace_all(&self, entries: Vec<(K, V)>) -> Result<(), Vec<(K, V)>> {
+        if S::DESCRIPTOR
+            .max_len_limit()
+            .is_some_and(|max| entries.len() > max)
+        {
+            return Err(entries);
+        }
+        OrderedMap::replace_all(self, entries);
+        Ok(())
     }
 }

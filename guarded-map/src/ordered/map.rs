@@ -511,6 +511,47 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> OrderedMap<K, V, S
         self.publish(Tree::from_sorted(kept));
     }
 
+    /// Replaces the whole content with `entries` (a repeated key keeps its last value) in one
+    /// publish, and returns how many entries it replaced: every reader sees either the old content
+    /// or the new one. The new tree is built from the sorted entries at once, without a path copy
+    /// per entry.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, OrderedMap};
+    /// map_spec!(Config: BTreeMap<u32, &'static str>, ordered);
+    ///
+    /// let config: OrderedMap<u32, &str, Config> = [(1, "slow")].into_iter().collect();
+    /// assert_eq!(config.replace_all([(2, "fast"), (3, "safe"), (2, "faster")]), 1);
+    /// assert_eq!(config.first(), Some((2, "faster")));
+    /// assert_eq!(config.len(), 2);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If there are more distinct keys than the spec's `max_len` (the map is left as it was).
+    #[track_caller]
+    pub fn replace_all(&self, entries: impl IntoIterator<Item = (K, V)>) -> usize {
+        let sorted: std::collections::BTreeMap<K, V> = entries.into_iter().collect();
+        if let Some(max) = S::DESCRIPTOR.max_len_limit() {
+            assert!(
+                sorted.len() <= max,
+                "guarded-map: map `{}` cannot take {} entries, more than its max_len of {max}",
+                S::DESCRIPTOR.label(),
+                sorted.len()
+            );
+        }
+        let added = sorted.len();
+        let next = Tree::from_sorted(sorted.into_iter().collect());
+        let (_writer, _) = self.write("replace_all");
+        let removed = self.current.load().len();
+        // Counted as `GuardedMap::replace_all` is: entries out and in, no operation kind.
+        let rec = self.rec();
+        rec.count(Counter::Removed, removed as u64);
+        rec.count(Counter::Added, added as u64);
+        self.publish(next);
+        removed
+    }
+
     /// Removes every entry.
     ///
     /// ```
