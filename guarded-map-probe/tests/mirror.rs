@@ -162,6 +162,18 @@ fn run_phase<T: MirrorTarget<u32, u64> + Sync + ?Sized>(
     settle(mirror);
 }
 
+/// An incremental mirror of `MIRRORED` into `target`.
+fn watch<'t, T: MirrorTarget<u32, u64> + ?Sized>(
+    programs: &MirrorPrograms,
+    target: &'t T,
+    options: MirrorOptions,
+    what: &str,
+) -> Mirror<'t, u32, u64, T> {
+    let kernel = programs.mirrored().expect("MIRRORED");
+    Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, target, options)
+        .expect(what)
+}
+
 fn load() -> (MirrorPrograms, u32) {
     let mut programs = MirrorPrograms::load().expect("loading the mirror programs");
     programs.attach_mirror_op().expect("attaching mirror_op");
@@ -182,18 +194,10 @@ fn incremental_mirror_equals_the_kernel_map_at_every_quiescent_point() {
         guarded_map_mirror_op(mirror_op::SET, first, u64::from(first), 64);
     }
     let ordered: OrderedMap<u32, u64, Ordered> = OrderedMap::new();
-    let kernel = programs.mirrored().expect("MIRRORED");
     let options = MirrorOptions::default()
         .chunk(1)
         .reconcile_every(Duration::ZERO);
-    let mut mirror = Mirror::incremental_with(
-        kernel.map,
-        kernel.changes,
-        kernel.counters,
-        &ordered,
-        options,
-    )
-    .expect("the first listing");
+    let mut mirror = watch(&programs, &ordered, options, "the first listing");
     let first = mirror.stats();
     assert!(
         first.grown > 0,
@@ -241,9 +245,12 @@ fn a_mirror_killed_mid_run_and_restarted_heals() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (programs, id) = load();
     let hashed: GuardedMap<u32, u64, Hashed> = GuardedMap::new();
-    let kernel = programs.mirrored().expect("MIRRORED");
-    let mut mirror = Mirror::incremental(kernel.map, kernel.changes, kernel.counters, &hashed)
-        .expect("the first listing");
+    let mut mirror = watch(
+        &programs,
+        &hashed,
+        MirrorOptions::default(),
+        "the first listing",
+    );
     let writer = mirror.writer().expect("writer");
     // Killed mid-run: writers go on while no consumer reads the ring.
     thread::scope(|s| {
@@ -261,9 +268,12 @@ fn a_mirror_killed_mid_run_and_restarted_heals() {
     );
 
     // Restarted over the same guarded map: its listing heals it, and it follows from there.
-    let kernel = programs.mirrored().expect("MIRRORED");
-    let mut mirror = Mirror::incremental(kernel.map, kernel.changes, kernel.counters, &hashed)
-        .expect("the restart's listing");
+    let mut mirror = watch(
+        &programs,
+        &hashed,
+        MirrorOptions::default(),
+        "the restart's listing",
+    );
     assert!(mirror.stats().changes > 0);
     assert_eq!(
         contents(&hashed),
@@ -315,16 +325,8 @@ fn a_mirror_publishes_its_metrics() {
     let snapshotter = recorder.snapshotter();
     let ordered: OrderedMap<u32, u64, Ordered> = OrderedMap::new();
     metrics::with_local_recorder(&recorder, || {
-        let kernel = programs.mirrored().expect("MIRRORED");
         let options = MirrorOptions::default().label("mirrored_test");
-        let mut mirror = Mirror::incremental_with(
-            kernel.map,
-            kernel.changes,
-            kernel.counters,
-            &ordered,
-            options,
-        )
-        .expect("the first listing");
+        let mut mirror = watch(&programs, &ordered, options, "the first listing");
         guarded_map_mirror_op(mirror_op::SET, 0, 1, 40);
         settle(&mut mirror);
         let outside: BpfMap<u32, u64> = BpfMap::open_by_id(id).expect("open by id");

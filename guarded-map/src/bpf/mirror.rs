@@ -40,7 +40,7 @@ use metrics::{Label, counter, histogram};
 use parking_lot::RwLock;
 
 use super::lag::LagHistogram;
-use super::map::BpfMap;
+use super::map::{BpfMap, Listing};
 use super::options::{MirrorOptions, MirrorStats};
 use super::plain::Plain;
 use super::record::{Local, Order, Pending, read_change};
@@ -323,19 +323,7 @@ where
         let started = Instant::now();
         let s0 = self.sequence()?;
         self.watch().next = s0 + 1;
-        let listing = {
-            let Mirror {
-                kernel,
-                mode,
-                pending,
-                options,
-                ..
-            } = self;
-            let Mode::Incremental(watch) = mode else {
-                unreachable!("start is for incremental mirrors")
-            };
-            kernel.list_between(options.chunk, || receive_records(watch, pending))?
-        };
+        let listing = self.list_watching()?;
         self.note_listing(listing.grown, listing.by_key);
         let differences = self.replace_with(listing.entries);
         self.stats.changes += differences;
@@ -346,6 +334,22 @@ where
         Ok(())
     }
 
+    /// Lists the kernel map, moving the change records that arrive meanwhile into `pending`
+    /// after each batch (so a long listing does not let the ring fill); they are applied after it.
+    fn list_watching(&mut self) -> io::Result<Listing<K, V>> {
+        let Mirror {
+            kernel,
+            mode,
+            pending,
+            options,
+            ..
+        } = self;
+        let Mode::Incremental(watch) = mode else {
+            unreachable!("only incremental mirrors watch a ring")
+        };
+        kernel.list_between(options.chunk, || receive_records(watch, pending))
+    }
+
     /// Compares the kernel map with the guarded map and corrects what differs, skipping keys
     /// changed while it looked.
     fn reconcile(&mut self) -> io::Result<()> {
@@ -353,21 +357,7 @@ where
         let s0 = self.sequence()?;
         self.catch_up(s0);
         self.touched = Some(HashSet::new());
-        let listing = {
-            let Mirror {
-                kernel,
-                mode,
-                pending,
-                options,
-                ..
-            } = self;
-            let Mode::Incremental(watch) = mode else {
-                unreachable!("reconcile is for incremental mirrors")
-            };
-            // Records are only collected during the listing; they are applied (and their keys
-            // noted as touched) right after it.
-            kernel.list_between(options.chunk, || receive_records(watch, pending))?
-        };
+        let listing = self.list_watching()?;
         let s1 = self.sequence()?;
         self.catch_up(s1);
         // A change the listing saw whose record was not yet numbered when `s1` was read: its

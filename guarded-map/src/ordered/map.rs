@@ -173,6 +173,18 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> OrderedMap<K, V, S
         self.current.store(Arc::new(tree));
     }
 
+    /// Panics if `len` distinct keys exceed the spec's `max_len`.
+    #[track_caller]
+    fn assert_fits(len: usize) {
+        if let Some(max) = S::DESCRIPTOR.max_len_limit() {
+            assert!(
+                len <= max,
+                "guarded-map: map `{}` cannot take {len} entries, more than its max_len of {max}",
+                S::DESCRIPTOR.label(),
+            );
+        }
+    }
+
     fn is_full(&self, tree: &Tree<K, V>) -> bool {
         S::DESCRIPTOR
             .max_len_limit()
@@ -532,14 +544,7 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> OrderedMap<K, V, S
     #[track_caller]
     pub fn replace_all(&self, entries: impl IntoIterator<Item = (K, V)>) -> usize {
         let sorted: std::collections::BTreeMap<K, V> = entries.into_iter().collect();
-        if let Some(max) = S::DESCRIPTOR.max_len_limit() {
-            assert!(
-                sorted.len() <= max,
-                "guarded-map: map `{}` cannot take {} entries, more than its max_len of {max}",
-                S::DESCRIPTOR.label(),
-                sorted.len()
-            );
-        }
+        Self::assert_fits(sorted.len());
         let added = sorted.len();
         let next = Tree::from_sorted(sorted.into_iter().collect());
         let (_writer, _) = self.write("replace_all");
@@ -590,14 +595,7 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> FromIterator<(K, V
     #[track_caller]
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
         let sorted: std::collections::BTreeMap<K, V> = pairs.into_iter().collect();
-        if let Some(max) = S::DESCRIPTOR.max_len_limit() {
-            assert!(
-                sorted.len() <= max,
-                "guarded-map: map `{}` cannot take {} entries, more than its max_len of {max}",
-                S::DESCRIPTOR.label(),
-                sorted.len()
-            );
-        }
+        Self::assert_fits(sorted.len());
         Self::build(Tree::from_sorted(sorted.into_iter().collect()))
     }
 }
