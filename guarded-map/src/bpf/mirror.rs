@@ -27,7 +27,7 @@
 //! record): it compares the listing with the map, skipping keys changed during it, and corrects
 //! and counts what differs (drift: an LRU map's evictions, writes from outside the protocol).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::hash::Hash;
 use std::io;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -42,8 +42,9 @@ use parking_lot::RwLock;
 use super::lag::LagHistogram;
 use super::map::{BpfMap, Listing};
 use super::options::{MirrorOptions, MirrorStats};
+use super::order::Sequencer;
 use super::plain::Plain;
-use super::record::{Local, Order, Pending, read_change};
+use super::record::{Local, Pending, read_change};
 use super::ring::ChangeRing;
 use super::target::MirrorTarget;
 use super::writer::MirrorWriter;
@@ -58,10 +59,6 @@ enum Mode {
 struct Watch {
     ring: ChangeRing,
     counters: BpfMap<u32, u64>,
-    /// The number of the next kernel record to apply.
-    next: u64,
-    /// The highest record number received.
-    received: u64,
     gap_since: Option<Instant>,
     lost_seen: u64,
     lost_checked: Instant,
@@ -106,19 +103,14 @@ pub struct Mirror<'t, K, V, T: ?Sized> {
     options: MirrorOptions,
     stats: MirrorStats,
     lag: LagHistogram,
-    pending: BTreeMap<Order, Pending<K, V>>,
+    order: Sequencer<K, V>,
     local_tx: Sender<Local<K, V>>,
     local_rx: Receiver<Local<K, V>>,
     /// Keys changed since a reconciliation began (`None` outside one).
     touched: Option<HashSet<K>>,
-    /// Local writes received so far (their order among the writes after one record).
-    locals: u64,
     /// Held shared by each local write from its system call to its send; exclusively while the
-    /// mirror collects.
+    /// mirror collects (and closes the horizon).
     in_flight: Arc<RwLock<()>>,
-    /// The highest kernel record number received while no local write was in flight: records up
-    /// to it may be applied.
-    horizon: u64,
     label: Label,
 }
 
@@ -129,7 +121,7 @@ where
     /// What the mirror has done so far.
     pub fn stats(&self) -> MirrorStats {
         MirrorStats {
-            pending: self.pending.len(),
+            pending: self.order.len(),
             lag: self.lag.summary(),
             ..self.stats.clone()
         }
@@ -210,8 +202,6 @@ where
         let watch = Watch {
             ring: changes,
             counters,
-            next: 1,
-            received: 0,
             gap_since: None,
             lost_seen,
             lost_checked: now,
@@ -236,13 +226,11 @@ where
             options,
             stats: MirrorStats::default(),
             lag: LagHistogram::default(),
-            pending: BTreeMap::new(),
+            order: Sequencer::new(),
             local_tx,
             local_rx,
             touched: None,
-            locals: 0,
             in_flight: Arc::new(RwLock::new(())),
-            horizon: 0,
             label: Label::new(label::BPF_MAP, name),
         }
     }
@@ -322,7 +310,7 @@ where
     fn start(&mut self) -> io::Result<()> {
         let started = Instant::now();
         let s0 = self.sequence()?;
-        self.watch().next = s0 + 1;
+        self.order.skip_to(s0);
         let listing = self.list_watching()?;
         self.note_listing(listing.grown, listing.by_key);
         let differences = self.replace_with(listing.entries);
@@ -334,20 +322,20 @@ where
         Ok(())
     }
 
-    /// Lists the kernel map, moving the change records that arrive meanwhile into `pending`
+    /// Lists the kernel map, moving the change records that arrive meanwhile into the order
     /// after each batch (so a long listing does not let the ring fill); they are applied after it.
     fn list_watching(&mut self) -> io::Result<Listing<K, V>> {
         let Mirror {
             kernel,
             mode,
-            pending,
+            order,
             options,
             ..
         } = self;
         let Mode::Incremental(watch) = mode else {
             unreachable!("only incremental mirrors watch a ring")
         };
-        kernel.list_between(options.chunk, || receive_records(watch, pending))
+        kernel.list_between(options.chunk, || receive_records(&mut watch.ring, order))
     }
 
     /// Compares the kernel map with the guarded map and corrects what differs, skipping keys
@@ -386,15 +374,14 @@ where
         loop {
             self.drain();
             self.apply_ready(true);
-            if self.watch().next > seq {
+            if self.order.next() > seq {
                 return;
             }
             if Instant::now() >= deadline {
                 // Missing numbers: go on without them (a reconciliation corrects).
                 self.stats.gaps += 1;
-                let watch = self.watch();
-                watch.next = seq + 1;
-                watch.reconcile_now = true;
+                self.order.skip_to(seq);
+                self.watch().reconcile_now = true;
                 self.apply_ready(true);
                 return;
             }
@@ -482,30 +469,22 @@ where
         Ok(self.watch().counters.lookup(SEQ_SLOT)?.unwrap_or(0))
     }
 
-    /// Moves arrived change records and local writes into `pending`, with no local write in
-    /// flight, and raises the horizon to the records received.
+    /// Moves arrived local writes and change records into the order, with no local write in
+    /// flight, and closes the horizon on the records received.
     fn drain(&mut self) {
         let in_flight = Arc::clone(&self.in_flight);
         let _none_in_flight = in_flight.write();
         self.receive_locals();
-        let Mirror {
-            mode,
-            pending,
-            horizon,
-            ..
-        } = self;
-        if let Mode::Incremental(watch) = mode {
-            receive_records(watch, pending);
-            *horizon = watch.received;
+        if let Mode::Incremental(watch) = &mut self.mode {
+            receive_records(&mut watch.ring, &mut self.order);
+            self.order.close_horizon();
         }
     }
 
     fn receive_locals(&mut self) {
         while let Ok(local) = self.local_rx.try_recv() {
-            self.locals += 1;
             // Full mode has no kernel records to order with (`after` is 0): arrival order.
-            self.pending
-                .insert((local.after, self.locals), local.change);
+            self.order.local(local.after, local.change);
         }
     }
 
@@ -513,31 +492,7 @@ where
     fn apply_ready(&mut self, ordered: bool) {
         let now_ns = if ordered { monotonic_ns() } else { 0 };
         let mut applied = 0u64;
-        while let Some(entry) = self.pending.first_entry() {
-            let (seq, local) = *entry.key();
-            if ordered {
-                let Mode::Incremental(watch) = &mut self.mode else {
-                    unreachable!("ordered changes come from a ring")
-                };
-                if local == 0 && seq < watch.next {
-                    // A record that came after its number was given up on: older than what was
-                    // applied since, so dropped (the reconciliation that follows corrects).
-                    entry.remove();
-                    continue;
-                }
-                let ready = if local == 0 {
-                    seq == watch.next && seq <= self.horizon
-                } else {
-                    seq < watch.next
-                };
-                if !ready {
-                    break;
-                }
-                if local == 0 {
-                    watch.next += 1;
-                }
-            }
-            let change = entry.remove();
+        while let Some(change) = self.order.pop_ready(ordered) {
             if change.time_ns != 0 {
                 let lag = now_ns.saturating_sub(change.time_ns);
                 self.lag.record(lag);
@@ -571,7 +526,7 @@ where
     /// Notes when the oldest pending change began to wait for a missing number, and gives up on
     /// the number after the gap timeout.
     fn watch_gap(&mut self) {
-        let waiting = !self.pending.is_empty();
+        let waiting = self.order.len() > 0;
         let timeout = self.options.gap_timeout;
         let watch = self.watch();
         match (waiting, watch.gap_since) {
@@ -589,11 +544,8 @@ where
     /// Moves the next expected number to the oldest pending change's, and asks for a
     /// reconciliation: the skipped changes may be missing from the map.
     fn skip_gap(&mut self) {
-        let first = self.pending.keys().next().copied();
+        self.order.skip_gap();
         let watch = self.watch();
-        if let Some((seq, local)) = first {
-            watch.next = if local == 0 { seq } else { seq + 1 };
-        }
         watch.gap_since = None;
         watch.reconcile_now = true;
     }
@@ -628,28 +580,17 @@ where
 /// writes.
 const READ_SLICE: usize = 16_384;
 
-/// Moves the records in the ring into `pending` (those numbered before `watch.next` were applied
-/// or listed already, and are dropped).
-fn receive_records<K: Plain, V: Plain>(
-    watch: &mut Watch,
-    pending: &mut BTreeMap<Order, Pending<K, V>>,
-) {
-    let next = watch.next;
-    watch.ring.read_up_to(READ_SLICE, |bytes| {
-        let Some(record) = read_change::<K, V>(bytes) else {
-            return;
-        };
-        watch.received = watch.received.max(record.header.seq);
-        if record.header.seq >= next {
-            pending.insert(
-                (record.header.seq, 0),
-                Pending {
-                    kind: record.header.kind,
-                    key: record.key,
-                    value: record.value,
-                    time_ns: record.header.time_ns.max(1),
-                },
-            );
+/// Moves the records in the ring into the order.
+fn receive_records<K: Plain, V: Plain>(ring: &mut ChangeRing, order: &mut Sequencer<K, V>) {
+    ring.read_up_to(READ_SLICE, |bytes| {
+        if let Some(record) = read_change::<K, V>(bytes) {
+            let change = Pending {
+                kind: record.header.kind,
+                key: record.key,
+                value: record.value,
+                time_ns: record.header.time_ns.max(1),
+            };
+            order.record(record.header.seq, change);
         }
     });
 }

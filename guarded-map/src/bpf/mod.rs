@@ -28,6 +28,7 @@ mod lag;
 mod map;
 mod mirror;
 mod options;
+mod order;
 mod plain;
 mod record;
 mod ring;
