@@ -5,8 +5,9 @@
 //! [`INNER_MAX`] children and, between each two, the separator key: every key of the right child
 //! is at least the separator, every key of the left one below it. A write copies one leaf and one
 //! inner node per level (five levels above the leaves at a million entries) and increments the
-//! counts of the children those copies share. Small nodes: a point read touches about two cache
-//! lines a level, where nodes of 64 made it six (`BENCHMARKS.md`, "Ordered maps"). Nodes are `Arc`s: the last tree to let go of a node
+//! counts of the children those copies share. Small nodes, searched linearly: a point read
+//! fetches about two cache lines a level, together, where nodes of 64 made it six and a binary
+//! search fetched them one after the other (`BENCHMARKS.md`, "Ordered maps"). Nodes are `Arc`s: the last tree to let go of a node
 //! frees it, so no grace period is needed, and no `unsafe` either.
 //!
 //! Written here rather than taken from a crate: the persistent ordered maps on crates.io (`im`'s
@@ -56,7 +57,12 @@ impl<K, V> Inner<K, V> {
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        self.keys.partition_point(|k| k.borrow() <= key)
+        // A linear scan, not a binary search: the loads of a node's keys do not wait on each
+        // other's comparisons, so its cache lines are fetched together.
+        self.keys
+            .iter()
+            .take_while(|k| (*k).borrow() <= key)
+            .count()
     }
 }
 
@@ -80,7 +86,15 @@ impl<K, V> Node<K, V> {
 
 /// Where `key` is in a leaf's sorted entries (`Err`: where it would go).
 fn position<K: Borrow<Q>, V, Q: Ord + ?Sized>(entries: &[(K, V)], key: &Q) -> Result<usize, usize> {
-    entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    // Linear, as `Inner::child_for`.
+    for (at, (k, _)) in entries.iter().enumerate() {
+        match k.borrow().cmp(key) {
+            Ordering::Less => {}
+            Ordering::Equal => return Ok(at),
+            Ordering::Greater => return Err(at),
+        }
+    }
+    Err(entries.len())
 }
 
 /// An immutable tree: a root and its number of entries.
