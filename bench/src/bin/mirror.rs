@@ -2,10 +2,12 @@
 //! second an incremental mirror sustains and with what lag, against a full-sync mirror's listing
 //! time and lag. Needs root and the eBPF programs (`--features guarded-map-probe/programs`).
 //!
+//! `--target` picks the guarded map the mirror writes into: `ordered` (the default) or `sharded`.
 //! Per size: the kernel map `MIRRORED` is filled, then
+//!
 //! - **incremental, flat out**: one thread changes 64 random consecutive keys per call of
 //!   `guarded_map_mirror_op` (the kernel program adds to each and writes its change record) as
-//!   fast as it can, while the mirror applies them into an ordered guarded map: changes made and
+//!   fast as it can, while the mirror applies them into the guarded map: changes made and
 //!   applied per second, records lost (ring full), lag p50/p99, mirror CPU per change;
 //! - **incremental, paced** at `--rate` changes per second: the lag when the mirror keeps up;
 //! - **full sync**, continuously listing while the paced load runs: listing time, and the lag of
@@ -24,13 +26,25 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use guarded_map::bpf::MirrorTarget;
 use guarded_map::bpf::{Mirror, MirrorOptions, MirrorStats};
-use guarded_map::{OrderedMap, map_spec};
+use guarded_map::{GuardedMap, OrderedMap, map_spec};
 use guarded_map_probe::mirror_programs::{MirrorPrograms, guarded_map_mirror_op};
 use guarded_map_probe_common::change::mirror_op;
 use serde::Serialize;
 
 map_spec!(Mirrored: BTreeMap<u32, u64>, ordered, name = "bench.mirror");
+map_spec!(MirroredHash: HashMap<u32, u64>, sharded, name = "bench.mirror_hash");
+
+/// The guarded map a mirror writes into.
+#[derive(Clone, Copy, Debug, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Target {
+    /// An `OrderedMap` (`BTreeMap` field).
+    Ordered,
+    /// A `GuardedMap` on the `sharded` backend.
+    Sharded,
+}
 
 /// The kernel map mirror: incremental against full sync.
 #[derive(Parser, Debug)]
@@ -45,6 +59,9 @@ struct Args {
     /// Changes per second of the paced phases.
     #[arg(long, default_value_t = 100_000)]
     rate: u64,
+    /// The guarded map the mirror writes into.
+    #[arg(long, value_enum, default_value_t = Target::Ordered)]
+    target: Target,
     /// Results file.
     #[arg(long, default_value = "target/bench/mirror.json")]
     out: PathBuf,
@@ -69,6 +86,7 @@ struct Phase {
 
 #[derive(Serialize)]
 struct Results {
+    target: Target,
     seconds: f64,
     rate: u64,
     phases: Vec<Phase>,
@@ -98,12 +116,26 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         for first in (0..entries).step_by(64) {
             guarded_map_mirror_op(mirror_op::SET, first, 1, (entries - first).min(64));
         }
-        phases.push(incremental(&programs, entries, seconds, None)?);
-        phases.push(incremental(&programs, entries, seconds, Some(args.rate))?);
-        phases.push(full_sync(&programs, entries, seconds, args.rate)?);
+        match args.target {
+            Target::Ordered => phases.extend(run_phases(
+                &programs,
+                entries,
+                seconds,
+                args.rate,
+                OrderedMap::<u32, u64, Mirrored>::new,
+            )?),
+            Target::Sharded => phases.extend(run_phases(
+                &programs,
+                entries,
+                seconds,
+                args.rate,
+                GuardedMap::<u32, u64, MirroredHash>::new,
+            )?),
+        }
     }
     print_table(&phases);
     let results = Results {
+        target: args.target,
         seconds: args.seconds,
         rate: args.rate,
         phases,
@@ -144,17 +176,32 @@ fn generate(entries: u32, rate: Option<u64>, stop: &AtomicBool, stamp: bool) -> 
     made
 }
 
-fn incremental(
+/// The three phases, each with a new, empty guarded map from `make`.
+fn run_phases<T: MirrorTarget<u32, u64> + Sync>(
     programs: &MirrorPrograms,
+    entries: u32,
+    seconds: Duration,
+    rate: u64,
+    make: fn() -> T,
+) -> Result<Vec<Phase>, Box<dyn std::error::Error>> {
+    Ok(vec![
+        incremental(programs, &make(), entries, seconds, None)?,
+        incremental(programs, &make(), entries, seconds, Some(rate))?,
+        full_sync(programs, &make(), entries, seconds, rate)?,
+    ])
+}
+
+fn incremental<T: MirrorTarget<u32, u64> + Sync>(
+    programs: &MirrorPrograms,
+    map: &T,
     entries: u32,
     seconds: Duration,
     rate: Option<u64>,
 ) -> Result<Phase, Box<dyn std::error::Error>> {
-    let map: OrderedMap<u32, u64, Mirrored> = OrderedMap::new();
     let kernel = programs.mirrored()?;
     let options = MirrorOptions::default().reconcile_every(Duration::ZERO);
     let mut mirror =
-        Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, &map, options)?;
+        Mirror::incremental_with(kernel.map, kernel.changes, kernel.counters, map, options)?;
     let before = mirror.stats();
     let stop = AtomicBool::new(false);
     let made = AtomicU64::new(0);
@@ -202,22 +249,22 @@ fn incremental(
     })
 }
 
-fn full_sync(
+fn full_sync<T: MirrorTarget<u32, u64> + Sync>(
     programs: &MirrorPrograms,
+    map: &T,
     entries: u32,
     seconds: Duration,
     rate: u64,
 ) -> Result<Phase, Box<dyn std::error::Error>> {
-    let map: OrderedMap<u32, u64, Mirrored> = OrderedMap::new();
     let kernel = programs.mirrored()?.map;
     // Listing continuously: each poll is one listing.
     let options = MirrorOptions::default().every(Duration::ZERO).chunk(1024);
-    let mut mirror = Mirror::full_with(kernel, &map, options)?;
+    let mut mirror = Mirror::full_with(kernel, map, options)?;
     let stop = AtomicBool::new(false);
     let made = AtomicU64::new(0);
     let mut listings = Vec::new();
     let mut lags = Vec::new();
-    let mut seen_stamp = map.get_cloned(&PROBE_KEY);
+    let mut seen_stamp = map.value(&PROBE_KEY);
     let before: MirrorStats = mirror.stats();
     let cpu_before = thread_cpu_ns();
     let started = Instant::now();
@@ -232,7 +279,7 @@ fn full_sync(
             mirror.poll(Duration::from_millis(1))?;
             let now = monotonic_ns();
             listings.push(mirror.stats().last_sync);
-            let stamp = map.get_cloned(&PROBE_KEY);
+            let stamp = map.value(&PROBE_KEY);
             if let Some(t) = stamp.filter(|_| stamp != seen_stamp) {
                 lags.push(Duration::from_nanos(now.saturating_sub(t)));
             }
