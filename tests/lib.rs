@@ -14,6 +14,22 @@ pub fn target_dir() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// Whether tests that need root can run: `false` (saying why) when this process is not root,
+/// outside CI; under CI (`CI` set) a panic instead, so they never pass by skipping. `tests` names
+/// them in the messages, `needs` the capabilities they use.
+pub fn root_or_skip(tests: &str, needs: &str) -> bool {
+    // SAFETY: `geteuid` has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tests} must run in CI, as root"
+        );
+        eprintln!("skipped: {tests} need root ({needs})");
+    }
+    root
+}
+
 map_spec!(
     /// A map declared in another crate than the tests that look for it.
     pub ForeignSpec: HashMap<u32, String>, sharded, name = "tests::foreign"

@@ -1,8 +1,8 @@
 //! The benchmark commands of this crate run to the end on a small input and write what they say
 //! (smoke tests: the figures themselves are not checked, they are measurements).
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("guarded-map-bench-{}", std::process::id()));
@@ -10,28 +10,34 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Runs `exe` with `args`, then `--out` and `out`.
+fn run(exe: &str, args: &[&str], out: &Path) -> Output {
+    Command::new(exe)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn assert_succeeded(run: &Output) {
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 #[test]
 fn ordered_runs_and_writes_its_results() {
     let out = scratch("ordered.json");
-    let status = Command::new(env!("CARGO_BIN_EXE_ordered"))
-        .args([
-            "--entries",
-            "2000",
-            "--seconds",
-            "0.02",
-            "--rounds",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let args = ["--entries", "2000", "--seconds", "0.02", "--rounds", "1"];
+    assert_succeeded(&run(env!("CARGO_BIN_EXE_ordered"), &args, &out));
+    let results = json(&out);
     // Four maps, two workloads, two thread counts.
     assert_eq!(results["cells"].as_array().unwrap().len(), 16);
 }
@@ -39,21 +45,19 @@ fn ordered_runs_and_writes_its_results() {
 #[test]
 fn capacity_runs_and_writes_history_report_and_picture() {
     let (history, out, svg) = (scratch("c.jsonl"), scratch("c.json"), scratch("c.svg"));
-    let status = Command::new(env!("CARGO_BIN_EXE_capacity"))
-        .args(["--entries", "20000", "--step-ms", "2", "--history"])
-        .arg(&history)
-        .arg("--out")
-        .arg(&out)
-        .arg("--svg")
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let (history_arg, svg_arg) = (history.to_str().unwrap(), svg.to_str().unwrap());
+    let args = [
+        "--entries",
+        "20000",
+        "--step-ms",
+        "2",
+        "--history",
+        history_arg,
+        "--svg",
+        svg_arg,
+    ];
+    assert_succeeded(&run(env!("CARGO_BIN_EXE_capacity"), &args, &out));
+    let report = json(&out);
     for map in report["maps"].as_array().unwrap() {
         assert_eq!(map["peak_entries"], 20000);
         assert!(map["shrinks"].as_u64().unwrap() >= 1, "{map}");
@@ -65,19 +69,8 @@ fn capacity_runs_and_writes_history_report_and_picture() {
 #[test]
 fn mirror_runs_and_writes_its_results() {
     let out = scratch("mirror.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_mirror"))
-        .args([
-            "--entries",
-            "1000",
-            "--seconds",
-            "0.2",
-            "--rate",
-            "20000",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let args = ["--entries", "1000", "--seconds", "0.2", "--rate", "20000"];
+    let run = run(env!("CARGO_BIN_EXE_mirror"), &args, &out);
     let stderr = String::from_utf8_lossy(&run.stderr);
     // It needs root and the eBPF programs, which the README's test command provides (and CI must).
     if !run.status.success() && std::env::var_os("CI").is_none() {
@@ -88,8 +81,8 @@ fn mirror_runs_and_writes_its_results() {
             return;
         }
     }
-    assert!(run.status.success(), "{stderr}");
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_succeeded(&run);
+    let results = json(&out);
     // Three phases for the one size.
     let phases = results["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 3);

@@ -16,6 +16,7 @@ use guarded_map::bpf::{BpfMap, Mirror, MirrorOptions, MirrorTarget, MirrorWriter
 use guarded_map::{GuardedMap, OrderedMap, map_spec};
 use guarded_map_probe::mirror_programs::{MirrorPrograms, guarded_map_mirror_op};
 use guarded_map_probe_common::change::mirror_op;
+use guarded_map_tests::root_or_skip;
 
 map_spec!(Ordered: BTreeMap<u32, u64>, ordered);
 map_spec!(Hashed: HashMap<u32, u64>, sharded);
@@ -26,16 +27,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Whether to run; panics under CI when this process cannot.
 fn privileged() -> bool {
-    // SAFETY: `geteuid` has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the mirror tests must run in CI, as root"
-        );
-        eprintln!("skipped: the mirror tests need root (CAP_BPF, CAP_PERFMON)");
-    }
-    root
+    root_or_skip("the mirror tests", "CAP_BPF, CAP_PERFMON")
 }
 
 /// The kernel map's entries as `bpftool map dump` prints them.

@@ -9,20 +9,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use guarded_map_probe::{self as probe, Interval, Op, Options, Probe, ProbeError};
-use guarded_map_tests::target_dir;
+use guarded_map_tests::{root_or_skip, target_dir};
 
 /// Whether to run; panics under CI when this process cannot.
 fn privileged() -> bool {
-    // SAFETY: `geteuid` has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the probe tests must run in CI, as root"
-        );
-        eprintln!("skipped: the probe tests need root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)");
-    }
-    root
+    root_or_skip("the probe tests", "CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE")
 }
 
 fn probe_command() -> Command {

@@ -2,7 +2,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use crate::{GuardedMap, MapSpec, Ordered, OrderedMap, SpecFor};
+use crate::{Descriptor, GuardedMap, MapSpec, Ordered, OrderedMap, SpecFor};
 
 /// A map a [`Mirror`](super::Mirror) keeps equal to a kernel map: implemented for
 /// [`GuardedMap`] (either hash backend) and [`OrderedMap`].
@@ -46,10 +46,7 @@ where
     }
 
     fn replace_all(&self, entries: Vec<(K, V)>) -> Result<(), Vec<(K, V)>> {
-        if S::DESCRIPTOR
-            .max_len_limit()
-            .is_some_and(|max| entries.len() > max)
-        {
+        if over_max_len(S::DESCRIPTOR, entries.len()) {
             return Err(entries);
         }
         GuardedMap::replace_all(self, entries);
@@ -82,13 +79,15 @@ where
     }
 
     fn replace_all(&self, entries: Vec<(K, V)>) -> Result<(), Vec<(K, V)>> {
-        if S::DESCRIPTOR
-            .max_len_limit()
-            .is_some_and(|max| entries.len() > max)
-        {
+        if over_max_len(S::DESCRIPTOR, entries.len()) {
             return Err(entries);
         }
         OrderedMap::replace_all(self, entries);
         Ok(())
     }
+}
+
+/// Whether `len` entries exceed the map's `max_len` (its `replace_all` would panic).
+fn over_max_len(descriptor: &Descriptor, len: usize) -> bool {
+    descriptor.max_len_limit().is_some_and(|max| len > max)
 }

@@ -173,16 +173,26 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> OrderedMap<K, V, S
         self.current.store(Arc::new(tree));
     }
 
-    /// Panics if `len` distinct keys exceed the spec's `max_len`.
+    /// A tree of `pairs` (a repeated key keeps its last value), built from them sorted at once.
+    ///
+    /// # Panics
+    ///
+    /// If there are more distinct keys than the spec's `max_len`.
     #[track_caller]
-    fn assert_fits(len: usize) {
+    fn sorted_tree(pairs: impl IntoIterator<Item = (K, V)>) -> Tree<K, V>
+    where
+        K: Ord,
+    {
+        let sorted: std::collections::BTreeMap<K, V> = pairs.into_iter().collect();
         if let Some(max) = S::DESCRIPTOR.max_len_limit() {
             assert!(
-                len <= max,
-                "guarded-map: map `{}` cannot take {len} entries, more than its max_len of {max}",
+                sorted.len() <= max,
+                "guarded-map: map `{}` cannot take {} entries, more than its max_len of {max}",
                 S::DESCRIPTOR.label(),
+                sorted.len()
             );
         }
+        Tree::from_sorted(sorted.into_iter().collect())
     }
 
     fn is_full(&self, tree: &Tree<K, V>) -> bool {
@@ -543,10 +553,8 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> OrderedMap<K, V, S
     /// If there are more distinct keys than the spec's `max_len` (the map is left as it was).
     #[track_caller]
     pub fn replace_all(&self, entries: impl IntoIterator<Item = (K, V)>) -> usize {
-        let sorted: std::collections::BTreeMap<K, V> = entries.into_iter().collect();
-        Self::assert_fits(sorted.len());
-        let added = sorted.len();
-        let next = Tree::from_sorted(sorted.into_iter().collect());
+        let next = Self::sorted_tree(entries);
+        let added = next.len();
         let (_writer, _) = self.write("replace_all");
         let removed = self.current.load().len();
         // Counted as `GuardedMap::replace_all` is: entries out and in, no operation kind.
@@ -594,9 +602,7 @@ impl<K: Ord + Clone, V: Clone, S: MapSpec<Backend = Ordered>> FromIterator<(K, V
     /// When the pairs hold more distinct keys than the spec's `max_len`.
     #[track_caller]
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
-        let sorted: std::collections::BTreeMap<K, V> = pairs.into_iter().collect();
-        Self::assert_fits(sorted.len());
-        Self::build(Tree::from_sorted(sorted.into_iter().collect()))
+        Self::build(Self::sorted_tree(pairs))
     }
 }
 
