@@ -67,6 +67,7 @@ mod backend;
 #[cfg(all(feature = "bpf", target_os = "linux"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "bpf", target_os = "linux"))))]
 pub mod bpf;
+mod clock;
 mod compute;
 mod descriptor;
 mod error;

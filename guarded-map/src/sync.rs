@@ -168,3 +168,41 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// How many rounds a thread that cannot take a lock of ours spins before it queues or parks;
+/// round `n` waits `2^n` spin hints and then tries again, 127 hints in all (a few microseconds at
+/// most). Our critical sections are short (a shard's hash-table operation takes tens of
+/// nanoseconds, an `Rcu` write about a microsecond), so almost every conflict ends within the
+/// spin; parking instead costs two context switches, and without the spin two threads put each
+/// other to sleep on most conflicts (BENCHMARKS.md, "Write paths"). Under loom a hint is a yield,
+/// and one round keeps the spin path in the models without multiplying them.
+const SPIN_ROUNDS: u32 = if cfg!(guarded_map_loom) { 1 } else { 7 };
+
+/// Runs `attempt` after each round of a bounded exponential spin until it succeeds; false when the
+/// spin ran out. `attempt` should look before it writes, so that spinning does not take the
+/// lock's cache line from the thread inside.
+#[inline]
+pub(crate) fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..1u32 << round {
+            spin_loop();
+        }
+        if attempt() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Locks `lock`, spinning briefly (see [`spin_until`]) before it parks.
+pub(crate) fn lock_spinning<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    let mut taken = None;
+    if spin_until(|| {
+        taken = lock.try_lock();
+        taken.is_some()
+    }) && let Some(guard) = taken
+    {
+        return guard;
+    }
+    lock.lock()
+}

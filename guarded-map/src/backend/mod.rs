@@ -3,8 +3,9 @@
 
 use std::borrow::Borrow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::Since;
 use crate::compute::{Compute, Outcome};
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::stats::{MapStats, Recorder};
@@ -317,20 +318,26 @@ pub(crate) fn lock_timed<'a, T>(lock: &'a Mutex<T>, rec: Recorder<'_>) -> MutexG
         return guard;
     }
     let watch = Stopwatch::start(rec);
-    let guard = lock.lock();
+    let guard = crate::sync::lock_spinning(lock);
     rec.contended(watch.elapsed());
     guard
 }
 
-/// A stopwatch that only runs when statistics are on (`Instant::now` reads a clock, which is not
-/// free; with statistics off nobody reads the time).
-pub(crate) struct Stopwatch(Option<Instant>);
+/// A stopwatch that only runs when statistics are on (reading a clock is not free; with
+/// statistics off nobody reads the time).
+pub(crate) struct Stopwatch(Option<Since>);
 
 impl Stopwatch {
+    #[inline]
     pub(crate) fn start(rec: Recorder<'_>) -> Self {
-        Stopwatch(rec.enabled().then(Instant::now))
+        Stopwatch(rec.enabled().then(Since::now))
     }
     pub(crate) fn elapsed(&self) -> Duration {
-        self.0.map_or(Duration::ZERO, |start| start.elapsed())
+        self.0.map_or(Duration::ZERO, Since::elapsed)
+    }
+    /// Nanoseconds since the start (zero when not running).
+    #[inline]
+    pub(crate) fn nanos(&self) -> u64 {
+        self.0.map_or(0, Since::nanos)
     }
 }

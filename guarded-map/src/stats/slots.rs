@@ -298,6 +298,6 @@ impl Recorder<'_> {
     }
 }
 
-pub(crate) fn duration_nanos(d: Duration) -> u64 {
+fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -13,6 +13,7 @@ use std::borrow::Borrow;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
 mod reader;
 
@@ -21,7 +22,7 @@ use reader::Readers;
 use super::{Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
 use crate::compute::{Compute, Outcome};
 use crate::shrink::LowSince;
-use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote, duration_nanos};
+use crate::stats::{Attached, Counter, MapStats, PublishCounts, Recorder, Wrote};
 use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Pair, Table, key_eq};
 use crate::trie::node::Node;
@@ -111,6 +112,10 @@ impl<K, V> RcuStore<K, V> {
     }
 
     fn from_tree(config: StoreConfig, tree: Node<K, V>, rec: Recorder<'_>) -> Self {
+        if rec.enabled() {
+            // Every publish is timed: not the first one pays for the clock's calibration.
+            crate::clock::calibrate();
+        }
         rec.set_capacity(tree.header().capacity);
         RcuStore {
             root: Root::new(tree),
@@ -203,15 +208,12 @@ impl<'a, K, V> Write<'a, K, V> {
     fn finish(self, copied: usize, wrote: Option<Wrote>) {
         self.rec.set_capacity(self.tree.capacity());
         if self.rec.enabled() {
-            let took = self.watch.elapsed();
-            let before = self
-                .store
-                .counts
-                .record(wrote, duration_nanos(took), copied);
+            let took = self.watch.nanos();
+            let before = self.store.counts.record(wrote, took, copied);
             // The facade's histogram costs a tenth of a write that copies a leaf: it sees a
             // sample; the counts and the total time stay exact.
             if before.is_multiple_of(PUBLISH_SAMPLE) {
-                self.rec.observe_publish(took);
+                self.rec.observe_publish(Duration::from_nanos(took));
             }
         }
         let readers = &self.store.readers;

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use crate::stats::{Counter, Counts, Kept, WriteCounts};
 use crate::sync::{
-    AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, spin_loop, yield_now,
+    AtomicU64, ConstPtr, MutPtr, Mutex, ParkingSpot, UnsafeCell, spin_until, yield_now,
 };
 
 /// A writer is inside.
@@ -44,29 +44,6 @@ const DONE: u64 = 1 << COUNT_SHIFT;
 /// The count's bits below its top one: all set in the word a release finds when the count it adds
 /// flips the top bit.
 const BELOW_TOP: u64 = ((1 << (COUNT_BITS - 1)) - 1) << COUNT_SHIFT;
-
-/// How many rounds a thread that cannot enter spins before it queues; round `n` waits `2^n` spin
-/// hints and then tries again, 127 hints in all (a few microseconds at most). A shard's critical
-/// section is a hash-table operation of tens of nanoseconds, so almost every conflict ends within
-/// the spin; parking instead costs two context switches, and without the spin two threads put each
-/// other to sleep on most conflicts (BENCHMARKS.md, "Write paths"). Under loom a
-/// hint is a yield, and one round keeps the spin path in the models without multiplying them.
-const SPIN_ROUNDS: u32 = if cfg!(guarded_map_loom) { 1 } else { 7 };
-
-/// Runs `attempt` after each round of a bounded exponential spin until it succeeds; false when the
-/// spin ran out.
-#[inline]
-fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
-    for round in 0..SPIN_ROUNDS {
-        for _ in 0..1u32 << round {
-            spin_loop();
-        }
-        if attempt() {
-            return true;
-        }
-    }
-    false
-}
 
 /// The lock's word, the overflow of its read count, and the counts of the writes made under it;
 /// readable without the lock's type. `repr(C)`: the word first, the counts last (see [`ShardLock`]).
