@@ -21,8 +21,8 @@ impl Table {
 
     pub fn header() -> String {
         format!(
-            "{:<20} {:>11} {:>11} {:>8} {:>10} {:>12}",
-            "map", "ops/s", "read:write", "entries", "contended", "wait/op"
+            "{:<20} {:>11} {:>11} {:>8} {:>10} {:>16}",
+            "map", "ops/s", "read:write", "entries", "contended", "wait/contended"
         )
     }
 
@@ -37,7 +37,7 @@ impl Table {
                 *last = now;
                 let (reads, writes) = (delta.gets, delta.writes());
                 format!(
-                    "{:<20} {:>11.0} {:>11} {:>8} {:>10} {:>12}",
+                    "{:<20} {:>11.0} {:>11} {:>8} {:>10} {:>16}",
                     label,
                     (reads + writes) as f64 / secs,
                     ratio(reads, writes),
@@ -60,6 +60,7 @@ fn ratio(reads: u64, writes: u64) -> String {
     }
 }
 
+/// The mean wait of a contended acquisition (an uncontended one does not wait and is not timed).
 fn wait_per(nanos: u64, waits: u64) -> String {
     if waits == 0 {
         return "-".into();

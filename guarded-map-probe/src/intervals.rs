@@ -42,8 +42,13 @@ pub struct MapRow {
     pub stats: [u64; STATS],
     /// Operations since the target started, by [`Op`] index (from the latest summary: exact).
     pub totals: [u64; OPS],
-    /// Operations per second during the interval, by [`Op`] index (0 until two summaries arrived).
+    /// Operations per second during the interval, by [`Op`] index (0 until two summaries arrived:
+    /// see [`rated`](Self::rated)).
     pub rates: [f64; OPS],
+    /// Whether two summaries of the map have arrived, so that the rates are known (the first
+    /// summary is the baseline; the target sends two per interval, so this holds from the first
+    /// interval on unless the map was idle until then).
+    pub rated: bool,
     /// Reads that found nothing, since the target started.
     pub misses: u64,
     /// Entries now.
@@ -63,7 +68,18 @@ pub struct MapRow {
     /// Operations sampled during the interval.
     pub samples: u64,
     /// The 99th percentile of the sampled operations' lock wait, in ns (`None` without samples).
+    /// Most operations do not wait at all, so this is mostly 0: the figures of contended waits
+    /// are below.
     pub wait_p99_nanos: Option<u64>,
+    /// Sampled operations during the interval that waited for a lock (a contended acquisition).
+    pub contended_samples: u64,
+    /// The median of those waits, in ns (`None` when none waited).
+    pub contended_wait_p50_nanos: Option<u64>,
+    /// The 99th percentile of those waits, in ns (`None` when none waited).
+    pub contended_wait_p99_nanos: Option<u64>,
+    /// The mean wait of a contended acquisition during the interval, in ns, from the exact
+    /// counters (`None` when none was contended, or before two summaries arrived).
+    pub wait_per_contended_nanos: Option<f64>,
     /// The most frequent key fingerprints among the samples, with their sample counts.
     pub hot_keys: Vec<(u64, u64)>,
 }
@@ -174,6 +190,8 @@ impl Intervals {
     }
 
     pub fn summary(&mut self, summary: Summary) {
+        // A map's first summary is the baseline its first rates are taken from.
+        self.previous.entry(summary.map_id).or_insert(summary);
         self.latest.insert(summary.map_id, summary);
     }
 
@@ -270,6 +288,21 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
     }
     let samples = samples.map_or(&[][..], Vec::as_slice);
     let mut waits: Vec<u64> = samples.iter().map(|s| s.lock_wait_nanos).collect();
+    let mut contended: Vec<u64> = waits.iter().copied().filter(|&w| w > 0).collect();
+    let contended_wait_p50_nanos = (!contended.is_empty()).then(|| percentile(&mut contended, 0.5));
+    let contended_wait_p99_nanos =
+        (!contended.is_empty()).then(|| percentile(&mut contended, 0.99));
+    let delta = |stat: Stat| {
+        elapsed
+            .and(prev)
+            .map(|p| s.get(stat).saturating_sub(p.get(stat)))
+    };
+    let wait_per_contended_nanos = match (delta(Stat::WaitNanos), delta(Stat::Contended)) {
+        (Some(wait), Some(acquisitions)) if acquisitions > 0 => {
+            Some(wait as f64 / acquisitions as f64)
+        }
+        _ => None,
+    };
     let mut by_key: HashMap<u64, u64> = HashMap::new();
     for sample in samples {
         *by_key.entry(sample.fingerprint).or_default() += 1;
@@ -286,6 +319,7 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
         stats: s.stats,
         totals: Op::ALL.map(|op| s.get(op.stat())),
         rates,
+        rated: elapsed.is_some() && prev.is_some(),
         misses: s.get(Stat::Miss),
         len: s.get(Stat::Len),
         capacity: s.get(Stat::Capacity),
@@ -296,6 +330,10 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
         rcu_copied_entries: s.get(Stat::Copied),
         samples: samples.len() as u64,
         wait_p99_nanos: (!waits.is_empty()).then(|| percentile(&mut waits, 0.99)),
+        contended_samples: contended.len() as u64,
+        contended_wait_p50_nanos,
+        contended_wait_p99_nanos,
+        wait_per_contended_nanos,
         hot_keys,
     }
 }
@@ -362,6 +400,66 @@ mod tests {
         assert_eq!(row.hot_keys, vec![(1, 2), (2, 1)]);
         assert_eq!(row.wait_p99_nanos, Some(200));
         assert_eq!(row.samples, 3);
+    }
+
+    fn sample(wait: u64) -> OpSample {
+        OpSample {
+            kind: RecordKind::Op as u32,
+            op: 0,
+            map_id: 7,
+            fingerprint: 1,
+            lock_wait_nanos: wait,
+            time_ns: 0,
+            tid: 1,
+            reserved: 0,
+        }
+    }
+
+    #[test]
+    fn the_first_interval_has_rates_once_two_summaries_arrived() {
+        let mut intervals = Intervals::new(std::process::id());
+        intervals.summary(summary(1_000, 1_000_000_000));
+        intervals.summary(summary(1_500, 1_500_000_000));
+        let first = intervals.finish(1.0);
+        assert!(first.maps[0].rated);
+        assert_eq!(first.maps[0].rates[Op::Get as usize], 1_000.0);
+        // An interval with no new summary has no rates.
+        let idle = intervals.finish(1.0);
+        assert!(!idle.maps[0].rated);
+        // One summary alone is a baseline, not a rate of 0.
+        let mut fresh = Intervals::new(std::process::id());
+        fresh.summary(summary(1_000, 1_000_000_000));
+        assert!(!fresh.finish(1.0).maps[0].rated);
+    }
+
+    #[test]
+    fn contended_waits_are_reported_apart_from_the_operations_that_did_not_wait() {
+        let mut intervals = Intervals::new(std::process::id());
+        let mut first = summary(1_000, 1_000_000_000);
+        first.stats[Stat::Contended as usize] = 10;
+        first.stats[Stat::WaitNanos as usize] = 1_000;
+        intervals.summary(first);
+        let mut second = summary(2_000, 2_000_000_000);
+        second.stats[Stat::Contended as usize] = 14;
+        second.stats[Stat::WaitNanos as usize] = 513_000;
+        intervals.summary(second);
+        // 1 000 sampled operations, 4 of which waited: p99 over all of them is 0.
+        for i in 0..1_000 {
+            let wait = match i {
+                10 => 100_000,
+                20 => 120_000,
+                30 => 130_000,
+                40 => 160_000,
+                _ => 0,
+            };
+            intervals.sample(sample(wait));
+        }
+        let row = &intervals.finish(1.0).maps[0];
+        assert_eq!(row.wait_p99_nanos, Some(0));
+        assert_eq!(row.contended_samples, 4);
+        assert_eq!(row.contended_wait_p50_nanos, Some(120_000));
+        assert_eq!(row.contended_wait_p99_nanos, Some(160_000));
+        assert_eq!(row.wait_per_contended_nanos, Some(128_000.0));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<32} {:<7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9}  HOT KEYS",
+        "{:<32} {:<7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}  HOT KEYS",
         "GUARDED MAP",
         "BACKEND",
         "GET/s",
@@ -31,7 +31,8 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
         "ENTRIES",
         "CAPACITY",
         "CONT/s",
-        "WAIT p99",
+        "WAIT/CONT",
+        "CWAIT p99",
     );
     if interval.maps.is_empty() {
         let _ = writeln!(
@@ -40,26 +41,31 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
         );
     }
     for map in &interval.maps {
+        // Until two summaries arrived the rates are unknown, not zero.
+        let rate = |r: f64| if map.rated { si(r) } else { "-".into() };
         let other: f64 = [Op::Retain, Op::Clear, Op::Snapshot]
             .iter()
             .map(|&op| map.rates[op as usize])
             .sum();
         let _ = writeln!(
             out,
-            "{:<32} {:<7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9}  {}",
+            "{:<32} {:<7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}  {}",
             cut(&map.label, 32),
             map.backend,
-            si(map.rates[Op::Get as usize]),
-            si(map.rates[Op::Insert as usize]),
-            si(map.rates[Op::Update as usize]),
-            si(map.rates[Op::Remove as usize]),
-            si(other),
+            rate(map.rates[Op::Get as usize]),
+            rate(map.rates[Op::Insert as usize]),
+            rate(map.rates[Op::Update as usize]),
+            rate(map.rates[Op::Remove as usize]),
+            rate(other),
             map.read_write_ratio()
                 .map_or_else(|| "-".into(), |r| format!("{r:.0}:1")),
             count(map.len),
             count(map.capacity),
-            si(map.contended_rate),
-            map.wait_p99_nanos.map_or_else(|| "-".into(), nanos),
+            rate(map.contended_rate),
+            map.wait_per_contended_nanos
+                .map_or_else(|| "-".into(), |w| nanos(w as u64)),
+            map.contended_wait_p99_nanos
+                .map_or_else(|| "-".into(), nanos),
             hot_keys(map),
         );
         if let Some(name) = &map.bpf_map {
@@ -234,6 +240,11 @@ fn map_json(map: &MapRow) -> Value {
         "rcu_copied_entries": map.rcu_copied_entries,
         "samples": map.samples,
         "wait_p99_nanos": map.wait_p99_nanos,
+        "rated": map.rated,
+        "contended_samples": map.contended_samples,
+        "contended_wait_p50_nanos": map.contended_wait_p50_nanos,
+        "contended_wait_p99_nanos": map.contended_wait_p99_nanos,
+        "wait_per_contended_nanos": map.wait_per_contended_nanos,
         "stats": by_stat(&map.stats),
         "hot_keys": map.hot_keys.iter().map(|(key, n)| json!({
             "fingerprint": format!("{key:016x}"),

@@ -14,6 +14,9 @@ use super::privileges::Privileges;
 use super::target::Target;
 use super::{ProbeError, perf};
 
+/// Summaries the target sends per interval of the probe.
+const SUMMARIES_PER_INTERVAL: u32 = 2;
+
 /// How often the ring buffer is read (the kernel side does not wake the reader per record).
 const READ_EVERY: Duration = Duration::from_millis(50);
 
@@ -90,7 +93,10 @@ impl Probe {
                 .map_err(|err| ProbeError::ebpf(&format!("attaching to syscalls:{event}"), err))?;
         }
         // The config first: the target reads it when it sees the semaphore raised.
-        let interval_ms = u32::try_from(options.interval.as_millis().max(1)).unwrap_or(u32::MAX);
+        // Two summaries per interval: the first interval then has rates (its first summary is
+        // the baseline), where one per interval left it at 0 ops/s.
+        let every = options.interval / SUMMARIES_PER_INTERVAL;
+        let interval_ms = u32::try_from(every.as_millis().max(1)).unwrap_or(u32::MAX);
         target.write_config(ProbeConfig {
             sample_every: options.sample_every,
             interval_ms,
