@@ -71,6 +71,7 @@ mod clock;
 mod compute;
 mod descriptor;
 mod error;
+mod fence;
 mod hasher_of;
 mod hooks;
 mod live_iter;

@@ -3,7 +3,7 @@
 //! Readers take no count on what they read. Each reader has a *mark* (a word of its own): odd
 //! while a read runs, and different after every read (it counts them). A read stores its mark,
 //! then loads the root; a writer unlinks nodes, then *retires* them here. Once enough are retired,
-//! the writer makes every reader's mark visible ([`writer_fence`]) and notes the readers whose mark
+//! the writer makes every reader's mark visible (`fence::writer_fence`) and notes the readers whose mark
 //! is odd: the retired nodes are freed once each of those marks has changed. A reader whose mark
 //! was even then started its read after the nodes were unlinked, so it never saw them.
 //!
@@ -32,11 +32,11 @@
 use std::collections::VecDeque;
 use std::mem;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
-use std::sync::atomic::compiler_fence;
+use std::sync::atomic::Ordering::Acquire;
 
 use super::node::{Dead, Hollow, Node};
-use crate::sync::{AtomicU64, Mutex, fence};
+use crate::fence::writer_fence;
+use crate::sync::{AtomicU64, Mutex};
 
 /// Nodes retired before a grace period is started: a few dozen writes' paths (fewer under loom and
 /// Miri, so that a model's or a test's few writes reach grace periods).
@@ -274,69 +274,6 @@ impl<K, V> Grace<K, V> {
         let waiting: usize = state.waiting.iter().map(|b| b.garbage.len()).sum();
         state.ready.len() + state.pending.len() + waiting
     }
-}
-
-/// Whether `membarrier(PRIVATE_EXPEDITED)` is registered for this process, so that readers may
-/// use a compiler fence only.
-static EXPEDITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Registers the process for expedited `membarrier` once (when the first map is made, so before
-/// any reader reads the flag as set).
-pub(crate) fn register() {
-    #[cfg(all(target_os = "linux", not(miri), not(guarded_map_loom)))]
-    {
-        static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-        REGISTERED.get_or_init(|| {
-            // SAFETY: `membarrier` takes two integers and touches no memory of ours.
-            let registered = unsafe {
-                libc::syscall(
-                    libc::SYS_membarrier,
-                    libc::MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
-                    0,
-                    0,
-                )
-            } == 0;
-            EXPEDITED.store(registered, SeqCst);
-        });
-    }
-}
-
-/// Whether the writers' fences are `membarrier`s, so that a reader's is a compiler fence only.
-#[inline(always)]
-pub(crate) fn expedited() -> bool {
-    EXPEDITED.load(Relaxed)
-}
-
-/// The reader's fence between storing its mark and loading the root.
-#[inline(always)]
-pub(crate) fn reader_fence() {
-    if expedited() {
-        // The writer's `membarrier` supplies the hardware fence on this core when it is needed.
-        compiler_fence(SeqCst);
-    } else {
-        fence(SeqCst);
-    }
-}
-
-/// The writer's fence before it reads the marks: a full fence on every core running a reader.
-fn writer_fence() {
-    #[cfg(all(target_os = "linux", not(miri), not(guarded_map_loom)))]
-    if EXPEDITED.load(Relaxed) {
-        // SAFETY: as in `expedited`.
-        let done = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                libc::MEMBARRIER_CMD_PRIVATE_EXPEDITED,
-                0,
-                0,
-            )
-        };
-        // Registered, it cannot fail (the kernel's documented errors are for unregistered or
-        // unknown commands).
-        assert_eq!(done, 0, "membarrier after registration");
-        return;
-    }
-    fence(SeqCst);
 }
 
 #[cfg(all(test, not(guarded_map_loom)))]

@@ -38,7 +38,7 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Root<K, V> {}
 
 impl<K, V> Root<K, V> {
     pub(crate) fn new(root: Node<K, V>) -> Self {
-        super::grace::register();
+        crate::fence::register();
         let header = root.header();
         Root {
             len: AtomicUsize::new(header.len),
@@ -59,7 +59,7 @@ impl<K, V> Root<K, V> {
     ///
     /// # Safety
     ///
-    /// Only inside a read that stored its mark and then ran `grace::reader_fence` (see
+    /// Only inside a read that stored its mark and then ran `fence::reader_fence` (see
     /// `grace.rs`), and for no longer than that read: the nodes stay alive until its mark changes.
     #[inline(always)]
     pub(crate) unsafe fn read(&self) -> Current<'_, K, V> {

@@ -22,7 +22,8 @@ use std::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 use crate::per_thread::PerThread;
 use crate::stats::{Attached, Attachment, Counts, Entered, Kept, ReadCounters};
 use crate::sync::AtomicU64;
-use crate::trie::grace::{Marks, expedited, reader_fence};
+use crate::fence::{expedited, reader_fence};
+use crate::trie::grace::Marks;
 use crate::trie::root::{Current, Root};
 
 /// The per-thread readers of one `Rcu` map.
