@@ -39,12 +39,18 @@ pub enum BackendKind {
     Sharded = 1,
     /// A persistent B+ tree behind an atomically swapped pointer (`BTreeMap` fields).
     Ordered = 2,
+    /// `Rcu` or `Sharded` at a time, switched while the map runs.
+    Adaptive = 3,
 }
 
 impl BackendKind {
     /// Every kind, in code order.
-    pub const ALL: [BackendKind; 3] =
-        [BackendKind::Rcu, BackendKind::Sharded, BackendKind::Ordered];
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Rcu,
+        BackendKind::Sharded,
+        BackendKind::Ordered,
+        BackendKind::Adaptive,
+    ];
 
     /// The lowercase name used in metric labels and by the probe (`"rcu"`, `"sharded"`).
     pub const fn as_str(self) -> &'static str {
@@ -52,6 +58,7 @@ impl BackendKind {
             BackendKind::Rcu => "rcu",
             BackendKind::Sharded => "sharded",
             BackendKind::Ordered => "ordered",
+            BackendKind::Adaptive => "adaptive",
         }
     }
 
@@ -66,6 +73,7 @@ impl BackendKind {
             0 => Some(BackendKind::Rcu),
             1 => Some(BackendKind::Sharded),
             2 => Some(BackendKind::Ordered),
+            3 => Some(BackendKind::Adaptive),
             _ => None,
         }
     }

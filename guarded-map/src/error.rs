@@ -93,3 +93,24 @@ impl<T> fmt::Display for CapacityError<T> {
 }
 
 impl<T> std::error::Error for CapacityError<T> {}
+
+/// Why [`GuardedMap::switch_backend`](crate::GuardedMap::switch_backend) did not switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SwitchError {
+    /// Called from inside a read or a write of the same map (a closure of it): the switch would
+    /// wait for that operation, which waits for the closure.
+    Inside,
+}
+
+impl fmt::Display for SwitchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SwitchError::Inside => f.write_str(
+                "a map's backend cannot be switched from inside one of its own operations",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SwitchError {}

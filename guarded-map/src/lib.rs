@@ -94,10 +94,11 @@ mod sync;
 mod table;
 mod trie;
 
-pub use backend::{Backend, Ordered, Rcu, Sharded};
+pub use backend::adaptive::gate::ActiveBackend;
+pub use backend::{Adaptive, Backend, Ordered, Rcu, Sharded};
 pub use compute::{Compute, Computed};
 pub use descriptor::{BackendKind, ConfigError, Descriptor, Shrink};
-pub use error::CapacityError;
+pub use error::{CapacityError, SwitchError};
 pub use guarded_map_macros::guarded_map;
 pub use live_iter::LiveIter;
 pub use map::GuardedMap;

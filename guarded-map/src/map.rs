@@ -1,5 +1,7 @@
 //! [`GuardedMap`]: the one public map type.
 
+mod adaptive;
+
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;

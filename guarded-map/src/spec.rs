@@ -85,7 +85,7 @@ macro_rules! __spec_for {
 /// assert_eq!(sessions.get_cloned(&7).as_deref(), Some("alice"));
 /// ```
 ///
-/// The backend is `rcu` or `sharded` for a `HashMap` (a [`GuardedMap`](crate::GuardedMap)), or
+/// The backend is `rcu`, `sharded` or `adaptive` for a `HashMap` (a [`GuardedMap`](crate::GuardedMap)), or
 /// `ordered` for a `BTreeMap` (an [`OrderedMap`](crate::OrderedMap)); options follow as
 /// `key = value`: `name` (metric label, default `module_path::Spec`), `shards`, `max_len`, `stats`
 /// (`false` compiles statistics out), `hot_keys`, `shrink` (`Shrink::Never`), `bpf_map`, `help`.
@@ -103,6 +103,7 @@ macro_rules! __spec_for {
 macro_rules! map_spec {
     (@type rcu) => { $crate::Rcu };
     (@type sharded) => { $crate::Sharded };
+    (@type adaptive) => { $crate::Adaptive };
     // The spec type, its registered descriptor and its `MapSpec` impl, for either kind of map.
     (@spec [$(#[$meta:meta])*] $vis:vis $spec:ident, $key:ty, $value:ty, $backend:ty,
         [$($option:ident = $option_value:expr),*]) => {

@@ -13,9 +13,12 @@ use crate::sync::{Mutex, MutexGuard};
 use crate::table::{Entry, Pair};
 use crate::trie::Frozen;
 
+pub(crate) mod adaptive;
 pub(crate) mod rcu;
 pub(crate) mod sharded;
 
+#[doc(hidden)]
+pub use adaptive::AdaptiveStore;
 #[doc(hidden)]
 pub use rcu::RcuStore;
 #[doc(hidden)]
@@ -26,6 +29,7 @@ mod sealed {
     impl Sealed for super::Rcu {}
     impl Sealed for super::Sharded {}
     impl Sealed for super::Ordered {}
+    impl Sealed for super::Adaptive {}
 }
 
 /// A backend: [`Rcu`] or [`Sharded`] for hash maps, [`Ordered`] for ordered ones. Sealed; named
@@ -94,6 +98,28 @@ pub struct Rcu;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sharded;
 
+/// The adaptive backend: `Rcu` or `Sharded` at a time, switched while the map runs.
+///
+/// The map starts as `Rcu`. [`GuardedMap::switch_backend`](crate::GuardedMap::switch_backend)
+/// makes it `Sharded` (or back) while readers and writers run: no write is lost or applied
+/// twice, a reader sees the map before or after the switch and never a state between, readers
+/// never wait, writers wait while the entries are copied. Statistics run on across a switch, and
+/// `max_len` holds. Requires `K: Clone` and `V: Clone` (as `Rcu`).
+///
+/// ```
+/// use guarded_map::{map_spec, ActiveBackend, GuardedMap};
+/// map_spec!(Sessions: HashMap<u64, u32>, adaptive);
+///
+/// let sessions: GuardedMap<u64, u32, Sessions> = (0..1_000).map(|k| (k, 0)).collect();
+/// assert_eq!(sessions.active_backend(), ActiveBackend::Rcu);
+/// assert!(sessions.switch_backend(ActiveBackend::Sharded)?);
+/// sessions.update(&7, |n| *n += 1);
+/// assert_eq!((sessions.len(), sessions.get_cloned(&7)), (1_000, Some(1)));
+/// # Ok::<(), guarded_map::SwitchError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adaptive;
+
 /// The ordered backend, of [`OrderedMap`](crate::OrderedMap)s (`BTreeMap` fields).
 ///
 /// A persistent B+ tree (leaves of at most 16 entries, inner nodes of at most 16 children, each
@@ -118,6 +144,23 @@ impl Backend for Ordered {
         std::mem::size_of::<(K, V)>()
     }
     const LOCKED_READS: bool = false;
+}
+
+impl Backend for Adaptive {
+    const KIND: BackendKind = BackendKind::Adaptive;
+    type Store<K, V> = AdaptiveStore<K, V>;
+    /// As `Sharded`'s: a read may hold a shard lock.
+    const LOCKED_READS: bool = true;
+
+    /// The shards its `Sharded` form has: as for [`Sharded`].
+    fn shards(descriptor: &Descriptor) -> usize {
+        descriptor.shards_or_default()
+    }
+
+    /// A bare key-value pair, in either form.
+    fn entry_size<K, V>() -> usize {
+        std::mem::size_of::<Pair<K, V>>()
+    }
 }
 
 impl Backend for Rcu {

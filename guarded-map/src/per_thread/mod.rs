@@ -244,8 +244,9 @@ impl<T: Send + Default> PerThread<T> {
 
 impl<T: Send + Sync> PerThread<T> {
     /// Folds every thread's value (threads that have exited included) into `init`. A value created
-    /// meanwhile may be left out; every value that existed before the call is in.
-    pub(crate) fn fold<A>(&self, init: A, f: impl FnMut(A, &T) -> A) -> A {
+    /// meanwhile may be left out; every value that existed before the call is in. Values live as
+    /// long as `self` (an exited thread's pass to the next thread), so `f` may keep references.
+    pub(crate) fn fold<'s, A>(&'s self, init: A, f: impl FnMut(A, &'s T) -> A) -> A {
         self.buckets()
             .flatten()
             .filter_map(|cell| {

@@ -43,7 +43,8 @@ fn publish(report: &MapReport, hot: &[HotKey]) {
         // Nothing was counted: publishing zeros would read as an idle map.
         return;
     }
-    let rcu = d.backend() == BackendKind::Rcu;
+    // An adaptive map publishes versions while it is in its `Rcu` form.
+    let rcu = matches!(d.backend(), BackendKind::Rcu | BackendKind::Adaptive);
     publish_stats(s, &map, rcu);
     publish_capacity(report, &map);
     publish_hot_keys(d, hot, &map);

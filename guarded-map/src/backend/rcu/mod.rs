@@ -111,6 +111,11 @@ impl<K, V> RcuStore<K, V> {
         }
     }
 
+    /// A hold on the current version: O(1).
+    pub(crate) fn pin(&self) -> Frozen<K, V> {
+        self.root.pin()
+    }
+
     fn from_tree(config: StoreConfig, tree: Node<K, V>, rec: Recorder<'_>) -> Self {
         if rec.enabled() {
             // Every publish is timed: not the first one pays for the clock's calibration.

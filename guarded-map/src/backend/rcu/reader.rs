@@ -19,10 +19,10 @@
 
 use std::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
+use crate::fence::{expedited, reader_fence};
 use crate::per_thread::PerThread;
 use crate::stats::{Attached, Attachment, Counts, Entered, Kept, ReadCounters};
 use crate::sync::AtomicU64;
-use crate::fence::{expedited, reader_fence};
 use crate::trie::grace::Marks;
 use crate::trie::root::{Current, Root};
 

@@ -332,6 +332,22 @@ impl<K, V> ShardedStore<K, V> {
     }
 }
 
+impl<K, V> ShardedStore<K, V> {
+    /// A copy of every shard at one instant (all read-locked together), as a tree.
+    pub(crate) fn frozen(&self, rec: Recorder<'_>) -> Frozen<K, V>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let tables: Vec<_> = self
+            .copy_tables(|shard| read_timed::<_, false>(&shard.table, self.id(), || rec))
+            .into_iter()
+            .map(|(table, _)| table)
+            .collect();
+        Frozen::from_tables(self.shards.len().trailing_zeros(), tables)
+    }
+}
+
 impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
         Self::empty(config).finish(rec)
@@ -702,15 +718,7 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Clone,
         V: Clone,
     {
-        let tables: Vec<_> = self
-            .copy_tables(|shard| read_timed::<_, false>(&shard.table, self.id(), || rec))
-            .into_iter()
-            .map(|(table, _)| table)
-            .collect();
-        Arc::new(Frozen::from_tables(
-            self.shards.len().trailing_zeros(),
-            tables,
-        ))
+        Arc::new(self.frozen(rec))
     }
 
     fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self

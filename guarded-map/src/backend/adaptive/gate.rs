@@ -1,0 +1,376 @@
+//! The switch gate of an adaptive map: which representation is active, and the protocol that
+//! changes it while readers and writers run.
+//!
+//! Every thread that uses the map has two marks of its own (no line shared with other threads):
+//! `writing`, set while it writes, and `reading`, odd while an outermost read runs (and counting
+//! reads, so that a change of the word means the read ended). An operation stores its mark, fences
+//! (the asymmetric fence of `fence.rs`: a compiler fence where `membarrier` is available) and then
+//! loads the state; a switch stores the state, fences the other way and then reads every mark. So
+//! either the switch sees an operation's mark, or the operation sees the switch's state.
+//!
+//! A switch from `A` to `B`:
+//!
+//! 1. sets `SWITCHING` (writers that see it step back and wait for the switch; readers go on
+//!    reading `A`, which no write changes any more), and waits for the writers inside to leave;
+//! 2. copies `A` into `B` (user code: `Clone`, `Hash`; if it panics, the state goes back to `A`,
+//!    as if the switch had not begun);
+//! 3. makes `B` active and lets the writers in: from here on `B` is the map;
+//! 4. waits for the reads that may still be reading `A` (those running at step 3) to end, and only
+//!    then empties `A`, so that no read ever sees `A` emptied.
+//!
+//! Readers never wait. Writers wait only during step 2 (a copy of the map; `BENCHMARKS.md` has its
+//! cost per entry). Step 4 waits without holding the lock writers wait on, so a read that writes
+//! the map from its closure (allowed) cannot deadlock with a switch. One switch at a time.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+
+use crate::error::SwitchError;
+use crate::fence::{reader_fence, writer_fence};
+use crate::per_thread::PerThread;
+use crate::sync::{AtomicU64, Mutex, spin_loop, yield_now};
+
+/// The two forms an [`Adaptive`](crate::Adaptive) map switches between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActiveBackend {
+    /// The map is an [`Rcu`](crate::Rcu) store now.
+    Rcu,
+    /// The map is a [`Sharded`](crate::Sharded) store now.
+    Sharded,
+}
+
+impl ActiveBackend {
+    fn bits(self) -> u64 {
+        match self {
+            ActiveBackend::Rcu => 0,
+            ActiveBackend::Sharded => 1,
+        }
+    }
+
+    fn of(state: u64) -> ActiveBackend {
+        if state & ACTIVE == 0 {
+            ActiveBackend::Rcu
+        } else {
+            ActiveBackend::Sharded
+        }
+    }
+
+    /// The other one.
+    pub fn other(self) -> ActiveBackend {
+        match self {
+            ActiveBackend::Rcu => ActiveBackend::Sharded,
+            ActiveBackend::Sharded => ActiveBackend::Rcu,
+        }
+    }
+}
+
+/// The state's bit of the active representation.
+const ACTIVE: u64 = 1;
+/// Set while a switch copies: writers wait.
+const SWITCHING: u64 = 2;
+
+/// One thread's marks on one map.
+#[derive(Default)]
+struct Marks {
+    /// 1 while the thread writes the map.
+    writing: AtomicU64,
+    /// Twice the outermost reads begun, plus one while one runs.
+    reading: AtomicU64,
+    /// Reads of this thread running now, nested ones included (only this thread writes it).
+    depth: AtomicU64,
+}
+
+/// The gate of one adaptive map.
+pub(crate) struct Gate {
+    state: AtomicU64,
+    marks: PerThread<Marks>,
+    /// Held by a switch through its steps 1 to 3; writers that saw `SWITCHING` wait on it.
+    switching: Mutex<()>,
+    /// Held by a switch through all its steps: one switch at a time, and the next one begins only
+    /// once the last one has emptied what it left.
+    one_at_a_time: Mutex<()>,
+}
+
+impl Gate {
+    pub(crate) fn new(active: ActiveBackend) -> Self {
+        crate::fence::register();
+        Gate {
+            state: AtomicU64::new(active.bits()),
+            marks: PerThread::new(),
+            switching: Mutex::new(()),
+            one_at_a_time: Mutex::new(()),
+        }
+    }
+
+    /// The active representation now (for gauges: it may change at once).
+    pub(crate) fn active(&self) -> ActiveBackend {
+        ActiveBackend::of(self.state.load(Relaxed))
+    }
+
+    /// Runs `f` on the active representation, as a read: the representation stays whole while
+    /// `f` runs, even if a switch makes the other one active meanwhile.
+    #[inline]
+    pub(crate) fn read<R>(&self, f: impl FnOnce(ActiveBackend) -> R) -> R {
+        let marks = self.marks.get();
+        let depth = marks.depth.load(Relaxed);
+        marks.depth.store(depth + 1, Relaxed);
+        let word = marks.reading.load(Relaxed);
+        if depth == 0 {
+            marks.reading.store(word + 1, Relaxed);
+        }
+        let _leave = LeaveRead {
+            marks,
+            outermost: (depth == 0).then_some(word + 2),
+        };
+        reader_fence();
+        f(ActiveBackend::of(self.state.load(Acquire)))
+    }
+
+    /// Runs `f` on the active representation, as a write: no switch copies while `f` runs.
+    #[inline]
+    pub(crate) fn write<R>(&self, f: impl FnOnce(ActiveBackend) -> R) -> R {
+        let marks = self.marks.get();
+        loop {
+            marks.writing.store(1, Relaxed);
+            reader_fence();
+            let state = self.state.load(Acquire);
+            if state & SWITCHING == 0 {
+                let _leave = LeaveWrite(marks);
+                return f(ActiveBackend::of(state));
+            }
+            marks.writing.store(0, Release);
+            self.wait_for_switch();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_for_switch(&self) {
+        drop(crate::sync::lock_spinning(&self.switching));
+    }
+
+    /// Makes `to` active: copies the active representation into it with `copy`, then empties the
+    /// old one with `empty` once no read can see it. Returns whether it switched (false: `to` was
+    /// active already). A panic in `copy` leaves the old representation active and unchanged, and
+    /// is passed on.
+    pub(crate) fn switch(
+        &self,
+        to: ActiveBackend,
+        copy: impl FnOnce(ActiveBackend, ActiveBackend),
+        empty: impl FnOnce(ActiveBackend),
+    ) -> Result<bool, SwitchError> {
+        if let Some(marks) = self.marks.existing()
+            && (marks.writing.load(Relaxed) != 0 || marks.depth.load(Relaxed) != 0)
+        {
+            return Err(SwitchError::Inside);
+        }
+        let _one = self.one_at_a_time.lock();
+        let from = self.active();
+        if from == to {
+            return Ok(false);
+        }
+        {
+            let _switching = self.switching.lock();
+            // 1. Writers out.
+            self.state.store(from.bits() | SWITCHING, SeqCst);
+            writer_fence();
+            self.marks.fold((), |(), marks| {
+                wait_while(|| marks.writing.load(Acquire) != 0);
+            });
+            // 2. The copy.
+            if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| copy(from, to))) {
+                self.state.store(from.bits(), Release);
+                panic::resume_unwind(panic);
+            }
+            // 3. `to` is the map.
+            self.state.store(to.bits(), SeqCst);
+        }
+        // 4. The reads that may still see `from`, then `from` emptied.
+        writer_fence();
+        let inside: Vec<(&AtomicU64, u64)> = self.marks.fold(Vec::new(), |mut inside, marks| {
+            let word = marks.reading.load(Acquire);
+            if word & 1 != 0 {
+                inside.push((&marks.reading, word));
+            }
+            inside
+        });
+        for (reading, word) in inside {
+            wait_while(|| reading.load(Acquire) == word);
+        }
+        empty(from);
+        Ok(true)
+    }
+}
+
+/// Spins, then yields, while `busy`.
+fn wait_while(busy: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while busy() {
+        if spins < 64 && !cfg!(guarded_map_loom) {
+            spins += 1;
+            spin_loop();
+        } else {
+            yield_now();
+        }
+    }
+}
+
+/// Ends a read, also when its closure panics.
+struct LeaveRead<'a> {
+    marks: &'a Marks,
+    /// The reading word after an outermost read (`None` for a nested one).
+    outermost: Option<u64>,
+}
+
+impl Drop for LeaveRead<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let depth = self.marks.depth.load(Relaxed);
+        self.marks.depth.store(depth - 1, Relaxed);
+        if let Some(word) = self.outermost {
+            self.marks.reading.store(word, Release);
+        }
+    }
+}
+
+/// Ends a write, also when its closure panics.
+struct LeaveWrite<'a>(&'a Marks);
+
+impl Drop for LeaveWrite<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.writing.store(0, Release);
+    }
+}
+
+#[cfg(all(test, not(guarded_map_loom)))]
+mod tests {
+    use super::{ActiveBackend, Gate};
+    use crate::error::SwitchError;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[test]
+    fn a_switch_copies_then_empties_the_old_side() {
+        let gate = Gate::new(ActiveBackend::Rcu);
+        let steps = std::cell::RefCell::new(Vec::new());
+        let switched = gate.switch(
+            ActiveBackend::Sharded,
+            |from, to| steps.borrow_mut().push(format!("copy {from:?} to {to:?}")),
+            |old| steps.borrow_mut().push(format!("empty {old:?}")),
+        );
+        assert_eq!(switched, Ok(true));
+        assert_eq!(gate.active(), ActiveBackend::Sharded);
+        assert_eq!(
+            steps.into_inner(),
+            ["copy Rcu to Sharded", "empty Rcu"].map(String::from)
+        );
+        assert_eq!(
+            gate.switch(ActiveBackend::Sharded, |_, _| {}, |_| {}),
+            Ok(false)
+        );
+        assert_eq!(gate.read(|active| active), ActiveBackend::Sharded);
+        assert_eq!(gate.write(|active| active), ActiveBackend::Sharded);
+    }
+
+    #[test]
+    fn a_switch_from_inside_an_operation_is_refused() {
+        let gate = Gate::new(ActiveBackend::Rcu);
+        let refused = gate.read(|_| gate.switch(ActiveBackend::Sharded, |_, _| {}, |_| {}));
+        assert_eq!(refused, Err(SwitchError::Inside));
+        let refused = gate.write(|_| gate.switch(ActiveBackend::Sharded, |_, _| {}, |_| {}));
+        assert_eq!(refused, Err(SwitchError::Inside));
+        assert_eq!(gate.active(), ActiveBackend::Rcu);
+    }
+
+    #[test]
+    fn a_panicking_copy_leaves_the_old_side_active() {
+        let gate = Gate::new(ActiveBackend::Rcu);
+        let emptied = AtomicUsize::new(0);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            gate.switch(
+                ActiveBackend::Sharded,
+                |_, _| panic!("Clone panicked"),
+                |_| {
+                    emptied.fetch_add(1, SeqCst);
+                },
+            )
+        }));
+        assert!(result.is_err());
+        assert_eq!(gate.active(), ActiveBackend::Rcu);
+        assert_eq!(emptied.load(SeqCst), 0);
+        // Writers are let in again.
+        assert_eq!(gate.write(|active| active), ActiveBackend::Rcu);
+    }
+}
+
+#[cfg(all(test, guarded_map_loom))]
+mod loom_tests {
+    use super::{ActiveBackend, Gate};
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU64;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    /// What a representation holds in the model: one counter, `EMPTIED` once emptied.
+    const EMPTIED: u64 = u64::MAX;
+
+    struct Model {
+        gate: Gate,
+        rcu: AtomicU64,
+        sharded: AtomicU64,
+    }
+
+    impl Model {
+        fn side(&self, active: ActiveBackend) -> &AtomicU64 {
+            match active {
+                ActiveBackend::Rcu => &self.rcu,
+                ActiveBackend::Sharded => &self.sharded,
+            }
+        }
+    }
+
+    /// A writer increments the counter, a reader reads it, and a switch copies it from one side to
+    /// the other, concurrently: the increment is never lost, the reader never sees a side emptied
+    /// or a value that never was.
+    #[test]
+    fn loom_adaptive_switch_loses_no_write_and_shows_no_emptied_side() {
+        loom::model(|| {
+            let model = Arc::new(Model {
+                gate: Gate::new(ActiveBackend::Rcu),
+                rcu: AtomicU64::new(0),
+                sharded: AtomicU64::new(0),
+            });
+            let writer = {
+                let model = Arc::clone(&model);
+                loom::thread::spawn(move || {
+                    model.gate.write(|active| {
+                        let side = model.side(active);
+                        // A write of the side's own (the store's lock serializes it there).
+                        let value = side.load(SeqCst);
+                        assert_ne!(value, EMPTIED, "a write reached an emptied side");
+                        side.store(value + 1, SeqCst);
+                    });
+                })
+            };
+            let reader = {
+                let model = Arc::clone(&model);
+                loom::thread::spawn(move || {
+                    let seen = model.gate.read(|active| model.side(active).load(SeqCst));
+                    assert!(seen <= 1, "the reader saw {seen}");
+                })
+            };
+            let switched = model.gate.switch(
+                ActiveBackend::Sharded,
+                |from, to| {
+                    let value = model.side(from).load(SeqCst);
+                    model.side(to).store(value, SeqCst);
+                },
+                |from| model.side(from).store(EMPTIED, SeqCst),
+            );
+            assert_eq!(switched, Ok(true));
+            writer.join().unwrap();
+            reader.join().unwrap();
+            assert_eq!(model.sharded.load(SeqCst), 1, "the write was lost");
+            assert_eq!(model.rcu.load(SeqCst), EMPTIED);
+        });
+    }
+}

@@ -1,0 +1,357 @@
+//! The adaptive backend: one map that is an `Rcu` store or a `Sharded` store at a time, and
+//! switches between them while readers and writers run (`gate.rs` has the protocol).
+//!
+//! Both stores live in the map for its whole life; the inactive one is empty. Their counts are
+//! attached to the map's one statistics, so the statistics run on across a switch exactly. A
+//! switch copies the active store's entries into the other with `Clone` (and `Hash`, for the
+//! hashes the tables need); a panic there leaves the map as it was.
+
+pub(crate) mod gate;
+
+use std::borrow::Borrow;
+use std::sync::Arc;
+
+use gate::{ActiveBackend, Gate};
+
+use crate::error::SwitchError;
+
+use super::{RcuStore, ShardedStore, Storage, StoreConfig, Upserted};
+use crate::compute::{Compute, Outcome};
+use crate::stats::{MapStats, Recorder};
+use crate::table::Entry;
+use crate::trie::Frozen;
+
+/// Storage of the [`Adaptive`](crate::Adaptive) backend.
+pub struct AdaptiveStore<K, V> {
+    gate: Gate,
+    rcu: RcuStore<K, V>,
+    sharded: ShardedStore<K, V>,
+}
+
+impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
+    /// The store in `active`'s place.
+    fn with_active(
+        config: StoreConfig,
+        active: ActiveBackend,
+        make: impl FnOnce(StoreConfig) -> (RcuStore<K, V>, ShardedStore<K, V>),
+    ) -> Self {
+        let (rcu, sharded) = make(config);
+        AdaptiveStore {
+            gate: Gate::new(active),
+            rcu,
+            sharded,
+        }
+    }
+
+    /// The representation in use now.
+    pub(crate) fn active(&self) -> ActiveBackend {
+        self.gate.active()
+    }
+
+    /// Makes `to` the representation in use (see `gate.rs`). Returns whether it switched.
+    pub(crate) fn switch_to(
+        &self,
+        to: ActiveBackend,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Result<bool, SwitchError> {
+        let switched = self.gate.switch(
+            to,
+            |from, to| {
+                let mut entries = Vec::with_capacity(self.len_of(from));
+                self.for_each_of(from, rec, |key, value| {
+                    entries.push(Entry {
+                        hash: rehash(key),
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                });
+                match to {
+                    ActiveBackend::Rcu => self.rcu.replace_all(entries, rec, &rehash),
+                    ActiveBackend::Sharded => self.sharded.replace_all(entries, rec, &rehash),
+                };
+            },
+            |from| {
+                match from {
+                    ActiveBackend::Rcu => self.rcu.clear(rec),
+                    ActiveBackend::Sharded => self.sharded.clear(rec),
+                };
+            },
+        )?;
+        // Each store moved the capacity gauge its own way: set it to the one in use.
+        rec.set_capacity(self.capacity());
+        Ok(switched)
+    }
+
+    fn len_of(&self, side: ActiveBackend) -> usize {
+        match side {
+            ActiveBackend::Rcu => self.rcu.len(),
+            ActiveBackend::Sharded => self.sharded.len(),
+        }
+    }
+
+    fn for_each_of(&self, side: ActiveBackend, rec: Recorder<'_>, f: impl FnMut(&K, &V)) {
+        match side {
+            ActiveBackend::Rcu => self.rcu.for_each(rec, f),
+            ActiveBackend::Sharded => self.sharded.for_each(rec, f),
+        }
+    }
+}
+
+/// Runs `$body` with `$store` bound to the store `$active` names, both typed alike.
+macro_rules! on {
+    ($self:ident, $active:expr, |$store:ident| $body:expr) => {
+        match $active {
+            ActiveBackend::Rcu => {
+                let $store = &$self.rcu;
+                $body
+            }
+            ActiveBackend::Sharded => {
+                let $store = &$self.sharded;
+                $body
+            }
+        }
+    };
+}
+
+impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
+    fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
+        // The inactive store first and empty: the active one sets the capacity gauge last.
+        Self::with_active(config, ActiveBackend::Rcu, |config| {
+            let sharded = ShardedStore::new(
+                StoreConfig {
+                    capacity: 0,
+                    ..config
+                },
+                rec,
+            );
+            (RcuStore::new(config, rec), sharded)
+        })
+    }
+
+    fn from_entries(
+        config: StoreConfig,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Self {
+        Self::with_active(config, ActiveBackend::Rcu, |config| {
+            let sharded = ShardedStore::new(
+                StoreConfig {
+                    capacity: 0,
+                    ..config
+                },
+                rec,
+            );
+            (
+                RcuStore::from_entries(config, entries, rec, rehash),
+                sharded,
+            )
+        })
+    }
+
+    #[inline]
+    fn get<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        stats: &Arc<MapStats>,
+        counting: bool,
+        f: impl FnOnce(&V) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        self.gate.read(|active| {
+            on!(self, active, |store| store
+                .get(hash, key, stats, counting, f))
+        })
+    }
+
+    fn insert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Result<Option<V>, (K, V)> {
+        self.gate.write(|active| {
+            on!(self, active, |store| store
+                .insert(hash, key, value, rec, rehash))
+        })
+    }
+
+    fn remove<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        self.gate
+            .write(|active| on!(self, active, |store| store.remove(hash, key, rec, rehash)))
+    }
+
+    fn update<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        self.gate.write(|active| {
+            on!(self, active, |store| store
+                .update(hash, key, rec, rehash, f))
+        })
+    }
+
+    fn upsert<R>(
+        &self,
+        hash: u64,
+        key: K,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+        default: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> Result<Upserted<R>, K> {
+        self.gate.write(|active| {
+            on!(self, active, |store| store
+                .upsert(hash, key, rec, rehash, default, f))
+        })
+    }
+
+    fn compute<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+        owned: impl FnOnce(&Q) -> K,
+        f: impl FnOnce(Option<(&K, &V)>) -> (Compute<V>, R),
+    ) -> Result<(Outcome<K, V>, R), (V, R)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        self.gate.write(|active| {
+            on!(self, active, |store| store
+                .compute(hash, key, rec, rehash, owned, f))
+        })
+    }
+
+    fn retain(&self, rec: Recorder<'_>, f: impl FnMut(&K, &mut V) -> bool) {
+        self.gate
+            .write(|active| on!(self, active, |store| store.retain(rec, f)))
+    }
+
+    fn replace_all(
+        &self,
+        entries: Vec<Entry<K, V>>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> usize {
+        self.gate.write(|active| {
+            on!(self, active, |store| store
+                .replace_all(entries, rec, rehash))
+        })
+    }
+
+    fn copy_part(
+        &self,
+        position: usize,
+        rec: Recorder<'_>,
+        pinned: &mut Option<Frozen<K, V>>,
+        out: &mut Vec<(K, V)>,
+    ) -> Option<usize>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        // A live iteration walks the state it began on: positions are the representation's own.
+        let frozen = pinned.get_or_insert_with(|| {
+            self.gate.read(|active| match active {
+                ActiveBackend::Rcu => self.rcu.pin(),
+                ActiveBackend::Sharded => self.sharded.frozen(rec),
+            })
+        });
+        let (leaf, next) = crate::trie::iter::leaf_from(frozen.root(), position)?;
+        out.extend(
+            leaf.table
+                .iter()
+                .map(|pair| (pair.key.clone(), pair.value.clone())),
+        );
+        Some(next)
+    }
+
+    fn clear(&self, rec: Recorder<'_>) -> usize {
+        self.gate
+            .write(|active| on!(self, active, |store| store.clear(rec)))
+    }
+
+    fn for_each(&self, rec: Recorder<'_>, f: impl FnMut(&K, &V)) {
+        self.gate
+            .read(|active| on!(self, active, |store| store.for_each(rec, f)))
+    }
+
+    fn len(&self) -> usize {
+        on!(self, self.gate.active(), |store| store.len())
+    }
+
+    fn capacity(&self) -> usize {
+        on!(self, self.gate.active(), |store| store.capacity())
+    }
+
+    fn shrink_to_fit(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
+        self.gate
+            .write(|active| on!(self, active, |store| store.shrink_to_fit(rec, rehash)))
+    }
+
+    fn snapshot(&self, rec: Recorder<'_>) -> Arc<Frozen<K, V>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        self.gate
+            .read(|active| on!(self, active, |store| store.snapshot(rec)))
+    }
+
+    fn duplicate(&self, config: StoreConfig, rec: Recorder<'_>) -> Self
+    where
+        K: Clone,
+        V: Clone,
+    {
+        self.gate.read(|active| match active {
+            ActiveBackend::Rcu => Self::with_active(config, active, |config| {
+                let sharded = ShardedStore::new(
+                    StoreConfig {
+                        capacity: 0,
+                        ..config
+                    },
+                    rec,
+                );
+                (self.rcu.duplicate(config, rec), sharded)
+            }),
+            ActiveBackend::Sharded => Self::with_active(config, active, |config| {
+                let rcu = RcuStore::new(
+                    StoreConfig {
+                        capacity: 0,
+                        ..config
+                    },
+                    rec,
+                );
+                (rcu, self.sharded.duplicate(config, rec))
+            }),
+        })
+    }
+}
