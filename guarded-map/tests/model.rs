@@ -14,6 +14,8 @@ map_spec!(ShardedOneSpec: HashMap<u16, u32>, sharded, shards = 1);
 map_spec!(RcuBoundedSpec: HashMap<u16, u32>, rcu, max_len = 20);
 map_spec!(ShardedBoundedSpec: HashMap<u16, u32>, sharded, shards = 8, max_len = 20);
 map_spec!(RcuFastSpec: HashMap<u16, u32>, rcu, stats = false);
+map_spec!(AdaptiveSpec: HashMap<u16, u32>, adaptive, shards = 4);
+map_spec!(AdaptiveBoundedSpec: HashMap<u16, u32>, adaptive, max_len = 20);
 
 const MAX_LEN: usize = 20;
 
@@ -37,6 +39,8 @@ enum Op {
     RemoveIf(u16, u32),
     ReplaceAll(Vec<(u16, u32)>),
     Iter,
+    /// An adaptive map switches to its other form (a no-op for the other backends).
+    Switch,
 }
 
 fn op(keys: u16) -> impl Strategy<Value = Op> {
@@ -58,6 +62,7 @@ fn op(keys: u16) -> impl Strategy<Value = Op> {
         2 => (0..keys, 1..4u32).prop_map(|(k, m)| Op::RemoveIf(k, m)),
         1 => prop::collection::vec((0..keys, any::<u32>()), 0..24).prop_map(Op::ReplaceAll),
         1 => Just(Op::Iter),
+        1 => Just(Op::Switch),
     ]
 }
 
@@ -74,7 +79,10 @@ macro_rules! continue_checks {
 
 /// Applies `ops` to a fresh map of spec `$spec` and to a std model; `$bound` is the spec's max_len.
 macro_rules! check_against_model {
-    ($spec:ty, $ops:expr, $bound:expr) => {{
+    ($spec:ty, $ops:expr, $bound:expr) => {
+        check_against_model!($spec, $ops, $bound, |_: &GuardedMap<u16, u32, $spec>| {})
+    };
+    ($spec:ty, $ops:expr, $bound:expr, $switch:expr) => {{
         let map: GuardedMap<u16, u32, $spec> = GuardedMap::new();
         let mut model: HashMap<u16, u32> = HashMap::new();
         // The statistics the operations should produce, counted from the model's answers.
@@ -276,6 +284,7 @@ macro_rules! check_against_model {
                     prop_assert_eq!(map.len(), model.len());
                     prop_assert!(map.capacity() >= map.len());
                 }
+                Op::Switch => ($switch)(&map),
             }
             continue_checks!(map, model, bound);
         }
@@ -351,6 +360,33 @@ proptest! {
     fn bounded_sharded_matches_std(ops in prop::collection::vec(op(64), 0..300)) {
         check_against_model!(ShardedBoundedSpec, ops, Some(MAX_LEN));
     }
+
+    #[test]
+    fn adaptive_matches_std_across_switches(ops in prop::collection::vec(op(64), 0..300)) {
+        check_against_model!(AdaptiveSpec, ops, None, switch::<AdaptiveSpec>);
+    }
+
+    #[test]
+    fn adaptive_matches_std_across_switches_while_resharding(
+        ops in prop::collection::vec(op(2000), 0..600)
+    ) {
+        check_against_model!(AdaptiveSpec, ops, None, switch::<AdaptiveSpec>);
+    }
+
+    #[test]
+    fn bounded_adaptive_matches_std_across_switches(ops in prop::collection::vec(op(64), 0..300)) {
+        check_against_model!(AdaptiveBoundedSpec, ops, Some(MAX_LEN), switch::<AdaptiveBoundedSpec>);
+    }
+}
+
+/// Switches an adaptive map to its other form, and checks that it did.
+fn switch<S>(map: &GuardedMap<u16, u32, S>)
+where
+    S: guarded_map::SpecFor<u16, u32> + guarded_map::MapSpec<Backend = guarded_map::Adaptive>,
+{
+    let to = map.active_backend().other();
+    assert_eq!(map.switch_backend(to), Ok(true));
+    assert_eq!(map.active_backend(), to);
 }
 
 /// Construction paths keep every entry and the hasher.

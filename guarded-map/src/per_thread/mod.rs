@@ -250,7 +250,8 @@ impl<T: Send + Sync> PerThread<T> {
         self.buckets()
             .flatten()
             .filter_map(|cell| {
-                // SAFETY: as in `value_or`; shared access to a value needs `T: Sync`.
+                // SAFETY: as in `value_or`: a value lives until the object is dropped, so for
+                // `'s`; shared access to a value needs `T: Sync`.
                 unsafe { cell.load(Acquire).as_ref() }
             })
             .fold(init, f)

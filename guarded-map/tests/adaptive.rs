@@ -1,0 +1,198 @@
+//! The adaptive backend under switches forced while other threads read and write: no lost or
+//! doubled update, exact statistics, consistent snapshots, exact `max_len`, and a panic in user
+//! code during a switch that leaves the map usable with every entry.
+
+use std::cell::Cell;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use guarded_map::{ActiveBackend, GuardedMap, map_spec};
+
+map_spec!(Counters: HashMap<u64, u64>, adaptive, shards = 4);
+map_spec!(Bounded: HashMap<u64, u64>, adaptive, max_len = 1000);
+
+const THREADS: u64 = 4;
+const KEYS: u64 = 64;
+
+/// Switches `map` back and forth about every 100 µs until `done`; returns how many times.
+fn keep_switching<S>(map: &GuardedMap<u64, u64, S>, done: &AtomicBool) -> usize
+where
+    S: guarded_map::SpecFor<u64, u64> + guarded_map::MapSpec<Backend = guarded_map::Adaptive>,
+{
+    let mut switches = 0;
+    while !done.load(Ordering::Acquire) {
+        let to = map.active_backend().other();
+        assert_eq!(map.switch_backend(to), Ok(true));
+        switches += 1;
+        thread::sleep(Duration::from_micros(100));
+    }
+    switches
+}
+
+#[test]
+fn upserts_on_overlapping_keys_lose_nothing_across_switches() {
+    const ROUNDS: u64 = 5_000;
+    let map: GuardedMap<u64, u64, Counters> = GuardedMap::new();
+    let done = AtomicBool::new(false);
+    let switches = thread::scope(|s| {
+        let switcher = s.spawn(|| keep_switching(&map, &done));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let map = &map;
+                s.spawn(move || {
+                    for i in 0..ROUNDS {
+                        let key = (i + t) % KEYS;
+                        map.upsert(key, || 0, |v| *v += 1);
+                        map.update(&key, |v| *v += 1);
+                        assert!(map.get_cloned(&key).is_some());
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+        switcher.join().unwrap()
+    });
+    assert!(switches >= 2, "only {switches} switches happened");
+    let total: u64 = map.snapshot().values().sum();
+    assert_eq!(total, 2 * THREADS * ROUNDS, "lost or doubled updates");
+    for key in 0..KEYS {
+        let want: u64 = (0..THREADS)
+            .map(|t| (0..ROUNDS).filter(|i| (i + t) % KEYS == key).count() as u64)
+            .sum();
+        assert_eq!(map.get_cloned(&key), Some(2 * want), "key {key}");
+    }
+    // Statistics continue exactly across the switches: the old form's counts are folded in.
+    let stats = map.stats();
+    let ops = THREADS * ROUNDS;
+    assert_eq!(stats.inserts, KEYS, "one insert per key");
+    assert_eq!(stats.updates, 2 * ops - KEYS);
+    assert_eq!(stats.gets, ops + KEYS);
+    assert_eq!(stats.misses, 0);
+    assert_eq!((stats.entries_added, stats.entries_removed), (KEYS, 0));
+    assert_eq!(stats.len, KEYS);
+    assert_eq!(map.len() as u64, KEYS);
+}
+
+#[test]
+fn snapshots_and_reads_are_consistent_across_switches() {
+    const COUNT: u64 = 20_000;
+    let map: GuardedMap<u64, u64, Counters> = GuardedMap::new();
+    let done = AtomicBool::new(false);
+    let checked = AtomicUsize::new(0);
+    thread::scope(|s| {
+        s.spawn(|| keep_switching(&map, &done));
+        s.spawn(|| {
+            // Keys go in in order: every consistent state holds a prefix of them.
+            for k in 0..COUNT {
+                map.insert(k, k * 10);
+            }
+            while checked.load(Ordering::Relaxed) < 20 {
+                thread::yield_now();
+            }
+            done.store(true, Ordering::Release);
+        });
+        s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                let snapshot = map.snapshot();
+                let n = snapshot.len() as u64;
+                assert_eq!(snapshot.iter().count() as u64, n);
+                for k in (0..n).step_by(97).chain(n.checked_sub(1)) {
+                    assert_eq!(
+                        snapshot.get(&k),
+                        Some(&(k * 10)),
+                        "snapshot of {n} lacks {k}"
+                    );
+                }
+                assert_eq!(snapshot.get(&n), None);
+                // A live read never sees a key that is gone or a state between two forms.
+                let seen_len = map.len() as u64;
+                assert!(seen_len >= n, "the map shrank from {n} to {seen_len}");
+                if n > 0 {
+                    assert_eq!(map.get_cloned(&(n - 1)), Some((n - 1) * 10));
+                }
+                checked.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    });
+    assert_eq!(map.len() as u64, COUNT);
+    assert_eq!(map.iter().count() as u64, COUNT);
+}
+
+#[test]
+fn max_len_is_exact_across_switches() {
+    let map: GuardedMap<u64, u64, Bounded> = GuardedMap::new();
+    let done = AtomicBool::new(false);
+    let accepted = AtomicUsize::new(0);
+    thread::scope(|s| {
+        s.spawn(|| keep_switching(&map, &done));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (map, accepted) = (&map, &accepted);
+                s.spawn(move || {
+                    for k in 0..1_000 {
+                        if map.try_insert(t * 1_000 + k, k).is_ok() {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+    });
+    assert_eq!(map.len(), 1_000);
+    assert_eq!(accepted.load(Ordering::Relaxed), 1_000);
+    assert_eq!(map.stats().rejected, 3_000);
+}
+
+thread_local! {
+    /// While set, hashing the key with this number panics.
+    static POISONED: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// A key whose `Hash` panics on demand.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct Touchy(u64);
+
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        assert_ne!(POISONED.get(), Some(self.0), "user Hash panicked");
+        self.0.hash(state);
+    }
+}
+
+map_spec!(TouchySpec: HashMap<Touchy, u64>, adaptive);
+
+#[test]
+fn a_panicking_hash_during_a_switch_leaves_every_entry() {
+    let map: GuardedMap<Touchy, u64, TouchySpec> = (0..2_000).map(|k| (Touchy(k), k)).collect();
+    for to in [ActiveBackend::Sharded, ActiveBackend::Rcu] {
+        let from = map.active_backend();
+        assert_eq!(from, to.other());
+        POISONED.set(Some(1_234));
+        let failed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.switch_backend(to)));
+        POISONED.set(None);
+        assert!(
+            failed.is_err(),
+            "the switch should have hashed the poisoned key"
+        );
+        // Nothing changed: the same form, every entry, and the map takes writes.
+        assert_eq!(map.active_backend(), from);
+        assert_eq!(map.len(), 2_000);
+        assert!((0..2_000).all(|k| map.get_cloned(&Touchy(k)) == Some(k)));
+        map.insert(Touchy(5_000), 1);
+        map.remove(&Touchy(5_000));
+        // The next switch goes through.
+        assert_eq!(map.switch_backend(to), Ok(true));
+        assert_eq!(map.len(), 2_000);
+        assert!((0..2_000).all(|k| map.get_cloned(&Touchy(k)) == Some(k)));
+    }
+}
