@@ -94,6 +94,7 @@ fn spec_items(
     let backend = match opts.backend {
         BackendChoice::Rcu => quote!(::guarded_map::Rcu),
         BackendChoice::Sharded => quote!(::guarded_map::Sharded),
+        BackendChoice::Adaptive => quote!(::guarded_map::Adaptive),
         BackendChoice::Ordered => quote!(::guarded_map::Ordered),
     };
     // An ordered spec serves an `OrderedMap`, never a `GuardedMap`: no `SpecFor`.

@@ -9,8 +9,8 @@ use crate::parse::{Family, MapType, guarded_attrs, map_type};
 
 /// Options of a map field.
 const FIELD_OPTIONS: &[&str] = &[
-    "rcu", "sharded", "ordered", "name", "max_len", "bpf_map", "help", "stats", "hot_keys",
-    "shrink",
+    "rcu", "sharded", "adaptive", "ordered", "name", "max_len", "bpf_map", "help", "stats",
+    "hot_keys", "shrink",
 ];
 /// Options that do not apply to an ordered map, with why.
 const NOT_ORDERED: &[(&str, &str)] = &[
@@ -49,6 +49,7 @@ pub(crate) struct MapField {
 pub(crate) enum BackendChoice {
     Rcu,
     Sharded,
+    Adaptive,
     Ordered,
 }
 
@@ -206,24 +207,25 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>, ordered: bool) -> 
                 if !ordered {
                     errors.at(
                         span,
-                        "`ordered` applies to `BTreeMap` fields; a `HashMap` field is `rcu` or \
-                         `sharded`\nhelp: declare the field as `BTreeMap<K, V>` for an ordered map",
+                        "`ordered` applies to `BTreeMap` fields; a `HashMap` field is `rcu`, \
+                         `sharded` or `adaptive`\nhelp: declare the field as `BTreeMap<K, V>` for \
+                         an ordered map",
                     );
                 }
                 expect_flag(errors, &option);
             }
-            "rcu" | "sharded" if ordered => errors.at(
+            "rcu" | "sharded" | "adaptive" if ordered => errors.at(
                 span,
                 format!(
                     "`{name}` is a backend of `HashMap` fields; a `BTreeMap` field is ordered\n\
                      help: write `#[guarded(ordered)]`, or declare the field as `HashMap<K, V>`"
                 ),
             ),
-            "rcu" | "sharded" => {
-                let choice = if name == "rcu" {
-                    BackendChoice::Rcu
-                } else {
-                    BackendChoice::Sharded
+            "rcu" | "sharded" | "adaptive" => {
+                let choice = match name.as_str() {
+                    "rcu" => BackendChoice::Rcu,
+                    "sharded" => BackendChoice::Sharded,
+                    _ => BackendChoice::Adaptive,
                 };
                 if let Some((_, first)) = &backend {
                     errors.at(
@@ -236,7 +238,8 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>, ordered: bool) -> 
                 spec.backend = choice;
                 match option.value {
                     RawValue::Flag => {}
-                    RawValue::List(nested, _) if choice == BackendChoice::Sharded => {
+                    // An adaptive map's shards are those of its `Sharded` form.
+                    RawValue::List(nested, _) if choice != BackendChoice::Rcu => {
                         sharded_options(errors, &mut spec, nested);
                     }
                     RawValue::List(nested, list_span) => {

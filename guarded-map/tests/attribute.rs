@@ -232,3 +232,39 @@ fn maps_report_under_their_label() {
     assert!(report.instances >= 1);
     assert!(report.stats.gets >= 1);
 }
+
+/// `adaptive` fields: an `Adaptive` map, with the shard count of its `Sharded` form.
+#[test]
+fn adaptive_fields_switch_forms() {
+    use guarded_map::ActiveBackend;
+
+    #[guarded_map]
+    #[derive(Default)]
+    struct Tenant {
+        #[guarded(adaptive)]
+        sessions: HashMap<u64, u32>,
+        #[guarded(adaptive(shards = 8), name = "tenant_counts")]
+        counts: HashMap<String, u64>,
+    }
+
+    let tenant = Tenant::default();
+    assert_eq!(
+        tenant.sessions.descriptor().backend(),
+        BackendKind::Adaptive
+    );
+    assert_eq!(tenant.counts.descriptor().shard_count(), Some(8));
+    tenant.sessions.insert(1, 10);
+    tenant.counts.upsert("a".into(), || 0, |n| *n += 1);
+    assert_eq!(
+        tenant.sessions.switch_backend(ActiveBackend::Sharded),
+        Ok(true)
+    );
+    assert_eq!(
+        tenant.counts.switch_backend(ActiveBackend::Sharded),
+        Ok(true)
+    );
+    tenant.counts.upsert("a".into(), || 0, |n| *n += 1);
+    assert_eq!(tenant.sessions.get_cloned(&1), Some(10));
+    assert_eq!(tenant.counts.get_cloned("a"), Some(2));
+    assert_eq!(tenant.counts.active_backend(), ActiveBackend::Sharded);
+}
