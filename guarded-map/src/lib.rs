@@ -94,6 +94,8 @@ mod sync;
 mod table;
 mod trie;
 
+pub use backend::adaptive::Switched;
+pub use backend::adaptive::decide::{Estimate, SwitchReason};
 pub use backend::adaptive::gate::ActiveBackend;
 pub use backend::{Adaptive, Backend, Ordered, Rcu, Sharded};
 pub use compute::{Compute, Computed};

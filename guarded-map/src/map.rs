@@ -172,6 +172,7 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
     #[inline(never)]
     fn sample_point(&self, op: Op, hash: u64) {
         hooks::sample_point(S::DESCRIPTOR.label(), op, hash);
+        self.store.sampled(&self.stats);
         if Self::HOT_KEYS && !matches!(op, Op::Clear | Op::Retain | Op::Snapshot) {
             self.stats.sample_key(fingerprint(hash));
         }
@@ -652,6 +653,7 @@ where
             self.store.get(hash, key, &self.stats, Self::STATS, f)
         };
         self.probe(Op::Get, hash);
+        self.store.settle(self.rec(), self.rehash());
         out
     }
 
@@ -667,6 +669,7 @@ where
         // No frame: nothing of the user's but `Clone` and `Eq` runs under the lock.
         let out = self.store.get(hash, key, &self.stats, Self::STATS, f);
         self.probe(Op::Get, hash);
+        self.store.settle(self.rec(), self.rehash());
         out
     }
 

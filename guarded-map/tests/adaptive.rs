@@ -16,59 +16,69 @@ map_spec!(Bounded: HashMap<u64, u64>, adaptive, max_len = 1000);
 const THREADS: u64 = 4;
 const KEYS: u64 = 64;
 
-/// Switches `map` back and forth about every 100 µs until `done`; returns how many times.
-fn keep_switching<S>(map: &GuardedMap<u64, u64, S>, done: &AtomicBool) -> usize
+/// Switches `map` back and forth about every 100 µs until `done`; returns how many times. The map
+/// is pinned, so that its cost model does not switch it meanwhile.
+fn keep_switching<S>(map: &GuardedMap<u64, u64, S>, done: &AtomicBool, switches: &AtomicUsize)
 where
     S: guarded_map::SpecFor<u64, u64> + guarded_map::MapSpec<Backend = guarded_map::Adaptive>,
 {
-    let mut switches = 0;
+    map.pin_backend(map.active_backend()).unwrap();
     while !done.load(Ordering::Acquire) {
         let to = map.active_backend().other();
         assert_eq!(map.switch_backend(to), Ok(true));
-        switches += 1;
+        switches.fetch_add(1, Ordering::Relaxed);
         thread::sleep(Duration::from_micros(100));
     }
-    switches
 }
+
+/// Switches wanted while the workers run.
+const SWITCHES: usize = 50;
 
 #[test]
 fn upserts_on_overlapping_keys_lose_nothing_across_switches() {
     const ROUNDS: u64 = 5_000;
     let map: GuardedMap<u64, u64, Counters> = GuardedMap::new();
     let done = AtomicBool::new(false);
-    let switches = thread::scope(|s| {
-        let switcher = s.spawn(|| keep_switching(&map, &done));
+    let switches = AtomicUsize::new(0);
+    // Each worker runs at least `ROUNDS` rounds, and on until the switches were made.
+    let rounds: Vec<u64> = thread::scope(|s| {
+        s.spawn(|| keep_switching(&map, &done, &switches));
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
-                let map = &map;
+                let (map, switches) = (&map, &switches);
                 s.spawn(move || {
-                    for i in 0..ROUNDS {
+                    let mut i = 0;
+                    while i < ROUNDS || switches.load(Ordering::Relaxed) < SWITCHES {
                         let key = (i + t) % KEYS;
                         map.upsert(key, || 0, |v| *v += 1);
                         map.update(&key, |v| *v += 1);
                         assert!(map.get_cloned(&key).is_some());
+                        i += 1;
                     }
+                    i
                 })
             })
             .collect();
-        for worker in workers {
-            worker.join().unwrap();
-        }
+        let rounds = workers.into_iter().map(|w| w.join().unwrap()).collect();
         done.store(true, Ordering::Release);
-        switcher.join().unwrap()
+        rounds
     });
-    assert!(switches >= 2, "only {switches} switches happened");
+    assert!(switches.load(Ordering::Relaxed) >= SWITCHES);
+    let ops: u64 = rounds.iter().sum();
     let total: u64 = map.snapshot().values().sum();
-    assert_eq!(total, 2 * THREADS * ROUNDS, "lost or doubled updates");
+    assert_eq!(total, 2 * ops, "lost or doubled updates");
     for key in 0..KEYS {
         let want: u64 = (0..THREADS)
-            .map(|t| (0..ROUNDS).filter(|i| (i + t) % KEYS == key).count() as u64)
+            .map(|t| {
+                (0..rounds[t as usize])
+                    .filter(|i| (i + t) % KEYS == key)
+                    .count() as u64
+            })
             .sum();
         assert_eq!(map.get_cloned(&key), Some(2 * want), "key {key}");
     }
     // Statistics continue exactly across the switches: the old form's counts are folded in.
     let stats = map.stats();
-    let ops = THREADS * ROUNDS;
     assert_eq!(stats.inserts, KEYS, "one insert per key");
     assert_eq!(stats.updates, 2 * ops - KEYS);
     assert_eq!(stats.gets, ops + KEYS);
@@ -84,14 +94,17 @@ fn snapshots_and_reads_are_consistent_across_switches() {
     let map: GuardedMap<u64, u64, Counters> = GuardedMap::new();
     let done = AtomicBool::new(false);
     let checked = AtomicUsize::new(0);
+    let switches = AtomicUsize::new(0);
     thread::scope(|s| {
-        s.spawn(|| keep_switching(&map, &done));
+        s.spawn(|| keep_switching(&map, &done, &switches));
         s.spawn(|| {
             // Keys go in in order: every consistent state holds a prefix of them.
             for k in 0..COUNT {
                 map.insert(k, k * 10);
             }
-            while checked.load(Ordering::Relaxed) < 20 {
+            while checked.load(Ordering::Relaxed) < 20
+                || switches.load(Ordering::Relaxed) < SWITCHES
+            {
                 thread::yield_now();
             }
             done.store(true, Ordering::Release);
@@ -128,8 +141,9 @@ fn max_len_is_exact_across_switches() {
     let map: GuardedMap<u64, u64, Bounded> = GuardedMap::new();
     let done = AtomicBool::new(false);
     let accepted = AtomicUsize::new(0);
+    let switches = AtomicUsize::new(0);
     thread::scope(|s| {
-        s.spawn(|| keep_switching(&map, &done));
+        s.spawn(|| keep_switching(&map, &done, &switches));
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
                 let (map, accepted) = (&map, &accepted);
@@ -195,4 +209,63 @@ fn a_panicking_hash_during_a_switch_leaves_every_entry() {
         assert_eq!(map.len(), 2_000);
         assert!((0..2_000).all(|k| map.get_cloned(&Touchy(k)) == Some(k)));
     }
+}
+
+map_spec!(Auto: HashMap<u64, u64>, adaptive);
+
+/// Runs `op` in rounds until the map's form is `form`; panics after ten seconds.
+fn until_form(map: &GuardedMap<u64, u64, Auto>, form: ActiveBackend, op: impl Fn(u64)) {
+    let start = std::time::Instant::now();
+    while map.active_backend() != form {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still {:?} after 10 s; estimate {:?}",
+            map.active_backend(),
+            map.backend_estimate()
+        );
+        for k in 0..1_000 {
+            op(k);
+        }
+    }
+}
+
+#[test]
+fn the_cost_model_follows_the_workload_and_a_pin_holds() {
+    use guarded_map::SwitchReason;
+    let map: GuardedMap<u64, u64, Auto> = (0..100_000).map(|k| (k, k)).collect();
+    assert_eq!(map.active_backend(), ActiveBackend::Rcu);
+    // Writes only: each `Rcu` write copies a leaf, a `Sharded` one does not.
+    until_form(&map, ActiveBackend::Sharded, |k| {
+        map.update(&k, |v| *v += 1);
+    });
+    let last = map.last_switch().expect("a switch");
+    assert_eq!(
+        (last.from, last.reason),
+        (ActiveBackend::Rcu, SwitchReason::CostModel)
+    );
+    let estimate = last.estimate.expect("the estimate it followed");
+    assert!(
+        estimate.sharded_nanos * 1.25 < estimate.rcu_nanos,
+        "{estimate:?}"
+    );
+    // Reads only: back to `Rcu`, after the dwell.
+    until_form(&map, ActiveBackend::Rcu, |k| {
+        assert!(map.get_cloned(&k).is_some());
+    });
+    assert!(map.last_switch().unwrap().at.duration_since(last.at) >= Duration::from_secs(1));
+    // Pinned, writes do not move it.
+    assert_eq!(map.pin_backend(ActiveBackend::Rcu), Ok(false));
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(600) {
+        for k in 0..1_000 {
+            map.update(&k, |v| *v += 1);
+        }
+    }
+    assert_eq!(map.active_backend(), ActiveBackend::Rcu);
+    // Unpinned, they do.
+    map.unpin_backend();
+    until_form(&map, ActiveBackend::Sharded, |k| {
+        map.update(&k, |v| *v += 1);
+    });
+    assert_eq!(map.len(), 100_000);
 }

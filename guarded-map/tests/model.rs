@@ -385,7 +385,8 @@ where
     S: guarded_map::SpecFor<u16, u32> + guarded_map::MapSpec<Backend = guarded_map::Adaptive>,
 {
     let to = map.active_backend().other();
-    assert_eq!(map.switch_backend(to), Ok(true));
+    // `Ok(false)` only if its cost model switched it just now.
+    assert!(map.switch_backend(to).is_ok());
     assert_eq!(map.active_backend(), to);
 }
 

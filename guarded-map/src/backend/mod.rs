@@ -337,6 +337,14 @@ pub trait Storage<K, V>: Sized {
     fn reading_here(&self) -> bool {
         false
     }
+    /// At one of the map's sample points (one operation in a few hundred per thread): the
+    /// adaptive store's cost model looks at its window there.
+    #[inline(always)]
+    fn sampled(&self, _stats: &MapStats) {}
+    /// After a read, with the map's hasher: the adaptive store carries out a switch its cost model
+    /// decided (its writes do so themselves).
+    #[inline(always)]
+    fn settle(&self, _rec: Recorder<'_>, _rehash: impl Fn(&K) -> u64) {}
     /// Removes everything; returns how many were removed.
     fn clear(&self, rec: Recorder<'_>) -> usize;
     fn for_each(&self, rec: Recorder<'_>, f: impl FnMut(&K, &V));

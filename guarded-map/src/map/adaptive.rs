@@ -4,6 +4,8 @@ use std::hash::{BuildHasher, Hash};
 
 use super::GuardedMap;
 use crate::backend::Adaptive;
+use crate::backend::adaptive::Switched;
+use crate::backend::adaptive::decide::{Estimate, SwitchReason};
 use crate::backend::adaptive::gate::ActiveBackend;
 use crate::error::SwitchError;
 use crate::spec::{MapSpec, SpecFor};
@@ -51,6 +53,69 @@ where
     /// assert_eq!((counters.len(), counters.active_backend()), (100, ActiveBackend::Sharded));
     /// ```
     pub fn switch_backend(&self, to: ActiveBackend) -> Result<bool, SwitchError> {
-        self.store.switch_to(to, self.rec(), self.rehash())
+        let switched =
+            self.store
+                .switch_to(to, SwitchReason::Requested, self.rec(), self.rehash())?;
+        if self.store.pinned().is_some() {
+            // A pinned map stays where it was sent.
+            self.store.pin(Some(to), self.rec(), self.rehash())?;
+        }
+        Ok(switched)
+    }
+
+    /// Switches the map to `to` and keeps it there: the cost model no longer switches it, until
+    /// [`unpin_backend`](Self::unpin_backend). Returns whether it switched.
+    ///
+    /// # Errors
+    ///
+    /// As [`switch_backend`](Self::switch_backend).
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, ActiveBackend, GuardedMap};
+    /// map_spec!(Routes: HashMap<u32, u32>, adaptive);
+    ///
+    /// let routes: GuardedMap<u32, u32, Routes> = GuardedMap::new();
+    /// routes.pin_backend(ActiveBackend::Sharded)?;
+    /// assert_eq!(routes.pinned_backend(), Some(ActiveBackend::Sharded));
+    /// routes.unpin_backend();
+    /// assert_eq!(routes.pinned_backend(), None);
+    /// # Ok::<(), guarded_map::SwitchError>(())
+    /// ```
+    pub fn pin_backend(&self, to: ActiveBackend) -> Result<bool, SwitchError> {
+        self.store.pin(Some(to), self.rec(), self.rehash())
+    }
+
+    /// Lets the cost model choose the form again (see [`Adaptive`]).
+    pub fn unpin_backend(&self) {
+        // Unpinning switches nothing and cannot fail.
+        let _ = self.store.pin(None, self.rec(), self.rehash());
+    }
+
+    /// The form the map is pinned to, if it is.
+    pub fn pinned_backend(&self) -> Option<ActiveBackend> {
+        self.store.pinned()
+    }
+
+    /// The map's last switch (from, to, why, when, how long), if it switched.
+    ///
+    /// ```
+    /// use guarded_map::{map_spec, ActiveBackend, GuardedMap, SwitchReason};
+    /// map_spec!(Jobs: HashMap<u32, u32>, adaptive);
+    ///
+    /// let jobs: GuardedMap<u32, u32, Jobs> = (0..10).map(|k| (k, k)).collect();
+    /// assert!(jobs.last_switch().is_none());
+    /// jobs.switch_backend(ActiveBackend::Sharded)?;
+    /// let last = jobs.last_switch().unwrap();
+    /// assert_eq!((last.from, last.to, last.reason), (ActiveBackend::Rcu, ActiveBackend::Sharded, SwitchReason::Requested));
+    /// # Ok::<(), guarded_map::SwitchError>(())
+    /// ```
+    pub fn last_switch(&self) -> Option<Switched> {
+        self.store.last_switch()
+    }
+
+    /// The cost model's estimate for the last window with enough operations: nanoseconds per
+    /// operation under each form.
+    pub fn backend_estimate(&self) -> Option<Estimate> {
+        self.store.estimate()
     }
 }

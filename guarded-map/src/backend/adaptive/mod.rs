@@ -6,18 +6,23 @@
 //! switch copies the active store's entries into the other with `Clone` (and `Hash`, for the
 //! hashes the tables need); a panic there leaves the map as it was.
 
+pub(crate) mod decide;
 pub(crate) mod gate;
 
 use std::borrow::Borrow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::time::Instant;
 
+use decide::{Decider, Estimate, SwitchReason};
 use gate::{ActiveBackend, Gate};
 
 use crate::error::SwitchError;
 
 use super::{RcuStore, ShardedStore, Storage, StoreConfig, Upserted};
 use crate::compute::{Compute, Outcome};
-use crate::stats::{MapStats, Recorder};
+use crate::stats::{MapStats, Recorder, Stats};
+use crate::sync::Mutex;
 use crate::table::Entry;
 use crate::trie::Frozen;
 
@@ -26,6 +31,49 @@ pub struct AdaptiveStore<K, V> {
     gate: Gate,
     rcu: RcuStore<K, V>,
     sharded: ShardedStore<K, V>,
+    /// The cost model's state; tried, never waited for.
+    decider: Mutex<Decider>,
+    /// A switch the cost model decided, carried out by the next operation that can hash keys.
+    due: AtomicU8,
+    /// The form the map is held in (`NONE`: the cost model decides).
+    pinned: AtomicU8,
+    /// The last switch: from, to, why, when.
+    last_switch: Mutex<Option<Switched>>,
+}
+
+/// One switch of an adaptive map.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Switched {
+    /// The form before.
+    pub from: ActiveBackend,
+    /// The form after.
+    pub to: ActiveBackend,
+    /// Why.
+    pub reason: SwitchReason,
+    /// When it ended.
+    pub at: Instant,
+    /// How long writers waited for the copy and readers' leaving, in all.
+    pub took: std::time::Duration,
+    /// The estimate it followed (the last window's, for a requested switch).
+    pub estimate: Option<Estimate>,
+}
+
+/// `due` and `pinned` hold a form's code, or this.
+const NONE: u8 = 0;
+
+fn code(form: ActiveBackend) -> u8 {
+    match form {
+        ActiveBackend::Rcu => 1,
+        ActiveBackend::Sharded => 2,
+    }
+}
+
+fn form(code: u8) -> Option<ActiveBackend> {
+    match code {
+        1 => Some(ActiveBackend::Rcu),
+        2 => Some(ActiveBackend::Sharded),
+        _ => None,
+    }
 }
 
 impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
@@ -40,6 +88,84 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
             gate: Gate::new(active),
             rcu,
             sharded,
+            decider: Mutex::new(Decider::default()),
+            due: AtomicU8::new(NONE),
+            pinned: AtomicU8::new(NONE),
+            last_switch: Mutex::new(None),
+        }
+    }
+
+    /// The form the map is pinned to, if it is.
+    pub(crate) fn pinned(&self) -> Option<ActiveBackend> {
+        form(self.pinned.load(Relaxed))
+    }
+
+    /// Pins the map to `to` (switching to it now), or with `None` lets the cost model decide again.
+    pub(crate) fn pin(
+        &self,
+        to: Option<ActiveBackend>,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Result<bool, SwitchError> {
+        let Some(to) = to else {
+            self.pinned.store(NONE, Relaxed);
+            return Ok(false);
+        };
+        let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
+        self.pinned.store(code(to), Relaxed);
+        Ok(switched)
+    }
+
+    /// The last switch, if any.
+    pub(crate) fn last_switch(&self) -> Option<Switched> {
+        *self.last_switch.lock()
+    }
+
+    /// The cost model's last estimate, if a window with enough operations ended.
+    pub(crate) fn estimate(&self) -> Option<Estimate> {
+        self.decider.lock().last
+    }
+
+    /// At a sample point: ends the cost model's window when one has passed, and marks a switch
+    /// due when the model decides one (the next operation that can hash keys carries it out).
+    fn sample_window(&self, stats: &MapStats) {
+        if self.pinned.load(Relaxed) != NONE {
+            return;
+        }
+        let Some(mut decider) = self.decider.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if !decider.due(now) {
+            return;
+        }
+        let counts = Stats::from_counts(&stats.counts());
+        if let Some(to) = decider.observe(now, counts, self.gate.active()) {
+            self.due.store(code(to), Relaxed);
+        }
+    }
+
+    /// Carries out a switch the cost model marked due (one relaxed load when none is).
+    #[inline]
+    fn switch_if_due(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
+        if self.due.load(Relaxed) != NONE {
+            self.switch_now(rec, rehash);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn switch_now(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
+        let Some(to) = form(self.due.swap(NONE, Relaxed)) else {
+            return;
+        };
+        // Inside an operation of this map (a closure that reads it): the next one will.
+        if self.pinned.load(Relaxed) == NONE
+            && self
+                .switch_to(to, SwitchReason::CostModel, rec, rehash)
+                .is_err()
+        {
+            self.due.store(code(to), Relaxed);
         }
     }
 
@@ -52,9 +178,12 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     pub(crate) fn switch_to(
         &self,
         to: ActiveBackend,
+        reason: SwitchReason,
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Result<bool, SwitchError> {
+        let from = self.gate.active();
+        let start = Instant::now();
         let switched = self.gate.switch(
             to,
             |from, to| {
@@ -80,6 +209,19 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         )?;
         // Each store moved the capacity gauge its own way: set it to the one in use.
         rec.set_capacity(self.capacity());
+        if switched {
+            let at = Instant::now();
+            let mut decider = self.decider.lock();
+            decider.switched(at);
+            *self.last_switch.lock() = Some(Switched {
+                from,
+                to,
+                reason,
+                at,
+                took: at.duration_since(start),
+                estimate: decider.last,
+            });
+        }
         Ok(switched)
     }
 
@@ -177,10 +319,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
-        self.gate.write(|active| {
+        let out = self.gate.write(|active| {
             on!(self, active, |store| store
-                .insert(hash, key, value, rec, rehash))
-        })
+                .insert(hash, key, value, rec, &rehash))
+        });
+        self.switch_if_due(rec, rehash);
+        out
     }
 
     fn remove<Q>(
@@ -194,8 +338,11 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.gate
-            .write(|active| on!(self, active, |store| store.remove(hash, key, rec, rehash)))
+        let out = self
+            .gate
+            .write(|active| on!(self, active, |store| store.remove(hash, key, rec, &rehash)));
+        self.switch_if_due(rec, rehash);
+        out
     }
 
     fn update<Q, R>(
@@ -210,10 +357,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.gate.write(|active| {
+        let out = self.gate.write(|active| {
             on!(self, active, |store| store
-                .update(hash, key, rec, rehash, f))
-        })
+                .update(hash, key, rec, &rehash, f))
+        });
+        self.switch_if_due(rec, rehash);
+        out
     }
 
     fn upsert<R>(
@@ -225,10 +374,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
-        self.gate.write(|active| {
+        let out = self.gate.write(|active| {
             on!(self, active, |store| store
-                .upsert(hash, key, rec, rehash, default, f))
-        })
+                .upsert(hash, key, rec, &rehash, default, f))
+        });
+        self.switch_if_due(rec, rehash);
+        out
     }
 
     fn compute<Q, R>(
@@ -244,10 +395,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.gate.write(|active| {
+        let out = self.gate.write(|active| {
             on!(self, active, |store| store
-                .compute(hash, key, rec, rehash, owned, f))
-        })
+                .compute(hash, key, rec, &rehash, owned, f))
+        });
+        self.switch_if_due(rec, rehash);
+        out
     }
 
     fn retain(&self, rec: Recorder<'_>, f: impl FnMut(&K, &mut V) -> bool) {
@@ -306,6 +459,14 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
 
     fn len(&self) -> usize {
         on!(self, self.gate.active(), |store| store.len())
+    }
+
+    fn sampled(&self, stats: &MapStats) {
+        self.sample_window(stats);
+    }
+
+    fn settle(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
+        self.switch_if_due(rec, rehash);
     }
 
     fn capacity(&self) -> usize {
