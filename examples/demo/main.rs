@@ -88,7 +88,28 @@ fn main() -> ExitCode {
         }
     });
     let served: u64 = state.statuses.snapshot().iter().map(|(_, n)| n).sum();
-    println!("\nserved {served} requests; from a scrape of /metrics now:");
+    println!("\nserved {served} requests");
+    for (label, last) in [
+        ("demo.sessions", state.sessions.last_switch()),
+        ("demo.status_counts", state.statuses.last_switch()),
+    ] {
+        match last {
+            Some(s) => println!(
+                "{label}: last switch {} -> {} at {:.1} s ({}, took {:?}){}",
+                s.from.as_str(),
+                s.to.as_str(),
+                s.at.saturating_duration_since(start).as_secs_f64(),
+                s.reason.as_str(),
+                s.took,
+                s.estimate.map_or_else(String::new, |e| format!(
+                    "; estimated {:.0} ns per operation as rcu, {:.0} as sharded",
+                    e.rcu_nanos, e.sharded_nanos
+                )),
+            ),
+            None => println!("{label}: no switch"),
+        }
+    }
+    println!("from a scrape of /metrics now:");
     let shown = [
         "guarded_map_operations_total{map=\"demo.routes\",op=\"get\"}",
         "guarded_map_operations_total{map=\"demo.routes\",op=\"insert\"}",
@@ -96,6 +117,8 @@ fn main() -> ExitCode {
         "guarded_map_entries{map=\"demo.sessions\"}",
         "guarded_map_rejected_total{map=\"demo.sessions\"}",
         "guarded_map_lock_contended_total{map=\"demo.status_counts\"}",
+        "guarded_map_backend{map=\"demo.sessions\"",
+        "guarded_map_backend{map=\"demo.status_counts\"",
     ];
     for line in exporter
         .render()

@@ -15,11 +15,12 @@ pub struct State {
     /// Upstream port by path prefix: read on every request, changed by deploys.
     #[guarded(rcu, name = "demo.routes")]
     pub routes: HashMap<String, u16>,
-    /// Live sessions by id: validated on most requests, created by logins.
-    #[guarded(sharded(shards = 16), name = "demo.sessions", max_len = 50_000)]
+    /// Live sessions by id: validated on most requests, created by logins. Adaptive: `Rcu` while
+    /// requests mostly read, `Sharded` once a login storm writes.
+    #[guarded(adaptive(shards = 16), name = "demo.sessions", max_len = 50_000)]
     pub sessions: HashMap<u64, Session>,
-    /// Responses by status code: bumped by every request.
-    #[guarded(sharded(shards = 4), name = "demo.status_counts")]
+    /// Responses by status code: bumped by every request (its cost model moves it to `Sharded`).
+    #[guarded(adaptive(shards = 4), name = "demo.status_counts")]
     pub statuses: HashMap<u16, u64>,
 }
 

@@ -21,8 +21,8 @@ impl Table {
 
     pub fn header() -> String {
         format!(
-            "{:<20} {:>11} {:>11} {:>8} {:>10} {:>16}",
-            "map", "ops/s", "read:write", "entries", "contended", "wait/contended"
+            "{:<20} {:>8} {:>11} {:>11} {:>8} {:>10} {:>16}",
+            "map", "form", "ops/s", "read:write", "entries", "contended", "wait/contended"
         )
     }
 
@@ -32,13 +32,15 @@ impl Table {
         MAPS.iter()
             .zip(self.last.iter_mut())
             .map(|(label, last)| {
-                let now = registry::report(label).map(|r| r.stats).unwrap_or_default();
+                let report = registry::report(label);
+                let now = report.as_ref().map(|r| r.stats).unwrap_or_default();
                 let delta = now.since(last);
                 *last = now;
                 let (reads, writes) = (delta.gets, delta.writes());
                 format!(
-                    "{:<20} {:>11.0} {:>11} {:>8} {:>10} {:>16}",
+                    "{:<20} {:>8} {:>11.0} {:>11} {:>8} {:>10} {:>16}",
                     label,
+                    report.map_or("-", |r| form(&r)),
                     (reads + writes) as f64 / secs,
                     ratio(reads, writes),
                     delta.len,
@@ -47,6 +49,16 @@ impl Table {
                 )
             })
             .collect()
+    }
+}
+
+/// The form an adaptive map has now (`rcu`, `sharded`), or the backend of another.
+fn form(report: &registry::MapReport) -> &'static str {
+    match (report.forms.rcu, report.forms.sharded) {
+        (0, 0) => report.descriptor.backend().as_str(),
+        (_, 0) => "rcu",
+        (0, _) => "sharded",
+        _ => "both",
     }
 }
 

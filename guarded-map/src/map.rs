@@ -203,6 +203,7 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
             waited: hooks::waited,
             observe_wait: report::observe_lock_wait,
             observe_publish: report::observe_publish,
+            switched: report::observe_switch,
         });
         let stats = MapStats::new(S::DESCRIPTOR, entry_bytes);
         let store = make(stats.recorder(Self::STATS));

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use crate::backend::adaptive::gate::ActiveBackend;
 use crate::descriptor::Descriptor;
 use crate::stats::{Counter, Counts, HotKey, MapStats, Stats};
 
@@ -70,6 +71,27 @@ pub struct MapReport {
     /// Counters summed over every instance ever created (dropped ones included); `len` and
     /// `capacity` summed over live instances.
     pub stats: Stats,
+    /// Of an adaptive map: how many live instances are in each form (zeros for other backends).
+    pub forms: Forms,
+}
+
+/// Live instances of an adaptive map in each of its forms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forms {
+    /// In the `Rcu` form.
+    pub rcu: usize,
+    /// In the `Sharded` form.
+    pub sharded: usize,
+}
+
+impl Forms {
+    fn add(&mut self, form: u8) {
+        match ActiveBackend::from_code(form) {
+            Some(ActiveBackend::Rcu) => self.rcu += 1,
+            Some(ActiveBackend::Sharded) => self.sharded += 1,
+            None => {}
+        }
+    }
 }
 
 /// How many parts the live instances are split into, each under its own lock: creating and
@@ -161,6 +183,7 @@ struct Sum {
     len: i128,
     capacity: u64,
     memory: u64,
+    forms: Forms,
     /// Every live instance's top keys (samples counted, shares filled in at the end), and the
     /// samples of all of them.
     hot: Vec<HotKey>,
@@ -178,6 +201,7 @@ impl Sum {
         self.len += net(&self.counts) - before;
         self.capacity += stats.capacity() as u64;
         self.memory += stats.memory_bytes() as u64;
+        self.forms.add(stats.form());
         if let Some((ranked, samples)) = stats.hot_keys() {
             let ranks = stats.descriptor.hot_key_ranks();
             self.hot.extend(ranked.into_iter().take(ranks));
@@ -199,6 +223,7 @@ impl Sum {
             descriptor,
             instances: self.instances,
             stats,
+            forms: self.forms,
         }
     }
 }
@@ -297,6 +322,7 @@ fn reports_with_hot_keys() -> Vec<(MapReport, Vec<HotKey>)> {
                 descriptor,
                 instances: 0,
                 stats: Stats::default(),
+                forms: Forms::default(),
             };
             out.push((report, Vec::new()));
         }
@@ -333,6 +359,8 @@ pub(crate) fn labelled() -> Vec<(MapReport, Vec<HotKey>)> {
             Some((m, merged_hot)) => {
                 m.instances += report.instances;
                 m.stats += report.stats;
+                m.forms.rcu += report.forms.rcu;
+                m.forms.sharded += report.forms.sharded;
                 // Descriptors sharing a label: their shares, each of its own samples, ranked.
                 merged_hot.extend(hot);
                 merged_hot.sort_unstable_by(|a, b| b.share.total_cmp(&a.share));

@@ -19,6 +19,8 @@ struct Fixture {
     sessions: HashMap<u64, u64>,
     #[guarded(sharded, name = "e2e.quiet", stats = false)]
     quiet: HashMap<u8, u8>,
+    #[guarded(adaptive, name = "e2e.adaptive")]
+    adaptive: HashMap<u32, u32>,
 }
 
 impl Fixture {
@@ -27,6 +29,7 @@ impl Fixture {
             routes: Default::default(),
             sessions: Default::default(),
             quiet: Default::default(),
+            adaptive: Default::default(),
         }
     }
 }
@@ -49,6 +52,32 @@ fn exercise(f: &Fixture) {
     f.sessions.retain(|id, _| *id != 1); // 1 retain
     f.sessions.clear(); // 1 clear
     f.quiet.insert(1, 1);
+    f.adaptive.insert(1, 1);
+    f.adaptive.insert(2, 2);
+    f.adaptive
+        .switch_backend(guarded_map::ActiveBackend::Sharded)
+        .unwrap(); // 1 requested switch
+}
+
+fn adaptive(samples: &[Sample]) {
+    let v = |name: &str, labels: &[(&str, &str)]| scrape::value(samples, name, labels);
+    let map = ("map", "e2e.adaptive");
+    // Both instances switched once; the live one is `Sharded` now.
+    let switch = [
+        map,
+        ("from", "rcu"),
+        ("to", "sharded"),
+        ("reason", "requested"),
+    ];
+    assert_eq!(v("guarded_map_backend_switches_total", &switch), 2.0);
+    assert_eq!(v("guarded_map_backend_switch_seconds_count", &[map]), 2.0);
+    assert_eq!(
+        v("guarded_map_backend", &[map, ("backend", "sharded")]),
+        1.0
+    );
+    assert_eq!(v("guarded_map_backend", &[map, ("backend", "rcu")]), 0.0);
+    assert_eq!(v("guarded_map_info", &[map, ("backend", "adaptive")]), 1.0);
+    assert_eq!(v("guarded_map_entries", &[map]), 2.0);
 }
 
 fn routes_and_sessions(samples: &[Sample]) {
@@ -197,6 +226,7 @@ fn scrape_shows_every_metric_with_exact_counts() {
     assert_eq!(status, 200, "{body}");
     let samples = scrape::parse(&body);
     routes_and_sessions(&samples);
+    adaptive(&samples);
 
     // Every metric guarded-map documents is in the scrape.
     for metric in guarded_map::report::METRICS {

@@ -32,6 +32,9 @@
 //! | `guarded_map_growth_entries_per_second{window}` | gauge | `window`: `1m`, `15m` ([`Forecast`]) |
 //! | `guarded_map_time_to_max_len_seconds{window}` | gauge | `+Inf` while not growing; maps with a `max_len` only |
 //! | `guarded_map_hot_key_share{rank}` | gauge | `rank`: 1 to the map's `hot_keys` (5 by default); never a key as a label |
+//! | `guarded_map_backend{backend}` | gauge | adaptive maps: live instances in each form (`rcu`, `sharded`) |
+//! | `guarded_map_backend_switches_total{from, to, reason}` | counter | adaptive maps: switches, by direction and `reason` (`cost_model`, `requested`) |
+//! | `guarded_map_backend_switch_seconds` | histogram | adaptive maps: the time each switch took |
 //!
 //! Maps declared with `stats = false` publish only `guarded_map_info` and `guarded_map_instances`.
 //! Histograms see the events that happen while a recorder is installed.
@@ -45,7 +48,7 @@ pub use forecast::{Forecast, Window, forecast};
 pub use names::{
     ALL as METRICS, Kind as MetricKind, MIRROR_METRICS, Metric, SECONDS_BUCKETS, label,
 };
-pub(crate) use publish::{observe_lock_wait, observe_publish};
+pub(crate) use publish::{observe_lock_wait, observe_publish, observe_switch};
 pub use reporter::{Reporter, ReporterError};
 
 /// Registers the help text and unit of every metric guarded-map publishes with the installed

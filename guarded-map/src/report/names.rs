@@ -77,6 +77,31 @@ pub const RCU_PUBLISH: Metric = metric(
     "Time to build and publish one version of an rcu map (one publish in 16, sampled).",
 );
 
+/// `guarded_map_backend{map, backend}`: live instances of an adaptive map in each form.
+pub const BACKEND: Metric = metric(
+    "guarded_map_backend",
+    Kind::Gauge,
+    Unit::Count,
+    "Live instances of an adaptive map in each form (backend rcu or sharded): 1 for the active \
+     form of a single instance.",
+);
+/// `guarded_map_backend_switches_total{map, from, to, reason}`.
+pub const BACKEND_SWITCHES: Metric = metric(
+    "guarded_map_backend_switches_total",
+    Kind::Counter,
+    Unit::Count,
+    "Switches of an adaptive map between its forms, by direction and reason (cost_model, \
+     requested).",
+);
+/// `guarded_map_backend_switch_seconds{map}`.
+pub const BACKEND_SWITCH: Metric = metric(
+    "guarded_map_backend_switch_seconds",
+    Kind::Histogram,
+    Unit::Seconds,
+    "Time an adaptive map's switch took, its copy (while writers wait) and the wait for readers \
+     of the old form.",
+);
+
 /// `guarded_map_load_factor{map}`.
 pub const LOAD_FACTOR: Metric = metric(
     "guarded_map_load_factor",
@@ -171,9 +196,10 @@ pub const MIRROR_METRICS: [Metric; 5] = [
 macro_rules! define_all {
     (@acc [$($metric:expr,)*]) => {
         /// Every metric, in the order they are described.
-        pub const ALL: [Metric; 11 + [$(stringify!($metric)),*].len()] = [
+        pub const ALL: [Metric; 14 + [$(stringify!($metric)),*].len()] = [
             INFO, OPERATIONS, INSTANCES, LOCK_WAIT, RCU_PUBLISH, $($metric,)*
             LOAD_FACTOR, SLACK, MAX_LEN, GROWTH, TIME_TO_MAX_LEN, HOT_KEY_SHARE,
+            BACKEND, BACKEND_SWITCHES, BACKEND_SWITCH,
         ];
     };
     (@acc [$($metric:expr,)*] $(#[doc = $doc:literal])* $field:ident $name:ident : $kind:ident
@@ -211,8 +237,14 @@ pub mod label {
     pub const MAP: &str = "map";
     /// The operation kind, on `guarded_map_operations_total`.
     pub const OP: &str = "op";
-    /// The backend, on `guarded_map_info`.
+    /// The backend, on `guarded_map_info`; the form, on `guarded_map_backend`.
     pub const BACKEND: &str = "backend";
+    /// The forms a switch went from and to, on `guarded_map_backend_switches_total`.
+    pub const FROM: &str = "from";
+    /// See [`FROM`].
+    pub const TO: &str = "to";
+    /// Why a switch happened, on `guarded_map_backend_switches_total`.
+    pub const REASON: &str = "reason";
     /// The key type, on `guarded_map_info`.
     pub const KEY_TYPE: &str = "key_type";
     /// The value type, on `guarded_map_info`.

@@ -8,8 +8,11 @@ use guarded_map_probe_common::Op;
 
 use super::forecast::{self, Window};
 use super::names::{self, label};
+use crate::backend::adaptive::decide::SwitchReason;
+use crate::backend::adaptive::gate::ActiveBackend;
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::registry::{self, MapReport};
+use crate::stats::sink::Switch;
 use crate::stats::{HotKey, Stats};
 
 /// Publishes every registered map's statistics to the installed recorder: counters as absolute
@@ -46,6 +49,9 @@ fn publish(report: &MapReport, hot: &[HotKey]) {
     // An adaptive map publishes versions while it is in its `Rcu` form.
     let rcu = matches!(d.backend(), BackendKind::Rcu | BackendKind::Adaptive);
     publish_stats(s, &map, rcu);
+    if d.backend() == BackendKind::Adaptive {
+        publish_forms(report, &map);
+    }
     publish_capacity(report, &map);
     publish_hot_keys(d, hot, &map);
     // Registering a histogram (without an observation) makes it visible before its first event.
@@ -56,6 +62,37 @@ fn publish(report: &MapReport, hot: &[HotKey]) {
 }
 
 /// The gauges derived from the entry count: load, slack, and the growth forecast.
+/// How many live instances of an adaptive map are in each form; the switch metrics are
+/// registered, so that they show before the first switch.
+fn publish_forms(report: &MapReport, map: &Label) {
+    for (form, instances) in [
+        (ActiveBackend::Rcu, report.forms.rcu),
+        (ActiveBackend::Sharded, report.forms.sharded),
+    ] {
+        let labels = vec![
+            map.clone(),
+            Label::from_static_parts(label::BACKEND, form.as_str()),
+        ];
+        gauge!(names::BACKEND.name, labels).set(instances as f64);
+    }
+    let _registered = histogram!(names::BACKEND_SWITCH.name, vec![map.clone()]);
+    // Every direction and reason at 0 until it happens, so that rates and alerts see a series.
+    for (from, to) in [
+        (ActiveBackend::Rcu, ActiveBackend::Sharded),
+        (ActiveBackend::Sharded, ActiveBackend::Rcu),
+    ] {
+        for reason in SwitchReason::ALL {
+            let labels = vec![
+                map.clone(),
+                Label::from_static_parts(label::FROM, from.as_str()),
+                Label::from_static_parts(label::TO, to.as_str()),
+                Label::from_static_parts(label::REASON, reason.as_str()),
+            ];
+            counter!(names::BACKEND_SWITCHES.name, labels).increment(0);
+        }
+    }
+}
+
 fn publish_capacity(report: &MapReport, map: &Label) {
     let s = &report.stats;
     gauge!(names::LOAD_FACTOR.name, vec![map.clone()]).set(s.load_factor());
@@ -135,4 +172,16 @@ pub(crate) fn observe_lock_wait(d: &'static Descriptor, wait: Duration) {
 /// Records the duration of one RCU publish of a map of `d`.
 pub(crate) fn observe_publish(d: &'static Descriptor, took: Duration) {
     histogram!(names::RCU_PUBLISH.name, vec![map_label(d)]).record(took.as_secs_f64());
+}
+
+/// Counts one switch of an adaptive map of `d`, and records how long it took.
+pub(crate) fn observe_switch(d: &'static Descriptor, switch: Switch, took: Duration) {
+    let labels = vec![
+        map_label(d),
+        Label::from_static_parts(label::FROM, switch.from),
+        Label::from_static_parts(label::TO, switch.to),
+        Label::from_static_parts(label::REASON, switch.reason),
+    ];
+    counter!(names::BACKEND_SWITCHES.name, labels).increment(1);
+    histogram!(names::BACKEND_SWITCH.name, vec![map_label(d)]).record(took.as_secs_f64());
 }

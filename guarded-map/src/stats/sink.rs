@@ -1,4 +1,5 @@
-//! Where rare events leave the statistics layer: a contended lock wait and an RCU publish are
+//! Where rare events leave the statistics layer: a contended lock wait, an RCU publish and an
+//! adaptive map's switch are
 //! counted here, and also matter to the probe's hooks and to the metrics histograms, which sit above
 //! this layer. Those layers install a [`Sink`] once (the map does, when the first one is built), so
 //! the statistics never call up.
@@ -16,6 +17,17 @@ pub(crate) struct Sink {
     pub(crate) observe_wait: fn(&'static Descriptor, Duration),
     /// A counting map of this descriptor took this long to publish a new version.
     pub(crate) observe_publish: fn(&'static Descriptor, Duration),
+    /// A counting adaptive map of this descriptor switched `from` a form `to` another, for a
+    /// `reason`, in this long (names as the metrics' labels have them).
+    pub(crate) switched: fn(&'static Descriptor, Switch, Duration),
+}
+
+/// One switch of an adaptive map, by the names its metric labels use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Switch {
+    pub(crate) from: &'static str,
+    pub(crate) to: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();

@@ -14,7 +14,7 @@
 //! [`attach`](super::attach)).
 
 use std::ops::Index;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -89,6 +89,8 @@ pub struct MapStats {
     /// (128 bytes that most maps never count in).
     shared: OnceLock<Box<[AtomicU64; COUNTERS]>>,
     capacity: AtomicUsize,
+    /// An adaptive map's form (1: `Rcu`, 2: `Sharded`); 0 for the other backends.
+    form: AtomicU8,
     /// The hot-key summary, made at the first sample (most maps of a program with many instances
     /// never get one).
     hot: OnceLock<Box<Mutex<Sketch>>>,
@@ -107,6 +109,7 @@ impl MapStats {
             slots: PerThread::new(),
             shared: OnceLock::new(),
             capacity: AtomicUsize::new(0),
+            form: AtomicU8::new(0),
             hot: OnceLock::new(),
             attached: AttachmentsLock::default(),
             me: me.clone(),
@@ -194,6 +197,11 @@ impl MapStats {
         self.attached.lock().add_to(total);
     }
 
+    /// An adaptive map's form (1: `Rcu`, 2: `Sharded`), 0 for another backend's map.
+    pub(crate) fn form(&self) -> u8 {
+        self.form.load(Relaxed)
+    }
+
     /// The capacity gauge (entries the map can hold without allocating).
     pub(crate) fn capacity(&self) -> usize {
         self.capacity.load(Relaxed)
@@ -268,6 +276,22 @@ impl Recorder<'_> {
         {
             (sink.observe_publish)(self.stats.descriptor, took);
         }
+    }
+
+    /// An adaptive map switched: its form gauge moves, and the switch goes to the sink.
+    #[cold]
+    pub(crate) fn switched(&self, switch: sink::Switch, form: u8, took: Duration) {
+        self.stats.form.store(form, Relaxed);
+        if self.enabled()
+            && let Some(sink) = sink::get()
+        {
+            (sink.switched)(self.stats.descriptor, switch, took);
+        }
+    }
+
+    /// Sets an adaptive map's form gauge (1: `Rcu`, 2: `Sharded`), when it is made.
+    pub(crate) fn set_form(&self, form: u8) {
+        self.stats.form.store(form, Relaxed);
     }
 
     /// Sets the capacity gauge (writers that know the whole map's capacity).

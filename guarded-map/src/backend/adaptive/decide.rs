@@ -175,6 +175,9 @@ pub enum SwitchReason {
 }
 
 impl SwitchReason {
+    /// Every reason.
+    pub const ALL: [SwitchReason; 2] = [SwitchReason::CostModel, SwitchReason::Requested];
+
     /// The label value of `guarded_map_backend_switches_total`'s `reason`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -55,6 +55,32 @@ impl ActiveBackend {
         }
     }
 
+    /// The lowercase name metrics and the probe use (`"rcu"`, `"sharded"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActiveBackend::Rcu => "rcu",
+            ActiveBackend::Sharded => "sharded",
+        }
+    }
+
+    /// The form's code where a byte holds it (a map's statistics, the probe's records); 0 is
+    /// none.
+    pub(crate) const fn code(self) -> u8 {
+        match self {
+            ActiveBackend::Rcu => 1,
+            ActiveBackend::Sharded => 2,
+        }
+    }
+
+    /// The form of a [`code`](Self::code), if it is one.
+    pub(crate) const fn from_code(code: u8) -> Option<ActiveBackend> {
+        match code {
+            1 => Some(ActiveBackend::Rcu),
+            2 => Some(ActiveBackend::Sharded),
+            _ => None,
+        }
+    }
+
     /// The other one.
     pub fn other(self) -> ActiveBackend {
         match self {

@@ -21,6 +21,7 @@ use crate::error::SwitchError;
 
 use super::{RcuStore, ShardedStore, Storage, StoreConfig, Upserted};
 use crate::compute::{Compute, Outcome};
+use crate::stats::sink::Switch;
 use crate::stats::{MapStats, Recorder, Stats};
 use crate::sync::Mutex;
 use crate::table::Entry;
@@ -58,22 +59,15 @@ pub struct Switched {
     pub estimate: Option<Estimate>,
 }
 
-/// `due` and `pinned` hold a form's code, or this.
+/// `due` and `pinned` hold a form's code ([`ActiveBackend::code`]), or this.
 const NONE: u8 = 0;
 
 fn code(form: ActiveBackend) -> u8 {
-    match form {
-        ActiveBackend::Rcu => 1,
-        ActiveBackend::Sharded => 2,
-    }
+    form.code()
 }
 
 fn form(code: u8) -> Option<ActiveBackend> {
-    match code {
-        1 => Some(ActiveBackend::Rcu),
-        2 => Some(ActiveBackend::Sharded),
-        _ => None,
-    }
+    ActiveBackend::from_code(code)
 }
 
 impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
@@ -81,9 +75,11 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     fn with_active(
         config: StoreConfig,
         active: ActiveBackend,
+        rec: Recorder<'_>,
         make: impl FnOnce(StoreConfig) -> (RcuStore<K, V>, ShardedStore<K, V>),
     ) -> Self {
         let (rcu, sharded) = make(config);
+        rec.set_form(active.code());
         AdaptiveStore {
             gate: Gate::new(active),
             rcu,
@@ -211,6 +207,13 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         rec.set_capacity(self.capacity());
         if switched {
             let at = Instant::now();
+            let took = at.duration_since(start);
+            let names = Switch {
+                from: from.as_str(),
+                to: to.as_str(),
+                reason: reason.as_str(),
+            };
+            rec.switched(names, to.code(), took);
             let mut decider = self.decider.lock();
             decider.switched(at);
             *self.last_switch.lock() = Some(Switched {
@@ -218,7 +221,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
                 to,
                 reason,
                 at,
-                took: at.duration_since(start),
+                took,
                 estimate: decider.last,
             });
         }
@@ -259,7 +262,7 @@ macro_rules! on {
 impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
         // The inactive store first and empty: the active one sets the capacity gauge last.
-        Self::with_active(config, ActiveBackend::Rcu, |config| {
+        Self::with_active(config, ActiveBackend::Rcu, rec, |config| {
             let sharded = ShardedStore::new(
                 StoreConfig {
                     capacity: 0,
@@ -277,7 +280,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Self {
-        Self::with_active(config, ActiveBackend::Rcu, |config| {
+        Self::with_active(config, ActiveBackend::Rcu, rec, |config| {
             let sharded = ShardedStore::new(
                 StoreConfig {
                     capacity: 0,
@@ -493,7 +496,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         V: Clone,
     {
         self.gate.read(|active| match active {
-            ActiveBackend::Rcu => Self::with_active(config, active, |config| {
+            ActiveBackend::Rcu => Self::with_active(config, active, rec, |config| {
                 let sharded = ShardedStore::new(
                     StoreConfig {
                         capacity: 0,
@@ -503,7 +506,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
                 );
                 (self.rcu.duplicate(config, rec), sharded)
             }),
-            ActiveBackend::Sharded => Self::with_active(config, active, |config| {
+            ActiveBackend::Sharded => Self::with_active(config, active, rec, |config| {
                 let rcu = RcuStore::new(
                     StoreConfig {
                         capacity: 0,
