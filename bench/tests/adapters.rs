@@ -54,9 +54,9 @@ fn every_contender_passes_every_workload_it_admits() {
             }
         }
     }
-    // 9 concurrent maps x 5 workloads x 2 thread counts, the limit on pure read, copy-on-write on
+    // 10 concurrent maps x 5 workloads x 2 thread counts, the limit on pure read, copy-on-write on
     // all five at this size; twice (both hasher settings).
-    assert_eq!(ran, 2 * (9 * 5 * 2 + 2 + 5 * 2));
+    assert_eq!(ran, 2 * (10 * 5 * 2 + 2 + 5 * 2));
 }
 
 #[test]

@@ -43,6 +43,29 @@ fn ordered_runs_and_writes_its_results() {
 }
 
 #[test]
+fn phases_runs_and_writes_its_results() {
+    let out = scratch("phases.json");
+    let args = [
+        "--entries",
+        "2000",
+        "--phases",
+        "2",
+        "--phase-seconds",
+        "0.05",
+    ];
+    assert_succeeded(&run(env!("CARGO_BIN_EXE_phases"), &args, &out));
+    let results = json(&out);
+    let runs = results["runs"].as_array().unwrap();
+    // Rcu, Sharded, Adaptive and dashmap, each with a figure per phase.
+    assert_eq!(runs.len(), 4);
+    assert!(
+        runs.iter()
+            .all(|r| r["phase_mops"].as_array().unwrap().len() == 2)
+    );
+    assert!(results["adaptive_over_best_static"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn capacity_runs_and_writes_history_report_and_picture() {
     let (history, out, svg) = (scratch("c.jsonl"), scratch("c.json"), scratch("c.svg"));
     let (history_arg, svg_arg) = (history.to_str().unwrap(), svg.to_str().unwrap());

@@ -13,7 +13,8 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use guarded_map_bench::adapter::{Concurrent, Read, Write};
 use guarded_map_bench::contenders::{
-    Dash, Fast, Guarded, Papaya, RcuBare, RcuStats, SccMap, ShardedBare, ShardedStats,
+    AdaptiveStats, Dash, Fast, Guarded, Papaya, RcuBare, RcuStats, SccMap, ShardedBare,
+    ShardedStats,
 };
 
 /// One kind of operation on one contender, for callgrind.
@@ -44,6 +45,7 @@ enum Contender {
     ShardedBare,
     Rcu,
     RcuBare,
+    Adaptive,
     Dashmap,
     Scc,
     Papaya,
@@ -169,6 +171,7 @@ fn main() {
         Contender::ShardedBare => run::<Guarded<ShardedBare, Fast>>(&args),
         Contender::Rcu => run::<Guarded<RcuStats, Fast>>(&args),
         Contender::RcuBare => run::<Guarded<RcuBare, Fast>>(&args),
+        Contender::Adaptive => run::<Guarded<AdaptiveStats, Fast>>(&args),
         Contender::Dashmap => run::<Dash<Fast>>(&args),
         Contender::Scc => run::<SccMap<Fast>>(&args),
         Contender::Papaya => run::<Papaya<Fast>>(&args),

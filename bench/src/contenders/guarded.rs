@@ -23,6 +23,10 @@ map_spec!(
     /// `Sharded`, statistics compiled out.
     pub ShardedBare: HashMap<u64, u64>, sharded, stats = false
 );
+map_spec!(
+    /// `Adaptive` (starts as `Rcu`, switches by its cost model), statistics on.
+    pub AdaptiveStats: HashMap<u64, u64>, adaptive
+);
 
 /// A `GuardedMap<u64, u64, S, H>` shared by the worker threads.
 pub type Guarded<S, H> = Shared<GuardedMap<u64, u64, S, H>>;

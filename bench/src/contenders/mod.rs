@@ -19,7 +19,7 @@ use crate::workload::{Job, Workload};
 
 pub use self::cow::CopyOnWrite;
 pub use self::dashmap::Dash;
-pub use self::guarded::{Guarded, RcuBare, RcuStats, ShardedBare, ShardedStats};
+pub use self::guarded::{AdaptiveStats, Guarded, RcuBare, RcuStats, ShardedBare, ShardedStats};
 pub use self::limit::Unsynchronized;
 pub use self::papaya::Papaya;
 pub use self::rwlock::Locked;
@@ -159,6 +159,8 @@ pub const RCU_BARE: &str = "guarded-map Rcu (stats off)";
 pub const SHARDED: &str = "guarded-map Sharded";
 /// `Sharded` with statistics compiled out.
 pub const SHARDED_BARE: &str = "guarded-map Sharded (stats off)";
+/// `Adaptive`, statistics on.
+pub const ADAPTIVE: &str = "guarded-map Adaptive";
 /// The reference of every ratio.
 pub const DASHMAP: &str = "dashmap";
 /// The limit of the read-only workloads.
@@ -186,6 +188,7 @@ where
         Contender::concurrent::<Guarded<RcuBare, S>>(RCU_BARE, s),
         Contender::concurrent::<Guarded<ShardedStats, S>>(SHARDED, s),
         Contender::concurrent::<Guarded<ShardedBare, S>>(SHARDED_BARE, s),
+        Contender::concurrent::<Guarded<AdaptiveStats, S>>(ADAPTIVE, s),
         Contender::concurrent::<Dash<S>>(DASHMAP, s),
         Contender::concurrent::<Papaya<S>>("papaya", s),
         Contender::concurrent::<SccMap<S>>("scc HashMap", s),

@@ -77,7 +77,12 @@ impl<T: Send> PerThread<T> {
     /// The calling thread's value, created by `init` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, init: impl FnOnce() -> T) -> &T {
-        match self.find(load(&LAST)) {
+        // Both entries inline: code that alternates between two objects (an adaptive map's gate
+        // and its `Rcu` store's readers, on every read) stays on the fast path.
+        if let Some(value) = self.find(load(&LAST)) {
+            return value;
+        }
+        match self.find(load(&PREV)) {
             Some(value) => value,
             None => self.get_slow(init),
         }
@@ -86,12 +91,6 @@ impl<T: Send> PerThread<T> {
     #[cold]
     #[inline(never)]
     fn get_slow(&self, init: impl FnOnce() -> T) -> &T {
-        let prev = load(&PREV);
-        if let Some(value) = self.find(prev) {
-            store(&PREV, load(&LAST));
-            store(&LAST, prev);
-            return value;
-        }
         let value = self.value_or(init);
         store(&PREV, load(&LAST));
         store(

@@ -100,10 +100,10 @@ const SWITCHING: u64 = 2;
 struct Marks {
     /// 1 while the thread writes the map.
     writing: AtomicU64,
-    /// Twice the outermost reads begun, plus one while one runs.
+    /// Twice the outermost reads begun, plus one while one runs: a read that finds it odd is
+    /// nested and leaves it alone (two stores per outermost read, none per nested one: a read's
+    /// stores are what limits how many lookups a core keeps in flight).
     reading: AtomicU64,
-    /// Reads of this thread running now, nested ones included (only this thread writes it).
-    depth: AtomicU64,
 }
 
 /// The gate of one adaptive map.
@@ -138,15 +138,14 @@ impl Gate {
     #[inline]
     pub(crate) fn read<R>(&self, f: impl FnOnce(ActiveBackend) -> R) -> R {
         let marks = self.marks.get();
-        let depth = marks.depth.load(Relaxed);
-        marks.depth.store(depth + 1, Relaxed);
         let word = marks.reading.load(Relaxed);
-        if depth == 0 {
+        let outermost = word & 1 == 0;
+        if outermost {
             marks.reading.store(word + 1, Relaxed);
         }
         let _leave = LeaveRead {
             marks,
-            outermost: (depth == 0).then_some(word + 2),
+            outermost: outermost.then_some(word + 2),
         };
         reader_fence();
         f(ActiveBackend::of(self.state.load(Acquire)))
@@ -186,7 +185,7 @@ impl Gate {
         empty: impl FnOnce(ActiveBackend),
     ) -> Result<bool, SwitchError> {
         if let Some(marks) = self.marks.existing()
-            && (marks.writing.load(Relaxed) != 0 || marks.depth.load(Relaxed) != 0)
+            && (marks.writing.load(Relaxed) != 0 || marks.reading.load(Relaxed) & 1 != 0)
         {
             return Err(SwitchError::Inside);
         }
@@ -251,8 +250,6 @@ struct LeaveRead<'a> {
 impl Drop for LeaveRead<'_> {
     #[inline]
     fn drop(&mut self) {
-        let depth = self.marks.depth.load(Relaxed);
-        self.marks.depth.store(depth - 1, Relaxed);
         if let Some(word) = self.outermost {
             self.marks.reading.store(word, Release);
         }
