@@ -16,6 +16,9 @@ mod probe {
     pub fn build() {
         let manifest_dir =
             std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        // The programs copy the records whose layout `guarded-map-probe-common` defines: a change
+        // there must rebuild them (aya-build watches the programs' own crate only).
+        println!("cargo:rerun-if-changed=../guarded-map-probe-common/src");
         let root = Path::new(&manifest_dir).join("../guarded-map-ebpf");
         let root = root.to_str().expect("the workspace path is UTF-8");
         let package = aya_build::Package {

@@ -9,8 +9,10 @@
 #![no_std]
 
 pub mod change;
+mod forms;
 mod statistics;
 
+pub use forms::{ActiveBackend, SwitchReason};
 pub use statistics::{STATS, Stat};
 
 /// Symbol of the `u16` semaphore the kernel raises while a probe is attached.
@@ -238,6 +240,15 @@ pub struct Summary {
     pub time_ns: u64,
     /// Live instances.
     pub instances: u64,
+    /// Of an adaptive map: live instances in the `Rcu` and in the `Sharded` form.
+    pub forms: [u32; 2],
+    /// Of an adaptive map's last switch (any instance's latest): its
+    /// [`ActiveBackend::code`]s from and to and its [`SwitchReason::code`] (0: none yet).
+    pub last_switch: [u8; 3],
+    /// Padding; 0.
+    pub reserved: [u8; 5],
+    /// How long ago that switch ended, in ms, when the summary was made.
+    pub last_switch_age_ms: u64,
     /// The map's statistics, indexed by [`Stat`]: counters since the target started, gauges now.
     pub stats: [u64; STATS],
     /// The map's label, NUL-padded.
@@ -259,6 +270,10 @@ impl Summary {
         map_id: 0,
         time_ns: 0,
         instances: 0,
+        forms: [0; 2],
+        last_switch: [0; 3],
+        reserved: [0; 5],
+        last_switch_age_ms: 0,
         stats: [0; STATS],
         label: [0; LABEL_LEN],
         bpf_map: [0; BPF_NAME_LEN],

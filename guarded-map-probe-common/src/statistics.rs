@@ -62,6 +62,9 @@ macro_rules! statistics {
             shrinks Shrinks: counter (counter "guarded_map_shrinks_total" "Tables rebuilt smaller after staying at most 1/8 full (shrink = auto).");
             /// Estimated bytes of table capacity given back by shrinking (as `memory_bytes` counts them).
             shrunk_bytes ShrunkBytes: counter (counter "guarded_map_shrunk_bytes_total" "Estimated bytes of table capacity given back by shrinking.");
+            /// Switches of an adaptive map between its forms (`guarded_map_backend_switches_total`
+            /// publishes them by direction and reason).
+            backend_switches Switches: counter ();
         }
     };
 }

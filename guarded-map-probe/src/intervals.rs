@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use guarded_map_probe_common::{
-    BackendKind, OPS, Op, OpSample, STATS, Stat, Summary, Syscall, cmd, name_bytes,
+    ActiveBackend, BackendKind, OPS, Op, OpSample, STATS, Stat, Summary, SwitchReason, Syscall,
+    cmd, name_bytes,
 };
 
 use super::kernel_maps::{KernelMap, KernelMaps};
@@ -33,6 +34,13 @@ pub struct MapRow {
     pub label: String,
     /// `rcu` or `sharded`.
     pub backend: &'static str,
+    /// Of an adaptive map: the form of its live instances (`"rcu"`, `"sharded"`, or `"mixed"`
+    /// when instances differ).
+    pub form: Option<&'static str>,
+    /// Of an adaptive map: its switches since the target started.
+    pub switches: u64,
+    /// Of an adaptive map: the latest switch of a live instance.
+    pub last_switch: Option<SwitchSeen>,
     /// The kernel map it mirrors, if its descriptor names one.
     pub bpf_map: Option<String>,
     /// Live instances.
@@ -94,6 +102,19 @@ impl MapRow {
             .sum();
         (writes > 0.0).then(|| self.rates[Op::Get as usize] / writes)
     }
+}
+
+/// An adaptive map's last switch, as a summary reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchSeen {
+    /// The form before.
+    pub from: ActiveBackend,
+    /// The form after.
+    pub to: ActiveBackend,
+    /// Why.
+    pub reason: SwitchReason,
+    /// How long before the summary it happened, in ms.
+    pub age_ms: u64,
 }
 
 /// Counts of `bpf()` map commands, by what they do.
@@ -314,6 +335,15 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
     MapRow {
         label: String::from_utf8_lossy(name_bytes(&s.label)).into_owned(),
         backend: BackendKind::from_code(s.backend).map_or("unknown", BackendKind::as_str),
+        form: (BackendKind::from_code(s.backend) == Some(BackendKind::Adaptive)).then(|| {
+            match s.forms {
+                [_, 0] => ActiveBackend::Rcu.as_str(),
+                [0, _] => ActiveBackend::Sharded.as_str(),
+                _ => "mixed",
+            }
+        }),
+        switches: s.get(Stat::Switches),
+        last_switch: last_switch(s),
         bpf_map: (!bpf_map.is_empty()).then_some(bpf_map),
         instances: s.instances,
         stats: s.stats,
@@ -336,6 +366,17 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
         wait_per_contended_nanos,
         hot_keys,
     }
+}
+
+/// The last switch a summary reports, if any.
+fn last_switch(s: &Summary) -> Option<SwitchSeen> {
+    let [from, to, reason] = s.last_switch;
+    Some(SwitchSeen {
+        from: ActiveBackend::from_code(from)?,
+        to: ActiveBackend::from_code(to)?,
+        reason: SwitchReason::from_code(reason)?,
+        age_ms: s.last_switch_age_ms,
+    })
 }
 
 /// Mean and 99th percentile (0, 0 when empty).

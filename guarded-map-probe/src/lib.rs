@@ -41,8 +41,8 @@ mod session;
 mod target;
 
 pub use error::ProbeError;
-pub use guarded_map_probe_common::{OPS, Op, STATS, Stat};
-pub use intervals::{CommandCounts, Interval, KernelMapRow, MapRow};
+pub use guarded_map_probe_common::{ActiveBackend, OPS, Op, STATS, Stat, SwitchReason};
+pub use intervals::{CommandCounts, Interval, KernelMapRow, MapRow, SwitchSeen};
 pub use kernel_maps::KernelMap;
 pub use privileges::Privileges;
 pub use session::{Options, Probe};

@@ -19,7 +19,7 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<32} {:<7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}  HOT KEYS",
+        "{:<32} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}  HOT KEYS",
         "GUARDED MAP",
         "BACKEND",
         "GET/s",
@@ -49,9 +49,10 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
             .sum();
         let _ = writeln!(
             out,
-            "{:<32} {:<7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}  {}",
+            "{:<32} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>9} {:>9}  {}",
             cut(&map.label, 32),
-            map.backend,
+            map.form
+                .map_or_else(|| map.backend.to_owned(), |form| format!("adaptive:{form}")),
             rate(map.rates[Op::Get as usize]),
             rate(map.rates[Op::Insert as usize]),
             rate(map.rates[Op::Update as usize]),
@@ -68,6 +69,17 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
                 .map_or_else(|| "-".into(), nanos),
             hot_keys(map),
         );
+        if let Some(last) = &map.last_switch {
+            let _ = writeln!(
+                out,
+                "  switched {} -> {} {:.1} s ago ({}); {} switches in all",
+                last.from.as_str(),
+                last.to.as_str(),
+                last.age_ms as f64 / 1e3,
+                last.reason.as_str(),
+                map.switches,
+            );
+        }
         if let Some(name) = &map.bpf_map {
             match interval.kernel_maps.iter().find(|k| &k.map.name == name) {
                 Some(kernel) => {
@@ -225,6 +237,14 @@ fn map_json(map: &MapRow) -> Value {
     json!({
         "label": map.label,
         "backend": map.backend,
+        "form": map.form,
+        "switches": map.switches,
+        "last_switch": map.last_switch.map(|s| serde_json::json!({
+            "from": s.from.as_str(),
+            "to": s.to.as_str(),
+            "reason": s.reason.as_str(),
+            "age_ms": s.age_ms,
+        })),
         "bpf_map": map.bpf_map,
         "instances": map.instances,
         "totals": by_op(&map.totals),

@@ -163,7 +163,28 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
         .unwrap();
     assert_eq!(row.bpf_map.as_deref(), Some("flows"));
     assert_eq!(row.backend, "rcu");
+    assert_eq!(row.form, None);
     assert_eq!(row.len, 256);
+
+    // An adaptive map: its form, its switches and the last one's reason reach the probe.
+    assert_eq!(child.send("switch"), "ok sharded");
+    let sessions = "probe_target::Agent.sessions";
+    let seen = intervals_until(&mut probe, |seen| {
+        seen.last()
+            .and_then(|i| i.maps.iter().find(|m| m.label == sessions))
+            .is_some_and(|m| m.switches == 1)
+    });
+    let row = seen
+        .last()
+        .and_then(|i| i.maps.iter().find(|m| m.label == sessions))
+        .expect("a summary of the adaptive map");
+    assert_eq!((row.backend, row.form), ("adaptive", Some("sharded")));
+    let last = row.last_switch.expect("its last switch");
+    assert_eq!(
+        (last.from.as_str(), last.to.as_str(), last.reason.as_str()),
+        ("rcu", "sharded", "requested")
+    );
+    assert!(last.age_ms < 15_000, "{last:?}");
 
     probe.detach();
     assert_eq!(child.semaphore(), 0, "detaching lowers the semaphore");

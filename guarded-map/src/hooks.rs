@@ -309,6 +309,11 @@ fn summary_of(report: &MapReport) -> Summary {
     summary.backend = u32::from(d.backend().code());
     summary.map_id = map_id(d.label());
     summary.instances = report.instances as u64;
+    summary.forms = [report.forms.rcu, report.forms.sharded].map(|n| n as u32);
+    if let Some(last) = report.last_switch {
+        summary.last_switch = [last.from.code(), last.to.code(), last.reason.code()];
+        summary.last_switch_age_ms = last.ago().as_millis() as u64;
+    }
     for stat in Stat::ALL {
         summary.stats[stat as usize] = s.get(stat);
     }

@@ -108,6 +108,7 @@ pub use ordered::{OrderedMap, OrderedSnapshot};
 pub use report::{Reporter, ReporterError, describe, report_now};
 pub use snapshot::{Iter, Snapshot};
 pub use spec::{MapSpec, SpecFor};
+pub use stats::LastSwitch;
 pub use stats::{HotKey, Stats};
 
 /// Items the macros expand to. Not a public API.

@@ -64,6 +64,18 @@ fn upserts_on_overlapping_keys_lose_nothing_across_switches() {
         rounds
     });
     assert!(switches.load(Ordering::Relaxed) >= SWITCHES);
+    // Pinned, the map switched only when asked: each switch counted once.
+    assert_eq!(
+        map.stats().backend_switches,
+        switches.load(Ordering::Relaxed) as u64
+    );
+    let last = map.last_switch().expect("switched");
+    assert_eq!(last.reason, guarded_map::SwitchReason::Requested);
+    let report = guarded_map::registry::report(map.descriptor().label()).unwrap();
+    let seen = report.last_switch.expect("the registry's last switch");
+    assert_eq!((seen.from, seen.to), (last.from, last.to));
+    let form = [report.forms.rcu, report.forms.sharded];
+    assert_eq!(form.iter().sum::<usize>(), 1, "{form:?}");
     let ops: u64 = rounds.iter().sum();
     let total: u64 = map.snapshot().values().sum();
     assert_eq!(total, 2 * ops, "lost or doubled updates");

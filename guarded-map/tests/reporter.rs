@@ -14,6 +14,7 @@ map_spec!(Prices: HashMap<u32, u64>, rcu, name = "reporter.prices");
 map_spec!(Threaded: HashMap<u32, u64>, rcu, name = "reporter.threaded");
 map_spec!(Growing: HashMap<u32, u64>, sharded, name = "reporter.growing", max_len = 100_000);
 map_spec!(Described: HashMap<u32, u64>, rcu, name = "reporter.described", max_len = 1_000);
+map_spec!(DescribedAdaptive: HashMap<u32, u64>, adaptive, name = "reporter.described_adaptive");
 
 /// The value of the series `name` of map `map` (and `op`, if given) in one snapshot.
 fn value(snapshot: &[Published], name: &str, map: &str, op: Option<&str>) -> Option<f64> {
@@ -158,6 +159,8 @@ fn rcu_publishes_feed_counters_and_the_histogram() {
 fn describe_registers_every_metric_with_help_and_unit() {
     let recorder = DebuggingRecorder::new();
     let _map: GuardedMap<u32, u64, Described> = GuardedMap::new();
+    // The adaptive metrics are published for adaptive maps (before any switch: at 0).
+    let _adaptive: GuardedMap<u32, u64, DescribedAdaptive> = GuardedMap::new();
     metrics::with_local_recorder(&recorder, || {
         describe();
         report_now();

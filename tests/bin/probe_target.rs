@@ -5,6 +5,7 @@
 //! - `maps N`: N inserts and N reads of `flows`, N upserts of `queries`; answers `ok`;
 //! - `bpf N`: N updates and N lookups of the kernel map, one batch read, one delete; answers
 //!   `ok CALLS` with the number of `bpf()` calls made;
+//! - `switch`: switches the adaptive map `sessions` to its other form; answers `ok FORM`;
 //! - `quit`.
 //!
 //! Needs `CAP_BPF` (root). Prints `ready` once the kernel map exists.
@@ -25,6 +26,9 @@ struct Agent {
     /// Queries answered per flow.
     #[guarded(sharded(shards = 16))]
     queries: HashMap<u32, u64>,
+    /// An adaptive map, switched on command.
+    #[guarded(adaptive)]
+    sessions: HashMap<u32, u64>,
 }
 
 /// Flows the commands spread over.
@@ -80,6 +84,15 @@ fn run(agent: &Agent, kernel: &BpfMap<u32, u64>) -> io::Result<()> {
                 kernel.entries(16)?;
                 kernel.delete(0)?;
                 writeln!(out, "ok {}", bpf::calls() - before)?;
+            }
+            (Some("switch"), _) => {
+                agent.sessions.insert(1, 1);
+                let to = agent.sessions.active_backend().other();
+                agent
+                    .sessions
+                    .switch_backend(to)
+                    .map_err(io::Error::other)?;
+                writeln!(out, "ok {}", to.as_str())?;
             }
             (Some("quit"), _) => return Ok(()),
             _ => writeln!(out, "error: unknown command `{line}`")?,

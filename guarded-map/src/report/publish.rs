@@ -178,9 +178,9 @@ pub(crate) fn observe_publish(d: &'static Descriptor, took: Duration) {
 pub(crate) fn observe_switch(d: &'static Descriptor, switch: Switch, took: Duration) {
     let labels = vec![
         map_label(d),
-        Label::from_static_parts(label::FROM, switch.from),
-        Label::from_static_parts(label::TO, switch.to),
-        Label::from_static_parts(label::REASON, switch.reason),
+        Label::from_static_parts(label::FROM, switch.from.as_str()),
+        Label::from_static_parts(label::TO, switch.to.as_str()),
+        Label::from_static_parts(label::REASON, switch.reason.as_str()),
     ];
     counter!(names::BACKEND_SWITCHES.name, labels).increment(1);
     histogram!(names::BACKEND_SWITCH.name, vec![map_label(d)]).record(took.as_secs_f64());

@@ -13,6 +13,7 @@ mod table;
 pub(crate) use attach::{Attached, Attachment};
 pub use hot_keys::HotKey;
 pub(crate) use kept::{Entered, Kept, PublishCounts, ReadCounters, WriteCounts, Wrote};
+pub use slots::LastSwitch;
 pub(crate) use slots::{Counts, MapStats, Recorder};
 pub(crate) use table::Counter;
 pub use table::Stats;

@@ -7,6 +7,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use guarded_map_probe_common::{ActiveBackend, SwitchReason};
+
 use crate::descriptor::Descriptor;
 
 /// What happens to a rare event beyond its counts.
@@ -17,17 +19,16 @@ pub(crate) struct Sink {
     pub(crate) observe_wait: fn(&'static Descriptor, Duration),
     /// A counting map of this descriptor took this long to publish a new version.
     pub(crate) observe_publish: fn(&'static Descriptor, Duration),
-    /// A counting adaptive map of this descriptor switched `from` a form `to` another, for a
-    /// `reason`, in this long (names as the metrics' labels have them).
+    /// A counting adaptive map of this descriptor switched, and took this long.
     pub(crate) switched: fn(&'static Descriptor, Switch, Duration),
 }
 
-/// One switch of an adaptive map, by the names its metric labels use.
+/// One switch of an adaptive map.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Switch {
-    pub(crate) from: &'static str,
-    pub(crate) to: &'static str,
-    pub(crate) reason: &'static str,
+    pub(crate) from: ActiveBackend,
+    pub(crate) to: ActiveBackend,
+    pub(crate) reason: SwitchReason,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();

@@ -16,8 +16,9 @@
 use std::ops::Index;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use guarded_map_probe_common::{ActiveBackend, SwitchReason};
 use parking_lot::Mutex;
 
 use super::attach::{Attachment, AttachmentsLock};
@@ -80,6 +81,57 @@ impl Index<Counter> for Counts {
     }
 }
 
+/// An adaptive map's last switch, as its statistics keep it (one word: when, from, to, why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastSwitch {
+    /// The form before.
+    pub from: ActiveBackend,
+    /// The form after.
+    pub to: ActiveBackend,
+    /// Why.
+    pub reason: SwitchReason,
+    /// When, in ms since the process's first switch-aware clock reading (see [`LastSwitch::ago`]).
+    at_ms: u64,
+}
+
+/// The instant `at_ms` counts from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl LastSwitch {
+    /// `switch`, now, in one word: the time in ms above the low 24 bits of codes.
+    fn pack(switch: sink::Switch) -> u64 {
+        let at_ms = epoch().elapsed().as_millis() as u64;
+        at_ms << 24
+            | u64::from(switch.reason.code()) << 16
+            | u64::from(switch.to.code()) << 8
+            | u64::from(switch.from.code())
+    }
+
+    fn unpack(word: u64) -> Option<LastSwitch> {
+        Some(LastSwitch {
+            from: ActiveBackend::from_code(word as u8)?,
+            to: ActiveBackend::from_code((word >> 8) as u8)?,
+            reason: SwitchReason::from_code((word >> 16) as u8)?,
+            at_ms: word >> 24,
+        })
+    }
+
+    /// How long ago it happened.
+    pub fn ago(&self) -> Duration {
+        epoch()
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.at_ms))
+    }
+
+    /// Whether it happened after `other`.
+    pub(crate) fn is_after(&self, other: &LastSwitch) -> bool {
+        self.at_ms > other.at_ms
+    }
+}
+
 /// The statistics of one live map instance, shared with the registry.
 #[doc(hidden)]
 pub struct MapStats {
@@ -89,8 +141,10 @@ pub struct MapStats {
     /// (128 bytes that most maps never count in).
     shared: OnceLock<Box<[AtomicU64; COUNTERS]>>,
     capacity: AtomicUsize,
-    /// An adaptive map's form (1: `Rcu`, 2: `Sharded`); 0 for the other backends.
+    /// An adaptive map's form (its `ActiveBackend::code`); 0 for the other backends.
     form: AtomicU8,
+    /// An adaptive map's last switch ([`LastSwitch::pack`]); 0 before the first.
+    last_switch: AtomicU64,
     /// The hot-key summary, made at the first sample (most maps of a program with many instances
     /// never get one).
     hot: OnceLock<Box<Mutex<Sketch>>>,
@@ -110,6 +164,7 @@ impl MapStats {
             shared: OnceLock::new(),
             capacity: AtomicUsize::new(0),
             form: AtomicU8::new(0),
+            last_switch: AtomicU64::new(0),
             hot: OnceLock::new(),
             attached: AttachmentsLock::default(),
             me: me.clone(),
@@ -197,9 +252,14 @@ impl MapStats {
         self.attached.lock().add_to(total);
     }
 
-    /// An adaptive map's form (1: `Rcu`, 2: `Sharded`), 0 for another backend's map.
+    /// An adaptive map's form (its `ActiveBackend::code`), 0 for another backend's map.
     pub(crate) fn form(&self) -> u8 {
         self.form.load(Relaxed)
+    }
+
+    /// An adaptive map's last switch, if it switched.
+    pub(crate) fn last_switch(&self) -> Option<LastSwitch> {
+        LastSwitch::unpack(self.last_switch.load(Relaxed))
     }
 
     /// The capacity gauge (entries the map can hold without allocating).
@@ -278,18 +338,23 @@ impl Recorder<'_> {
         }
     }
 
-    /// An adaptive map switched: its form gauge moves, and the switch goes to the sink.
+    /// An adaptive map switched: its form moves, the switch is counted and remembered, and goes
+    /// to the sink.
     #[cold]
-    pub(crate) fn switched(&self, switch: sink::Switch, form: u8, took: Duration) {
-        self.stats.form.store(form, Relaxed);
-        if self.enabled()
-            && let Some(sink) = sink::get()
-        {
-            (sink.switched)(self.stats.descriptor, switch, took);
+    pub(crate) fn switched(&self, switch: sink::Switch, took: Duration) {
+        self.stats.form.store(switch.to.code(), Relaxed);
+        self.stats
+            .last_switch
+            .store(LastSwitch::pack(switch), Relaxed);
+        if self.enabled() {
+            self.count(Counter::Switches, 1);
+            if let Some(sink) = sink::get() {
+                (sink.switched)(self.stats.descriptor, switch, took);
+            }
         }
     }
 
-    /// Sets an adaptive map's form gauge (1: `Rcu`, 2: `Sharded`), when it is made.
+    /// Sets an adaptive map's form (its `ActiveBackend::code`), when it is made.
     pub(crate) fn set_form(&self, form: u8) {
         self.stats.form.store(form, Relaxed);
     }

@@ -164,28 +164,7 @@ pub(crate) fn estimate(window: &Window, active: ActiveBackend) -> Estimate {
     }
 }
 
-/// Why a map switched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SwitchReason {
-    /// The cost model found the other form cheaper for the operations seen.
-    CostModel,
-    /// `switch_backend` or `pin_backend` was called (or the probe's `pin`).
-    Requested,
-}
-
-impl SwitchReason {
-    /// Every reason.
-    pub const ALL: [SwitchReason; 2] = [SwitchReason::CostModel, SwitchReason::Requested];
-
-    /// The label value of `guarded_map_backend_switches_total`'s `reason`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SwitchReason::CostModel => "cost_model",
-            SwitchReason::Requested => "requested",
-        }
-    }
-}
+pub use guarded_map_probe_common::SwitchReason;
 
 /// One map's decisions: the window being counted, and how the last ones leaned.
 #[derive(Default)]

@@ -30,63 +30,22 @@ use crate::fence::{reader_fence, writer_fence};
 use crate::per_thread::PerThread;
 use crate::sync::{AtomicU64, Mutex, spin_loop, yield_now};
 
-/// The two forms an [`Adaptive`](crate::Adaptive) map switches between.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ActiveBackend {
-    /// The map is an [`Rcu`](crate::Rcu) store now.
-    Rcu,
-    /// The map is a [`Sharded`](crate::Sharded) store now.
-    Sharded,
+pub use guarded_map_probe_common::ActiveBackend;
+
+/// The state's bits of `form`.
+fn bits(form: ActiveBackend) -> u64 {
+    match form {
+        ActiveBackend::Rcu => 0,
+        ActiveBackend::Sharded => ACTIVE,
+    }
 }
 
-impl ActiveBackend {
-    fn bits(self) -> u64 {
-        match self {
-            ActiveBackend::Rcu => 0,
-            ActiveBackend::Sharded => 1,
-        }
-    }
-
-    fn of(state: u64) -> ActiveBackend {
-        if state & ACTIVE == 0 {
-            ActiveBackend::Rcu
-        } else {
-            ActiveBackend::Sharded
-        }
-    }
-
-    /// The lowercase name metrics and the probe use (`"rcu"`, `"sharded"`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ActiveBackend::Rcu => "rcu",
-            ActiveBackend::Sharded => "sharded",
-        }
-    }
-
-    /// The form's code where a byte holds it (a map's statistics, the probe's records); 0 is
-    /// none.
-    pub(crate) const fn code(self) -> u8 {
-        match self {
-            ActiveBackend::Rcu => 1,
-            ActiveBackend::Sharded => 2,
-        }
-    }
-
-    /// The form of a [`code`](Self::code), if it is one.
-    pub(crate) const fn from_code(code: u8) -> Option<ActiveBackend> {
-        match code {
-            1 => Some(ActiveBackend::Rcu),
-            2 => Some(ActiveBackend::Sharded),
-            _ => None,
-        }
-    }
-
-    /// The other one.
-    pub fn other(self) -> ActiveBackend {
-        match self {
-            ActiveBackend::Rcu => ActiveBackend::Sharded,
-            ActiveBackend::Sharded => ActiveBackend::Rcu,
-        }
+/// The form a state names.
+fn form_of(state: u64) -> ActiveBackend {
+    if state & ACTIVE == 0 {
+        ActiveBackend::Rcu
+    } else {
+        ActiveBackend::Sharded
     }
 }
 
@@ -121,7 +80,7 @@ impl Gate {
     pub(crate) fn new(active: ActiveBackend) -> Self {
         crate::fence::register();
         Gate {
-            state: AtomicU64::new(active.bits()),
+            state: AtomicU64::new(bits(active)),
             marks: PerThread::new(),
             switching: Mutex::new(()),
             one_at_a_time: Mutex::new(()),
@@ -130,7 +89,7 @@ impl Gate {
 
     /// The active representation now (for gauges: it may change at once).
     pub(crate) fn active(&self) -> ActiveBackend {
-        ActiveBackend::of(self.state.load(Relaxed))
+        form_of(self.state.load(Relaxed))
     }
 
     /// Runs `f` on the active representation, as a read: the representation stays whole while
@@ -148,7 +107,7 @@ impl Gate {
             outermost: outermost.then_some(word + 2),
         };
         reader_fence();
-        f(ActiveBackend::of(self.state.load(Acquire)))
+        f(form_of(self.state.load(Acquire)))
     }
 
     /// Runs `f` on the active representation, as a write: no switch copies while `f` runs.
@@ -161,7 +120,7 @@ impl Gate {
             let state = self.state.load(Acquire);
             if state & SWITCHING == 0 {
                 let _leave = LeaveWrite(marks);
-                return f(ActiveBackend::of(state));
+                return f(form_of(state));
             }
             marks.writing.store(0, Release);
             self.wait_for_switch();
@@ -197,18 +156,18 @@ impl Gate {
         {
             let _switching = self.switching.lock();
             // 1. Writers out.
-            self.state.store(from.bits() | SWITCHING, SeqCst);
+            self.state.store(bits(from) | SWITCHING, SeqCst);
             writer_fence();
             self.marks.fold((), |(), marks| {
                 wait_while(|| marks.writing.load(Acquire) != 0);
             });
             // 2. The copy.
             if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| copy(from, to))) {
-                self.state.store(from.bits(), Release);
+                self.state.store(bits(from), Release);
                 panic::resume_unwind(panic);
             }
             // 3. `to` is the map.
-            self.state.store(to.bits(), SeqCst);
+            self.state.store(bits(to), SeqCst);
         }
         // 4. The reads that may still see `from`, then `from` emptied.
         writer_fence();

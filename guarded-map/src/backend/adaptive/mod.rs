@@ -208,12 +208,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         if switched {
             let at = Instant::now();
             let took = at.duration_since(start);
-            let names = Switch {
-                from: from.as_str(),
-                to: to.as_str(),
-                reason: reason.as_str(),
-            };
-            rec.switched(names, to.code(), took);
+            rec.switched(Switch { from, to, reason }, took);
             let mut decider = self.decider.lock();
             decider.switched(at);
             *self.last_switch.lock() = Some(Switched {
