@@ -452,7 +452,7 @@ mod tests {
         // and the user side may read any byte.
         assert_eq!(
             size_of::<Summary>(),
-            4 * 2 + 8 * 3 + 8 * STATS + LABEL_LEN + BPF_NAME_LEN
+            4 * 2 + 8 * 3 + (4 * 2 + 3 + 5 + 8) + 8 * STATS + LABEL_LEN + BPF_NAME_LEN
         );
         assert_eq!(size_of::<OpSample>(), 4 * 2 + 8 * 4 + 4 * 2);
         assert_eq!(size_of::<Syscall>(), 4 * 4 + 8 + 4 * 2 + 8 * 2);
