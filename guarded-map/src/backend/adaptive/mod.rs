@@ -149,6 +149,20 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         }
     }
 
+    /// Runs a keyed write `f` on the form in use (handing it the hasher), then carries out a
+    /// switch the cost model marked due.
+    #[inline]
+    fn keyed_write<F: Fn(&K) -> u64, R>(
+        &self,
+        rec: Recorder<'_>,
+        rehash: F,
+        f: impl FnOnce(ActiveBackend, &F) -> R,
+    ) -> R {
+        let out = self.gate.write(|active| f(active, &rehash));
+        self.switch_if_due(rec, rehash);
+        out
+    }
+
     #[cold]
     #[inline(never)]
     fn switch_now(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
@@ -317,12 +331,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Result<Option<V>, (K, V)> {
-        let out = self.gate.write(|active| {
+        self.keyed_write(rec, rehash, |active, rehash| {
             on!(self, active, |store| store
-                .insert(hash, key, value, rec, &rehash))
-        });
-        self.switch_if_due(rec, rehash);
-        out
+                .insert(hash, key, value, rec, rehash))
+        })
     }
 
     fn remove<Q>(
@@ -336,11 +348,9 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let out = self
-            .gate
-            .write(|active| on!(self, active, |store| store.remove(hash, key, rec, &rehash)));
-        self.switch_if_due(rec, rehash);
-        out
+        self.keyed_write(rec, rehash, |active, rehash| {
+            on!(self, active, |store| store.remove(hash, key, rec, rehash))
+        })
     }
 
     fn update<Q, R>(
@@ -355,12 +365,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let out = self.gate.write(|active| {
+        self.keyed_write(rec, rehash, |active, rehash| {
             on!(self, active, |store| store
-                .update(hash, key, rec, &rehash, f))
-        });
-        self.switch_if_due(rec, rehash);
-        out
+                .update(hash, key, rec, rehash, f))
+        })
     }
 
     fn upsert<R>(
@@ -372,12 +380,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         default: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> Result<Upserted<R>, K> {
-        let out = self.gate.write(|active| {
+        self.keyed_write(rec, rehash, |active, rehash| {
             on!(self, active, |store| store
-                .upsert(hash, key, rec, &rehash, default, f))
-        });
-        self.switch_if_due(rec, rehash);
-        out
+                .upsert(hash, key, rec, rehash, default, f))
+        })
     }
 
     fn compute<Q, R>(
@@ -393,12 +399,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        let out = self.gate.write(|active| {
+        self.keyed_write(rec, rehash, |active, rehash| {
             on!(self, active, |store| store
-                .compute(hash, key, rec, &rehash, owned, f))
-        });
-        self.switch_if_due(rec, rehash);
-        out
+                .compute(hash, key, rec, rehash, owned, f))
+        })
     }
 
     fn retain(&self, rec: Recorder<'_>, f: impl FnMut(&K, &mut V) -> bool) {
