@@ -197,9 +197,26 @@ fn run(args: &Args, name: &'static str, map: &dyn Contender) -> Run {
     }
 }
 
+/// Times `n` switches back and forth of an adaptive map of `entries` entries, with no other
+/// thread: µs per switch (the copy, then emptying the old form).
+fn switch_cost(entries: u64, n: usize) -> Vec<f64> {
+    let map: GuardedMap<u64, u64, AdaptiveSpec, Fast> = (0..entries).map(|k| (k, k)).collect();
+    map.pin_backend(ActiveBackend::Rcu)
+        .expect("not inside an operation");
+    (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            map.switch_backend(map.active_backend().other())
+                .expect("not inside an operation");
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect()
+}
+
 fn main() {
     let args = Args::parse();
     let entries = || (0..args.entries).map(|k| (k, k));
+    let switches = switch_cost(args.entries, 10);
     let mut runs = Vec::new();
     {
         let map: GuardedMap<u64, u64, RcuSpec, Fast> = entries().collect();
@@ -254,6 +271,25 @@ fn main() {
         "Adaptive / the better static backend over the whole run: {:.2}x (goal: >= 1.2x)",
         adaptive.mops / best_static.max(f64::MIN_POSITIVE)
     );
+    let (to_sharded, to_rcu): (Vec<f64>, Vec<f64>) = (
+        switches.iter().step_by(2).copied().collect(),
+        switches.iter().skip(1).step_by(2).copied().collect(),
+    );
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let per_100k = |us: f64| us * 100_000.0 / args.entries as f64;
+    println!(
+        "A switch of {} entries, alone (median of 5): rcu -> sharded {:.0} us ({:.0} us per 100 000 \
+         entries), sharded -> rcu {:.0} us ({:.0} us per 100 000)",
+        args.entries,
+        median(&to_sharded),
+        per_100k(median(&to_sharded)),
+        median(&to_rcu),
+        per_100k(median(&to_rcu)),
+    );
     for s in &adaptive.switches {
         println!(
             "  phase {} ({:?}): switched to {} {:.0} ms after the phase began",
@@ -271,6 +307,7 @@ fn main() {
         "threads": args.threads,
         "write_percent": args.write_percent,
         "adaptive_over_best_static": adaptive.mops / best_static.max(f64::MIN_POSITIVE),
+        "switch_us": { "to_sharded": to_sharded, "to_rcu": to_rcu },
         "runs": runs,
     });
     if let Some(dir) = args.out.parent() {
