@@ -102,8 +102,9 @@ mod tests {
         let ours = Since::now();
         std::thread::sleep(Duration::from_millis(20));
         let (ours, os) = (ours.elapsed(), os.elapsed());
-        // Ours started later and stopped earlier; a calibration off by more than 20 % fails.
-        assert!(ours <= os, "{ours:?} > {os:?}");
+        // Ours started later and stopped earlier, but its calibration may be off by a little:
+        // off by more than 20 % fails.
+        assert!(ours <= os.mul_f64(1.2), "{ours:?} against {os:?}");
         assert!(ours >= os.mul_f64(0.8), "{ours:?} against {os:?}");
     }
 }

@@ -95,13 +95,13 @@ mod table;
 mod trie;
 
 pub use backend::adaptive::Switched;
-pub use backend::adaptive::decide::{Estimate, SwitchReason};
-pub use backend::adaptive::gate::ActiveBackend;
+pub use backend::adaptive::decide::Estimate;
 pub use backend::{Adaptive, Backend, Ordered, Rcu, Sharded};
 pub use compute::{Compute, Computed};
 pub use descriptor::{BackendKind, ConfigError, Descriptor, Shrink};
 pub use error::{CapacityError, SwitchError};
 pub use guarded_map_macros::guarded_map;
+pub use guarded_map_probe_common::{ActiveBackend, SwitchReason};
 pub use live_iter::LiveIter;
 pub use map::GuardedMap;
 pub use ordered::{OrderedMap, OrderedSnapshot};

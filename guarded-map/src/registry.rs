@@ -30,9 +30,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
+use guarded_map_probe_common::ActiveBackend;
 use parking_lot::Mutex;
 
-use crate::backend::adaptive::gate::ActiveBackend;
 use crate::descriptor::Descriptor;
 use crate::stats::{Counter, Counts, HotKey, LastSwitch, MapStats, Stats};
 

@@ -5,8 +5,9 @@ use std::hash::{BuildHasher, Hash};
 use super::GuardedMap;
 use crate::backend::Adaptive;
 use crate::backend::adaptive::Switched;
-use crate::backend::adaptive::decide::{Estimate, SwitchReason};
-use crate::backend::adaptive::gate::ActiveBackend;
+use guarded_map_probe_common::{ActiveBackend, SwitchReason};
+
+use crate::backend::adaptive::decide::Estimate;
 use crate::error::SwitchError;
 use crate::spec::{MapSpec, SpecFor};
 

@@ -4,12 +4,10 @@ use std::time::Duration;
 
 use metrics::{Label, counter, gauge, histogram};
 
-use guarded_map_probe_common::Op;
+use guarded_map_probe_common::{ActiveBackend, Op, SwitchReason};
 
 use super::forecast::{self, Window};
 use super::names::{self, label};
-use crate::backend::adaptive::decide::SwitchReason;
-use crate::backend::adaptive::gate::ActiveBackend;
 use crate::descriptor::{BackendKind, Descriptor};
 use crate::registry::{self, MapReport};
 use crate::stats::sink::Switch;

@@ -16,8 +16,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::gate::ActiveBackend;
 use crate::stats::Stats;
+use guarded_map_probe_common::ActiveBackend;
 
 /// How often a map looks at its counts.
 pub(crate) const WINDOW: Duration = Duration::from_millis(100);
@@ -163,8 +163,6 @@ pub(crate) fn estimate(window: &Window, active: ActiveBackend) -> Estimate {
         sharded_nanos: (reads * SHARDED_READ_NS + writes * sharded_write) / ops,
     }
 }
-
-pub use guarded_map_probe_common::SwitchReason;
 
 /// One map's decisions: the window being counted, and how the last ones leaned.
 #[derive(Default)]

@@ -30,7 +30,7 @@ use crate::fence::{reader_fence, writer_fence};
 use crate::per_thread::PerThread;
 use crate::sync::{AtomicU64, Mutex, spin_loop, yield_now};
 
-pub use guarded_map_probe_common::ActiveBackend;
+use guarded_map_probe_common::ActiveBackend;
 
 /// The state's bits of `form`.
 fn bits(form: ActiveBackend) -> u64 {

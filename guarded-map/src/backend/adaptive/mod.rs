@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::time::Instant;
 
-use decide::{Decider, Estimate, SwitchReason};
-use gate::{ActiveBackend, Gate};
+use decide::{Decider, Estimate};
+use gate::Gate;
+use guarded_map_probe_common::{ActiveBackend, SwitchReason};
 
 use crate::error::SwitchError;
 
