@@ -19,10 +19,63 @@ pub use statistics::{STATS, Stat};
 pub const SEMAPHORE_SYMBOL: &str = "guarded_map_probe_semaphore";
 /// Symbol of the target's [`ProbeConfig`], which the probe writes before it attaches.
 pub const CONFIG_SYMBOL: &str = "guarded_map_probe_config";
+/// Symbol of the target's [`PinRequest`] words, which `guarded-map-probe pin` writes.
+pub const PIN_SYMBOL: &str = "guarded_map_probe_pin";
 /// Symbol of the hook that receives a `*const Summary`.
 pub const SUMMARY_HOOK_SYMBOL: &str = "guarded_map_probe_summary";
 /// Symbol of the hook that receives a `*const OpSample`.
 pub const OP_HOOK_SYMBOL: &str = "guarded_map_probe_op";
+
+/// The id under which a label's summaries and samples travel: a hash of the label (FNV-1a), so that
+/// descriptors sharing a label share it too.
+pub const fn map_id(label: &str) -> u64 {
+    let bytes = label.as_bytes();
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = (hash ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// A request to pin the adaptive maps of one label to a form, or to let their cost model decide
+/// again: two `u64`s, native endian, at [`PIN_SYMBOL`]. The probe writes the map's [`map_id`]
+/// first and then the word with a request number one higher than the last; the target applies a
+/// request once, at a sample point, when it sees a new number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinRequest {
+    /// The [`map_id`] of the maps' label.
+    pub map_id: u64,
+    /// Increases with every request.
+    pub number: u32,
+    /// The form to hold, or `None` to let the cost model decide.
+    pub to: Option<ActiveBackend>,
+}
+
+impl PinRequest {
+    /// The request's second word: the number above the form's code (0 for none).
+    pub const fn word(&self) -> u64 {
+        let code = match self.to {
+            Some(form) => form.code(),
+            None => 0,
+        };
+        (self.number as u64) << 8 | code as u64
+    }
+
+    /// The request of the two words, if the second names a request (number above 0).
+    pub const fn from_words(map_id: u64, word: u64) -> Option<PinRequest> {
+        let number = (word >> 8) as u32;
+        if number == 0 {
+            return None;
+        }
+        Some(PinRequest {
+            map_id,
+            number,
+            to: ActiveBackend::from_code(word as u8),
+        })
+    }
+}
 
 /// Bytes of a map label in a [`Summary`] (longer labels are cut, ending in `~`).
 pub const LABEL_LEN: usize = 96;

@@ -34,6 +34,8 @@ pub enum ProbeError {
     Ebpf(String),
     /// This build has no eBPF programs: it was built without the feature `programs`.
     NoPrograms,
+    /// The target cannot do what was asked (built with an older guarded-map).
+    Unsupported(String),
 }
 
 impl ProbeError {
@@ -52,6 +54,7 @@ impl ProbeError {
 impl fmt::Display for ProbeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ProbeError::Unsupported(why) => f.write_str(why),
             ProbeError::NoSuchProcess(pid) => write!(f, "no process with pid {pid}"),
             ProbeError::NoHooks { pid, exe, missing } => write!(
                 f,

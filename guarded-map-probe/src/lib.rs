@@ -83,3 +83,18 @@ pub fn check(pid: u32) -> Result<Check, ProbeError> {
         privileges: Privileges::current(),
     })
 }
+
+/// Asks process `pid` to hold its adaptive maps labelled `label` in the form `to`, or with `None`
+/// to let their cost model decide again (`guarded-map-probe pin`). The request goes through the
+/// target's memory, as the probe's configuration does, and needs the same privileges as
+/// attaching; each map applies it at its next sample point (its next few hundred operations).
+/// Returns the request's number.
+///
+/// # Errors
+///
+/// [`ProbeError::NoSuchProcess`], [`ProbeError::NoHooks`], [`ProbeError::Privileges`] (or
+/// [`ProbeError::Io`] when the target's memory cannot be written), and
+/// [`ProbeError::Unsupported`] for a target built before `pin` existed.
+pub fn pin(pid: u32, label: &str, to: Option<ActiveBackend>) -> Result<u32, ProbeError> {
+    target::Target::open(pid)?.write_pin(label, to)
+}

@@ -4,6 +4,7 @@
 //! guarded-map-probe top    --pid PID [--interval 1s] [--sample-every 1024] [--duration D]
 //! guarded-map-probe record --pid PID --duration D --json FILE [--interval 1s] [--sample-every 1024]
 //! guarded-map-probe check  --pid PID
+//! guarded-map-probe pin    --pid PID --map LABEL rcu|sharded|auto
 //! guarded-map-probe plot   --json FILE --out PICTURE.svg
 //! ```
 //!
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
-use guarded_map_probe::{self as probe, Options, Probe, ProbeError, render};
+use guarded_map_probe::{self as probe, ActiveBackend, Options, Probe, ProbeError, render};
 
 /// Watch a running process's guarded maps and kernel BPF maps from outside.
 #[derive(Parser, Debug)]
@@ -71,6 +72,32 @@ enum Command {
         #[arg(long)]
         pid: u32,
     },
+    /// Holds an adaptive map of the target in one form (`rcu`, `sharded`), or lets its cost model
+    /// decide again (`auto`). Needs the privileges attaching needs.
+    Pin {
+        /// The target process.
+        #[arg(long)]
+        pid: u32,
+        /// The map's label (as `top` shows it).
+        #[arg(long)]
+        map: String,
+        /// `rcu`, `sharded` or `auto`.
+        #[arg(value_parser = parse_form)]
+        form: Form,
+    },
+}
+
+/// What `pin` asks for.
+#[derive(Clone, Copy, Debug)]
+struct Form(Option<ActiveBackend>);
+
+fn parse_form(text: &str) -> Result<Form, String> {
+    match text {
+        "rcu" => Ok(Form(Some(ActiveBackend::Rcu))),
+        "sharded" => Ok(Form(Some(ActiveBackend::Sharded))),
+        "auto" => Ok(Form(None)),
+        _ => Err(format!("`{text}`: expected rcu, sharded or auto")),
+    }
 }
 
 /// What `top` and `record` watch, and how.
@@ -106,6 +133,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { pid } => check(pid),
+        Command::Pin { pid, map, form } => probe::pin(pid, &map, form.0).map(|number| {
+            match form.0 {
+                Some(to) => println!(
+                    "process {pid}: {map} is held as {} from its next sample point (request {number})",
+                    to.as_str()
+                ),
+                None => println!(
+                    "process {pid}: {map} is left to its cost model again (request {number})"
+                ),
+            }
+            ExitCode::SUCCESS
+        }),
         Command::Plot { json, out } => {
             return match plot(&json, &out) {
                 Ok(()) => ExitCode::SUCCESS,

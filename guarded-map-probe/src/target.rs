@@ -6,7 +6,8 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use guarded_map_probe_common::{
-    CONFIG_SYMBOL, OP_HOOK_SYMBOL, ProbeConfig, SEMAPHORE_SYMBOL, SUMMARY_HOOK_SYMBOL,
+    ActiveBackend, CONFIG_SYMBOL, OP_HOOK_SYMBOL, PIN_SYMBOL, PinRequest, ProbeConfig,
+    SEMAPHORE_SYMBOL, SUMMARY_HOOK_SYMBOL, map_id,
 };
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
 
@@ -23,6 +24,8 @@ pub(crate) struct Hooks {
     pub semaphore: u64,
     pub semaphore_address: u64,
     pub config_address: u64,
+    /// The pin request's words (`None` in a target built before `pin` existed).
+    pub pin_address: Option<u64>,
     /// Link-time address of the executable's first byte (its segment at file offset 0).
     pub base_address: u64,
 }
@@ -148,6 +151,33 @@ impl Target {
     }
 
     /// Writes the probe's config into the process.
+    /// Asks the target to pin the adaptive maps of `label` to `to` (`None`: let their cost model
+    /// decide): writes the map's id, then the request word with a number above the last one.
+    /// Returns the request's number.
+    pub fn write_pin(&self, label: &str, to: Option<ActiveBackend>) -> Result<u32, ProbeError> {
+        let Some(pin) = self.hooks.pin_address else {
+            return Err(ProbeError::Unsupported(format!(
+                "process {} was built with a guarded-map that cannot be pinned from outside",
+                self.pid
+            )));
+        };
+        let address = self.address_of(pin)?;
+        let mem = self.mem(true)?;
+        let mut words = [0u8; 16];
+        mem.read_exact_at(&mut words, address)
+            .map_err(|err| self.gone_or(err, "reading the pin request"))?;
+        let last = u64::from_ne_bytes(words[8..].try_into().expect("8 bytes"));
+        let request = PinRequest {
+            map_id: map_id(label),
+            number: ((last >> 8) as u32).wrapping_add(1).max(1),
+            to,
+        };
+        mem.write_all_at(&request.map_id.to_ne_bytes(), address)
+            .and_then(|()| mem.write_all_at(&request.word().to_ne_bytes(), address + 8))
+            .map_err(|err| self.gone_or(err, "writing the pin request"))?;
+        Ok(request.number)
+    }
+
     pub fn write_config(&self, config: ProbeConfig) -> Result<(), ProbeError> {
         let address = self.address_of(self.hooks.config_address)?;
         self.mem(true)?
@@ -175,8 +205,13 @@ fn find_hooks(data: &[u8]) -> Result<Hooks, Vec<&'static str>> {
         return Err(ALL.to_vec());
     };
     let mut found = [None; 4];
+    let mut pin_address = None;
     for symbol in file.symbols() {
         let Ok(name) = symbol.name() else { continue };
+        if name == PIN_SYMBOL {
+            pin_address = Some(symbol.address());
+            continue;
+        }
         let Some(i) = ALL.iter().position(|&s| s == name) else {
             continue;
         };
@@ -204,6 +239,7 @@ fn find_hooks(data: &[u8]) -> Result<Hooks, Vec<&'static str>> {
             semaphore,
             semaphore_address,
             config_address,
+            pin_address,
             base_address,
         }),
         _ => Err(ALL

@@ -186,6 +186,32 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
     );
     assert!(last.age_ms < 15_000, "{last:?}");
 
+    // Pinned from outside: `pin` writes the request, the map applies it at its next sample
+    // points, and `auto` lets it go.
+    let pid = child.pid().to_string();
+    let pin = |form: &str| {
+        let out = run_probe(&["pin", "--pid", &pid, "--map", sessions, form]);
+        assert!(out.status.success(), "{}", one_line_error(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(pin("rcu").contains("held as rcu"));
+    let mut answer = String::new();
+    for _ in 0..100 {
+        answer = child.send("form 10000");
+        if answer == "ok rcu rcu" {
+            break;
+        }
+    }
+    assert_eq!(answer, "ok rcu rcu", "the pin was not applied");
+    assert!(pin("auto").contains("cost model"));
+    for _ in 0..100 {
+        answer = child.send("form 10000");
+        if answer == "ok rcu -" {
+            break;
+        }
+    }
+    assert_eq!(answer, "ok rcu -", "the pin was not released");
+
     probe.detach();
     assert_eq!(child.semaphore(), 0, "detaching lowers the semaphore");
     assert_eq!(child.send("quit"), "");
@@ -333,6 +359,15 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
         err.contains("insufficient privileges") && err.contains("CAP_SYS_PTRACE"),
         "{err}"
     );
+    // `pin` needs what attaching needs.
+    let pid = child.pid().to_string();
+    let sessions = "probe_target::Agent.sessions";
+    let out = run_probe_without_capabilities(&["pin", "--pid", &pid, "--map", sessions, "rcu"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_error(&out).contains("insufficient privileges"));
+    let out = run_probe(&["pin", "--pid", &pid, "--map", sessions, "fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected rcu, sharded or auto"));
     // With them, `check` finds the hooks and the semaphore at rest.
     let out = run_probe(&["check", "--pid", &child.pid().to_string()]);
     assert_eq!(out.status.code(), Some(0));

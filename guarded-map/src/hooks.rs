@@ -26,13 +26,13 @@
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed};
 use std::thread;
 use std::time::Duration;
 
 pub(crate) use guarded_map_probe_common::Op;
 use guarded_map_probe_common::{
-    BPF_NAME_LEN, LABEL_LEN, OpSample, ProbeConfig, RecordKind, Stat, Summary,
+    BPF_NAME_LEN, LABEL_LEN, OpSample, PinRequest, ProbeConfig, RecordKind, Stat, Summary, map_id,
 };
 
 use crate::registry::{self, MapReport};
@@ -97,6 +97,32 @@ mod semaphore {
 #[unsafe(link_section = ".data.guarded_map_probe_config")]
 #[used]
 static CONFIG: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+/// A [`PinRequest`]'s two words, written by `guarded-map-probe pin` (through the process's
+/// memory, with the privileges attaching needs); all zero until the first request.
+#[unsafe(export_name = "guarded_map_probe_pin")]
+#[unsafe(link_section = ".data.guarded_map_probe_pin")]
+#[used]
+static PIN: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// The number of the last [`PinRequest`] this process applied.
+static PIN_APPLIED: AtomicU64 = AtomicU64::new(0);
+
+/// Applies a new pin request, if the probe wrote one (at sample points: one load when none).
+fn check_pin() {
+    let word = PIN[1].load(Acquire);
+    let applied = PIN_APPLIED.load(Relaxed);
+    if word >> 8 == applied
+        || PIN_APPLIED
+            .compare_exchange(applied, word >> 8, Relaxed, Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    if let Some(request) = PinRequest::from_words(PIN[0].load(Relaxed), word) {
+        registry::request_pin(request.map_id, request.to);
+    }
+}
 
 /// The hook a summary goes to; a uprobe reads its argument.
 #[cfg(target_arch = "x86_64")]
@@ -201,6 +227,7 @@ pub(crate) fn tick() -> bool {
 #[cold]
 #[inline(never)]
 pub(crate) fn sample_point(label: &'static str, op: Op, hash: u64) {
+    check_pin();
     let since = RELOADED.get();
     let mut next = random_gap();
     let (wait, waited_at) = WAIT.replace((0, 0));
@@ -251,14 +278,6 @@ fn send_sample(label: &'static str, op: Op, hash: u64, wait: u64) {
         reserved: 0,
     };
     op_hook(&sample);
-}
-
-/// The id under which a label's summaries and samples travel: a hash of the label (FNV-1a), so that
-/// descriptors sharing a label, as the registry merges them, share it too.
-fn map_id(label: &str) -> u64 {
-    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Whether the summary thread runs.

@@ -77,6 +77,19 @@ pub struct MapReport {
     pub last_switch: Option<LastSwitch>,
 }
 
+/// Asks every live adaptive map labelled with `map_id` (see `guarded_map_probe_common::map_id`)
+/// to hold the form `to`, or with `None` to let its cost model decide again; each applies it at
+/// its next sample point.
+pub(crate) fn request_pin(map_id: u64, to: Option<ActiveBackend>) {
+    for part in &STRIPES_OF_LIVE {
+        for stats in part.lock().live.iter().flatten() {
+            if guarded_map_probe_common::map_id(stats.descriptor.label()) == map_id {
+                stats.request_pin(to);
+            }
+        }
+    }
+}
+
 /// The later of two switches.
 fn latest(a: Option<LastSwitch>, b: Option<LastSwitch>) -> Option<LastSwitch> {
     match (a, b) {

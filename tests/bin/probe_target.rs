@@ -6,6 +6,8 @@
 //! - `bpf N`: N updates and N lookups of the kernel map, one batch read, one delete; answers
 //!   `ok CALLS` with the number of `bpf()` calls made;
 //! - `switch`: switches the adaptive map `sessions` to its other form; answers `ok FORM`;
+//! - `form N`: N reads of `sessions` (so that its sample points come), then answers `ok FORM
+//!   PINNED` with its form and the form it is pinned to (`-` if none);
 //! - `quit`.
 //!
 //! Needs `CAP_BPF` (root). Prints `ready` once the kernel map exists.
@@ -93,6 +95,18 @@ fn run(agent: &Agent, kernel: &BpfMap<u32, u64>) -> io::Result<()> {
                     .switch_backend(to)
                     .map_err(io::Error::other)?;
                 writeln!(out, "ok {}", to.as_str())?;
+            }
+            (Some("form"), Some(n)) => {
+                for i in 0..n {
+                    agent.sessions.get_cloned(&(i % 7));
+                }
+                let pinned = agent.sessions.pinned_backend();
+                writeln!(
+                    out,
+                    "ok {} {}",
+                    agent.sessions.active_backend().as_str(),
+                    pinned.map_or("-", |p| p.as_str())
+                )?;
             }
             (Some("quit"), _) => return Ok(()),
             _ => writeln!(out, "error: unknown command `{line}`")?,

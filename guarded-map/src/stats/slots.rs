@@ -145,6 +145,8 @@ pub struct MapStats {
     form: AtomicU8,
     /// An adaptive map's last switch ([`LastSwitch::pack`]); 0 before the first.
     last_switch: AtomicU64,
+    /// A pin request from outside not yet applied ([`MapStats::request_pin`]).
+    pin_request: AtomicU8,
     /// The hot-key summary, made at the first sample (most maps of a program with many instances
     /// never get one).
     hot: OnceLock<Box<Mutex<Sketch>>>,
@@ -165,6 +167,7 @@ impl MapStats {
             capacity: AtomicUsize::new(0),
             form: AtomicU8::new(0),
             last_switch: AtomicU64::new(0),
+            pin_request: AtomicU8::new(0),
             hot: OnceLock::new(),
             attached: AttachmentsLock::default(),
             me: me.clone(),
@@ -255,6 +258,27 @@ impl MapStats {
     /// An adaptive map's form (its `ActiveBackend::code`), 0 for another backend's map.
     pub(crate) fn form(&self) -> u8 {
         self.form.load(Relaxed)
+    }
+
+    /// Asks the map (if adaptive) to hold `to`, or with `None` to let its cost model decide.
+    pub(crate) fn request_pin(&self, to: Option<ActiveBackend>) {
+        self.pin_request
+            .store(to.map_or(Self::UNPIN, ActiveBackend::code), Relaxed);
+    }
+
+    /// A pin request's code for "let the cost model decide".
+    const UNPIN: u8 = u8::MAX;
+
+    /// The pin request not yet applied, taken: `Some(None)` to unpin.
+    pub(crate) fn take_pin_request(&self) -> Option<Option<ActiveBackend>> {
+        if self.pin_request.load(Relaxed) == 0 {
+            return None;
+        }
+        match self.pin_request.swap(0, Relaxed) {
+            0 => None,
+            Self::UNPIN => Some(None),
+            code => Some(ActiveBackend::from_code(code)),
+        }
     }
 
     /// An adaptive map's last switch, if it switched.

@@ -126,6 +126,14 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     /// At a sample point: ends the cost model's window when one has passed, and marks a switch
     /// due when the model decides one (the next operation that can hash keys carries it out).
     fn sample_window(&self, stats: &MapStats) {
+        if let Some(request) = stats.take_pin_request() {
+            // From outside (`guarded-map-probe pin`): held from now on, switched by the next
+            // operation that can hash keys.
+            self.pinned.store(request.map_or(NONE, code), Relaxed);
+            if let Some(to) = request {
+                self.due.store(code(to), Relaxed);
+            }
+        }
         if self.pinned.load(Relaxed) != NONE {
             return;
         }
@@ -170,12 +178,15 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         let Some(to) = form(self.due.swap(NONE, Relaxed)) else {
             return;
         };
+        // A pinned map moves only to its pin (asked from outside); an unpinned one where its
+        // cost model sends it.
+        let reason = match form(self.pinned.load(Relaxed)) {
+            Some(pin) if pin == to => SwitchReason::Requested,
+            Some(_) => return,
+            None => SwitchReason::CostModel,
+        };
         // Inside an operation of this map (a closure that reads it): the next one will.
-        if self.pinned.load(Relaxed) == NONE
-            && self
-                .switch_to(to, SwitchReason::CostModel, rec, rehash)
-                .is_err()
-        {
+        if self.switch_to(to, reason, rec, rehash).is_err() {
             self.due.store(code(to), Relaxed);
         }
     }
