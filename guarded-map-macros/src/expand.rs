@@ -116,6 +116,14 @@ fn spec_items(
         let shards = usize_lit(shards);
         options.extend(quote!(.shards(#shards)));
     }
+    if let Some(sharded) = opts.start_sharded {
+        let form = if sharded {
+            quote!(::guarded_map::ActiveBackend::Sharded)
+        } else {
+            quote!(::guarded_map::ActiveBackend::Rcu)
+        };
+        options.extend(quote!(.start(#form)));
+    }
     if let Some(max_len) = opts.max_len {
         let max_len = usize_lit(max_len);
         options.extend(quote!(.max_len(#max_len)));

@@ -22,6 +22,8 @@ const NOT_ORDERED: &[(&str, &str)] = &[
 const STRUCT_OPTIONS: &[&str] = &["all"];
 /// Options inside `sharded(...)`.
 const SHARDED_OPTIONS: &[&str] = &["shards"];
+/// Options inside `adaptive(...)`.
+const ADAPTIVE_OPTIONS: &[&str] = &["shards", "start"];
 /// The most shards the runtime accepts (`Descriptor::MAX_SHARDS`).
 const MAX_SHARDS: u64 = 1 << 16;
 /// The most hot-key ranks the runtime accepts (`Descriptor::MAX_HOT_KEYS`).
@@ -65,6 +67,8 @@ pub(crate) struct SpecOptions {
     pub(crate) hot_keys: Option<u64>,
     /// `shrink = auto | never`: true for `auto`.
     pub(crate) shrink: Option<bool>,
+    /// `adaptive(start = rcu | sharded)`: true for `sharded`.
+    pub(crate) start_sharded: Option<bool>,
 }
 
 /// Collects errors so that all of them are reported at once.
@@ -183,6 +187,7 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>, ordered: bool) -> 
         stats: None,
         hot_keys: None,
         shrink: None,
+        start_sharded: None,
     };
     let mut backend: Option<(BackendChoice, Ident)> = None;
     let mut seen: Vec<String> = Vec::new();
@@ -239,7 +244,10 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>, ordered: bool) -> 
                 match option.value {
                     RawValue::Flag => {}
                     // An adaptive map's shards are those of its `Sharded` form.
-                    RawValue::List(nested, _) if choice != BackendChoice::Rcu => {
+                    RawValue::List(nested, _) if choice == BackendChoice::Adaptive => {
+                        adaptive_options(errors, &mut spec, nested);
+                    }
+                    RawValue::List(nested, _) if choice == BackendChoice::Sharded => {
                         sharded_options(errors, &mut spec, nested);
                     }
                     RawValue::List(nested, list_span) => {
@@ -304,6 +312,32 @@ fn field_hint(name: &str) -> Option<String> {
         "all" => Some("`all` is a struct option: `#[guarded_map(all)]`".into()),
         _ => None,
     }
+}
+
+/// `adaptive(shards = N, start = rcu | sharded)`.
+fn adaptive_options(errors: &mut Errors, spec: &mut SpecOptions, nested: Vec<RawOption>) {
+    let (start, shards): (Vec<RawOption>, Vec<RawOption>) =
+        nested.into_iter().partition(|o| o.name == "start");
+    for option in start {
+        if spec.start_sharded.is_some() {
+            errors.at(option.name.span(), "duplicate option `start`");
+            continue;
+        }
+        match &option.value {
+            RawValue::Word(word) if word == "rcu" => spec.start_sharded = Some(false),
+            RawValue::Word(word) if word == "sharded" => spec.start_sharded = Some(true),
+            _ => errors.at(
+                option.value.span_or(option.name.span()),
+                "`start` takes `rcu` or `sharded`, as in `adaptive(start = sharded)`",
+            ),
+        }
+    }
+    let (known, unknown_options): (Vec<RawOption>, Vec<RawOption>) =
+        shards.into_iter().partition(|o| o.name == "shards");
+    for option in unknown_options {
+        errors.push(unknown(&option.name, ADAPTIVE_OPTIONS, None));
+    }
+    sharded_options(errors, spec, known);
 }
 
 fn sharded_options(errors: &mut Errors, spec: &mut SpecOptions, nested: Vec<RawOption>) {

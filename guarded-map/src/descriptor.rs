@@ -1,6 +1,7 @@
 //! [`Descriptor`]: the static description of one guarded map (its label, backend kind, options,
 //! types and source location). Plain data: every layer may read it, it reads no other module.
 
+use guarded_map_probe_common::ActiveBackend;
 /// Which concurrency strategy a map uses. Its code (`#[repr(u8)]`) is the one the probe's records
 /// carry, defined and decoded in `guarded-map-probe-common` alone.
 pub use guarded_map_probe_common::BackendKind;
@@ -47,6 +48,8 @@ pub enum ConfigError {
     TooManyHotKeys(usize),
     /// An option that does not apply to an ordered map (`shards`, `hot_keys`, `shrink`).
     NotForOrdered(&'static str),
+    /// `start` was given for a backend that is not adaptive.
+    StartNotAdaptive,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -74,6 +77,9 @@ impl std::fmt::Display for ConfigError {
                 "hot_keys must be at most {}, got {n}",
                 Descriptor::MAX_HOT_KEYS
             ),
+            ConfigError::StartNotAdaptive => {
+                f.write_str("start applies to the adaptive backend only (the form it starts in)")
+            }
         }
     }
 }
@@ -108,6 +114,8 @@ pub struct Descriptor {
     hot_keys_set: bool,
     shrink: Shrink,
     shrink_set: bool,
+    /// An adaptive map's first form (`None`: `Rcu`).
+    start: Option<ActiveBackend>,
     bpf_map: Option<&'static str>,
     help: Option<&'static str>,
     key_type: &'static str,
@@ -155,6 +163,7 @@ impl Descriptor {
             hot_keys_set: false,
             shrink: Shrink::Auto,
             shrink_set: false,
+            start: None,
             bpf_map: None,
             help: None,
             key_type: "",
@@ -264,6 +273,29 @@ impl Descriptor {
         self.shrink = policy;
         self.shrink_set = true;
         self
+    }
+
+    /// The form an adaptive map starts in (`Rcu` unless set); only for the adaptive backend.
+    ///
+    /// ```
+    /// use guarded_map::{ActiveBackend, BackendKind, Descriptor};
+    ///
+    /// const COUNTS: Descriptor =
+    ///     Descriptor::new("app::counts", BackendKind::Adaptive).start(ActiveBackend::Sharded);
+    /// assert_eq!(COUNTS.start_form(), ActiveBackend::Sharded);
+    /// assert!(Descriptor::new("app::x", BackendKind::Rcu).start(ActiveBackend::Rcu).validate().is_err());
+    /// ```
+    pub const fn start(mut self, form: ActiveBackend) -> Self {
+        self.start = Some(form);
+        self
+    }
+
+    /// The form an adaptive map starts in.
+    pub const fn start_form(&self) -> ActiveBackend {
+        match self.start {
+            Some(form) => form,
+            None => ActiveBackend::Rcu,
+        }
     }
 
     /// The map's shrink policy.
@@ -710,6 +742,9 @@ impl Descriptor {
         if self.hot_keys > Self::MAX_HOT_KEYS {
             return Err(ConfigError::TooManyHotKeys(self.hot_keys));
         }
+        if self.start.is_some() && !matches!(self.backend, BackendKind::Adaptive) {
+            return Err(ConfigError::StartNotAdaptive);
+        }
         if matches!(self.backend, BackendKind::Ordered) {
             if self.shards_set {
                 return Err(ConfigError::NotForOrdered("shards"));
@@ -765,6 +800,9 @@ impl Descriptor {
                 panic!(
                     "guarded-map: `shards`, `hot_keys` and `shrink` do not apply to an ordered map"
                 )
+            }
+            Err(ConfigError::StartNotAdaptive) => {
+                panic!("guarded-map: `start` applies to the adaptive backend only")
             }
         }
     }

@@ -191,6 +191,7 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
             shards: <S::Backend as Backend>::shards(S::DESCRIPTOR),
             max_len: S::DESCRIPTOR.max_len_limit(),
             shrink: matches!(S::DESCRIPTOR.shrink_policy(), Shrink::Auto),
+            start: S::DESCRIPTOR.start_form(),
         }
     }
 

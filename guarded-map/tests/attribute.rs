@@ -265,6 +265,28 @@ fn adaptive_fields_switch_forms() {
     );
     tenant.counts.upsert("a".into(), || 0, |n| *n += 1);
     assert_eq!(tenant.sessions.get_cloned(&1), Some(10));
+    // `start` picks the first form.
+    #[guarded_map]
+    #[derive(Default)]
+    struct Counters {
+        #[guarded(adaptive(start = sharded, shards = 4))]
+        hits: HashMap<u32, u64>,
+    }
+    let counters = Counters::default();
+    assert_eq!(counters.hits.active_backend(), ActiveBackend::Sharded);
+    assert_eq!(
+        counters.hits.descriptor().start_form(),
+        ActiveBackend::Sharded
+    );
+    let filled: Counters = Counters {
+        hits: (0..100).map(|k| (k, 1)).collect(),
+    };
+    assert_eq!(
+        (filled.hits.active_backend(), filled.hits.len()),
+        (ActiveBackend::Sharded, 100)
+    );
+    assert_eq!(filled.hits.switch_backend(ActiveBackend::Rcu), Ok(true));
+    assert_eq!(filled.hits.get_cloned(&7), Some(1));
     assert_eq!(tenant.counts.get_cloned("a"), Some(2));
     assert_eq!(tenant.counts.active_backend(), ActiveBackend::Sharded);
 }

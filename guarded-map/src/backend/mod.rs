@@ -209,6 +209,8 @@ pub struct StoreConfig {
     pub max_len: Option<usize>,
     /// Whether tables shrink on their own (`Shrink::Auto`, see the `shrink` module).
     pub shrink: bool,
+    /// An adaptive map's first form.
+    pub start: guarded_map_probe_common::ActiveBackend,
 }
 
 /// What `upsert` did.

@@ -282,17 +282,7 @@ macro_rules! on {
 
 impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
-        // The inactive store first and empty: the active one sets the capacity gauge last.
-        Self::with_active(config, ActiveBackend::Rcu, rec, |config| {
-            let sharded = ShardedStore::new(
-                StoreConfig {
-                    capacity: 0,
-                    ..config
-                },
-                rec,
-            );
-            (RcuStore::new(config, rec), sharded)
-        })
+        Self::from_entries(config, Vec::new(), rec, |_: &K| 0)
     }
 
     fn from_entries(
@@ -301,18 +291,27 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Self {
-        Self::with_active(config, ActiveBackend::Rcu, rec, |config| {
-            let sharded = ShardedStore::new(
-                StoreConfig {
-                    capacity: 0,
-                    ..config
-                },
-                rec,
-            );
-            (
-                RcuStore::from_entries(config, entries, rec, rehash),
-                sharded,
-            )
+        // The form it starts in holds the entries; the other is made first and empty, so that
+        // the first form sets the capacity gauge last.
+        let empty = StoreConfig {
+            capacity: 0,
+            ..config
+        };
+        Self::with_active(config, config.start, rec, |config| match config.start {
+            ActiveBackend::Rcu => {
+                let sharded = ShardedStore::new(empty, rec);
+                (
+                    RcuStore::from_entries(config, entries, rec, rehash),
+                    sharded,
+                )
+            }
+            ActiveBackend::Sharded => {
+                let rcu = RcuStore::new(empty, rec);
+                (
+                    rcu,
+                    ShardedStore::from_entries(config, entries, rec, rehash),
+                )
+            }
         })
     }
 
