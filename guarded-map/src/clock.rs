@@ -98,13 +98,21 @@ mod tests {
 
     #[test]
     fn measures_what_the_os_clock_measures() {
-        let os = Instant::now();
-        let ours = Since::now();
-        std::thread::sleep(Duration::from_millis(20));
-        let (ours, os) = (ours.elapsed(), os.elapsed());
-        // Ours started later and stopped earlier, but its calibration may be off by a little:
-        // off by more than 20 % fails.
-        assert!(ours <= os.mul_f64(1.2), "{ours:?} against {os:?}");
-        assert!(ours >= os.mul_f64(0.8), "{ours:?} against {os:?}");
+        // A calibration off by more than 20 % fails every attempt; a thread preempted between
+        // two readings (a loaded machine) fails one.
+        let attempts: Vec<(Duration, Duration)> = (0..5)
+            .map(|_| {
+                let os = Instant::now();
+                let ours = Since::now();
+                std::thread::sleep(Duration::from_millis(20));
+                (ours.elapsed(), os.elapsed())
+            })
+            .collect();
+        assert!(
+            attempts
+                .iter()
+                .any(|&(ours, os)| ours >= os.mul_f64(0.8) && ours <= os.mul_f64(1.2)),
+            "{attempts:?}"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hash};
 use super::GuardedMap;
 use crate::backend::Adaptive;
 use crate::backend::adaptive::Switched;
-use guarded_map_probe_common::{ActiveBackend, SwitchReason};
+use guarded_map_probe_common::ActiveBackend;
 
 use crate::backend::adaptive::decide::Estimate;
 use crate::error::SwitchError;
@@ -54,14 +54,8 @@ where
     /// assert_eq!((counters.len(), counters.active_backend()), (100, ActiveBackend::Sharded));
     /// ```
     pub fn switch_backend(&self, to: ActiveBackend) -> Result<bool, SwitchError> {
-        let switched =
-            self.store
-                .switch_to(to, SwitchReason::Requested, self.rec(), self.rehash())?;
-        if self.store.pinned().is_some() {
-            // A pinned map stays where it was sent.
-            self.store.pin(Some(to), self.rec(), self.rehash())?;
-        }
-        Ok(switched)
+        // A pinned map's pin moves with it.
+        self.store.switch_requested(to, self.rec(), self.rehash())
     }
 
     /// Switches the map to `to` and keeps it there: the cost model no longer switches it, until

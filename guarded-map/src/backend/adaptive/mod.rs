@@ -60,26 +60,25 @@ pub struct Switched {
     pub estimate: Option<Estimate>,
 }
 
+/// The config of the form not in use: no capacity reserved.
+fn empty(config: StoreConfig) -> StoreConfig {
+    StoreConfig {
+        capacity: 0,
+        ..config
+    }
+}
+
 /// `due` and `pinned` hold a form's code ([`ActiveBackend::code`]), or this.
 const NONE: u8 = 0;
 
-fn code(form: ActiveBackend) -> u8 {
-    form.code()
-}
-
-fn form(code: u8) -> Option<ActiveBackend> {
-    ActiveBackend::from_code(code)
-}
-
 impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
-    /// The store in `active`'s place.
-    fn with_active(
-        config: StoreConfig,
+    /// A store of `rcu` and `sharded`, `active` in use.
+    fn with_stores(
         active: ActiveBackend,
         rec: Recorder<'_>,
-        make: impl FnOnce(StoreConfig) -> (RcuStore<K, V>, ShardedStore<K, V>),
+        rcu: RcuStore<K, V>,
+        sharded: ShardedStore<K, V>,
     ) -> Self {
-        let (rcu, sharded) = make(config);
         rec.set_form(active.code());
         AdaptiveStore {
             gate: Gate::new(active),
@@ -94,7 +93,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
 
     /// The form the map is pinned to, if it is.
     pub(crate) fn pinned(&self) -> Option<ActiveBackend> {
-        form(self.pinned.load(Relaxed))
+        ActiveBackend::from_code(self.pinned.load(Relaxed))
     }
 
     /// Pins the map to `to` (switching to it now), or with `None` lets the cost model decide again.
@@ -109,7 +108,21 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
             return Ok(false);
         };
         let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
-        self.pinned.store(code(to), Relaxed);
+        self.pinned.store(to.code(), Relaxed);
+        Ok(switched)
+    }
+
+    /// Switches to `to` on request; a pinned map's pin moves with it.
+    pub(crate) fn switch_requested(
+        &self,
+        to: ActiveBackend,
+        rec: Recorder<'_>,
+        rehash: impl Fn(&K) -> u64,
+    ) -> Result<bool, SwitchError> {
+        let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
+        if self.pinned.load(Relaxed) != NONE {
+            self.pinned.store(to.code(), Relaxed);
+        }
         Ok(switched)
     }
 
@@ -129,9 +142,10 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         if let Some(request) = stats.take_pin_request() {
             // From outside (`guarded-map-probe pin`): held from now on, switched by the next
             // operation that can hash keys.
-            self.pinned.store(request.map_or(NONE, code), Relaxed);
+            self.pinned
+                .store(request.map_or(NONE, ActiveBackend::code), Relaxed);
             if let Some(to) = request {
-                self.due.store(code(to), Relaxed);
+                self.due.store(to.code(), Relaxed);
             }
         }
         if self.pinned.load(Relaxed) != NONE {
@@ -146,7 +160,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         }
         let counts = Stats::from_counts(&stats.counts());
         if let Some(to) = decider.observe(now, counts, self.gate.active()) {
-            self.due.store(code(to), Relaxed);
+            self.due.store(to.code(), Relaxed);
         }
     }
 
@@ -175,19 +189,19 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     #[cold]
     #[inline(never)]
     fn switch_now(&self, rec: Recorder<'_>, rehash: impl Fn(&K) -> u64) {
-        let Some(to) = form(self.due.swap(NONE, Relaxed)) else {
+        let Some(to) = ActiveBackend::from_code(self.due.swap(NONE, Relaxed)) else {
             return;
         };
         // A pinned map moves only to its pin (asked from outside); an unpinned one where its
         // cost model sends it.
-        let reason = match form(self.pinned.load(Relaxed)) {
+        let reason = match ActiveBackend::from_code(self.pinned.load(Relaxed)) {
             Some(pin) if pin == to => SwitchReason::Requested,
             Some(_) => return,
             None => SwitchReason::CostModel,
         };
         // Inside an operation of this map (a closure that reads it): the next one will.
         if self.switch_to(to, reason, rec, rehash).is_err() {
-            self.due.store(code(to), Relaxed);
+            self.due.store(to.code(), Relaxed);
         }
     }
 
@@ -291,28 +305,20 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Self {
-        // The form it starts in holds the entries; the other is made first and empty, so that
-        // the first form sets the capacity gauge last.
-        let empty = StoreConfig {
-            capacity: 0,
-            ..config
-        };
-        Self::with_active(config, config.start, rec, |config| match config.start {
+        // The form it starts in holds the entries; the other is made first, empty, so that the
+        // first form sets the capacity gauge last.
+        match config.start {
             ActiveBackend::Rcu => {
-                let sharded = ShardedStore::new(empty, rec);
-                (
-                    RcuStore::from_entries(config, entries, rec, rehash),
-                    sharded,
-                )
+                let sharded = ShardedStore::new(empty(config), rec);
+                let rcu = RcuStore::from_entries(config, entries, rec, rehash);
+                Self::with_stores(ActiveBackend::Rcu, rec, rcu, sharded)
             }
             ActiveBackend::Sharded => {
-                let rcu = RcuStore::new(empty, rec);
-                (
-                    rcu,
-                    ShardedStore::from_entries(config, entries, rec, rehash),
-                )
+                let rcu = RcuStore::new(empty(config), rec);
+                let sharded = ShardedStore::from_entries(config, entries, rec, rehash);
+                Self::with_stores(ActiveBackend::Sharded, rec, rcu, sharded)
             }
-        })
+        }
     }
 
     #[inline]
@@ -505,27 +511,18 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Clone,
         V: Clone,
     {
+        // As `from_entries`: the form not in use first, empty.
         self.gate.read(|active| match active {
-            ActiveBackend::Rcu => Self::with_active(config, active, rec, |config| {
-                let sharded = ShardedStore::new(
-                    StoreConfig {
-                        capacity: 0,
-                        ..config
-                    },
-                    rec,
-                );
-                (self.rcu.duplicate(config, rec), sharded)
-            }),
-            ActiveBackend::Sharded => Self::with_active(config, active, rec, |config| {
-                let rcu = RcuStore::new(
-                    StoreConfig {
-                        capacity: 0,
-                        ..config
-                    },
-                    rec,
-                );
-                (rcu, self.sharded.duplicate(config, rec))
-            }),
+            ActiveBackend::Rcu => {
+                let sharded = ShardedStore::new(empty(config), rec);
+                let rcu = self.rcu.duplicate(config, rec);
+                Self::with_stores(active, rec, rcu, sharded)
+            }
+            ActiveBackend::Sharded => {
+                let rcu = RcuStore::new(empty(config), rec);
+                let sharded = self.sharded.duplicate(config, rec);
+                Self::with_stores(active, rec, rcu, sharded)
+            }
         })
     }
 }
