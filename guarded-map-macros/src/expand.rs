@@ -13,7 +13,7 @@ use syn::ext::IdentExt;
 use syn::{Attribute, Type};
 
 use crate::parse::{FIELD_ATTR, Family};
-use crate::validate::{BackendChoice, MapField, Model};
+use crate::validate::{BackendChoice, Form, MapField, Model};
 
 /// Emits the rewritten struct followed by the spec items of its guarded fields.
 pub(crate) fn expand(model: Model) -> TokenStream {
@@ -116,13 +116,17 @@ fn spec_items(
         let shards = usize_lit(shards);
         options.extend(quote!(.shards(#shards)));
     }
-    if let Some(sharded) = opts.start_sharded {
-        let form = if sharded {
-            quote!(::guarded_map::ActiveBackend::Sharded)
-        } else {
-            quote!(::guarded_map::ActiveBackend::Rcu)
-        };
-        options.extend(quote!(.start(#form)));
+    let form = |form: Form| match form {
+        Form::Rcu => quote!(::guarded_map::ActiveBackend::Rcu),
+        Form::Sharded => quote!(::guarded_map::ActiveBackend::Sharded),
+    };
+    if let Some(start) = opts.start {
+        let start = form(start);
+        options.extend(quote!(.start(#start)));
+    }
+    if let Some(pin) = opts.pin {
+        let pin = form(pin);
+        options.extend(quote!(.pin(#pin)));
     }
     if let Some(max_len) = opts.max_len {
         let max_len = usize_lit(max_len);

@@ -23,7 +23,7 @@ const STRUCT_OPTIONS: &[&str] = &["all"];
 /// Options inside `sharded(...)`.
 const SHARDED_OPTIONS: &[&str] = &["shards"];
 /// Options inside `adaptive(...)`.
-const ADAPTIVE_OPTIONS: &[&str] = &["shards", "start"];
+const ADAPTIVE_OPTIONS: &[&str] = &["shards", "start", "pin"];
 /// The most shards the runtime accepts (`Descriptor::MAX_SHARDS`).
 const MAX_SHARDS: u64 = 1 << 16;
 /// The most hot-key ranks the runtime accepts (`Descriptor::MAX_HOT_KEYS`).
@@ -67,8 +67,17 @@ pub(crate) struct SpecOptions {
     pub(crate) hot_keys: Option<u64>,
     /// `shrink = auto | never`: true for `auto`.
     pub(crate) shrink: Option<bool>,
-    /// `adaptive(start = rcu | sharded)`: true for `sharded`.
-    pub(crate) start_sharded: Option<bool>,
+    /// `adaptive(start = rcu | sharded)`.
+    pub(crate) start: Option<Form>,
+    /// `adaptive(pin = rcu | sharded)`.
+    pub(crate) pin: Option<Form>,
+}
+
+/// One of an adaptive map's two forms, as its options name them.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Form {
+    Rcu,
+    Sharded,
 }
 
 /// Collects errors so that all of them are reported at once.
@@ -187,7 +196,8 @@ fn spec_options(errors: &mut Errors, options: Vec<RawOption>, ordered: bool) -> 
         stats: None,
         hot_keys: None,
         shrink: None,
-        start_sharded: None,
+        start: None,
+        pin: None,
     };
     let mut backend: Option<(BackendChoice, Ident)> = None;
     let mut seen: Vec<String> = Vec::new();
@@ -314,30 +324,45 @@ fn field_hint(name: &str) -> Option<String> {
     }
 }
 
-/// `adaptive(shards = N, start = rcu | sharded)`.
+/// `adaptive(shards = N, start = rcu | sharded, pin = rcu | sharded)`.
 fn adaptive_options(errors: &mut Errors, spec: &mut SpecOptions, nested: Vec<RawOption>) {
-    let (start, shards): (Vec<RawOption>, Vec<RawOption>) =
-        nested.into_iter().partition(|o| o.name == "start");
-    for option in start {
-        if spec.start_sharded.is_some() {
-            errors.at(option.name.span(), "duplicate option `start`");
+    let mut shards = Vec::new();
+    let mut forms: [(&str, Option<(Form, Span)>); 2] = [("start", None), ("pin", None)];
+    for option in nested {
+        let Some((name, form)) = forms.iter_mut().find(|(name, _)| option.name == name) else {
+            if option.name == "shards" {
+                shards.push(option);
+            } else {
+                errors.push(unknown(&option.name, ADAPTIVE_OPTIONS, None));
+            }
+            continue;
+        };
+        if form.is_some() {
+            errors.at(option.name.span(), format!("duplicate option `{name}`"));
             continue;
         }
+        let at = option.value.span_or(option.name.span());
         match &option.value {
-            RawValue::Word(word) if word == "rcu" => spec.start_sharded = Some(false),
-            RawValue::Word(word) if word == "sharded" => spec.start_sharded = Some(true),
+            RawValue::Word(word) if word == "rcu" => *form = Some((Form::Rcu, at)),
+            RawValue::Word(word) if word == "sharded" => *form = Some((Form::Sharded, at)),
             _ => errors.at(
-                option.value.span_or(option.name.span()),
-                "`start` takes `rcu` or `sharded`, as in `adaptive(start = sharded)`",
+                at,
+                format!("`{name}` takes `rcu` or `sharded`, as in `adaptive({name} = rcu)`"),
             ),
         }
     }
-    let (known, unknown_options): (Vec<RawOption>, Vec<RawOption>) =
-        shards.into_iter().partition(|o| o.name == "shards");
-    for option in unknown_options {
-        errors.push(unknown(&option.name, ADAPTIVE_OPTIONS, None));
+    let [(_, start), (_, pin)] = forms;
+    if let (Some((start, _)), Some((pin, at))) = (start, pin)
+        && start != pin
+    {
+        errors.at(
+            at,
+            "a pinned map starts in the form it is pinned to: drop `start`, or make them agree",
+        );
     }
-    sharded_options(errors, spec, known);
+    spec.start = start.map(|(form, _)| form);
+    spec.pin = pin.map(|(form, _)| form);
+    sharded_options(errors, spec, shards);
 }
 
 fn sharded_options(errors: &mut Errors, spec: &mut SpecOptions, nested: Vec<RawOption>) {

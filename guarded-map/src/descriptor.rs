@@ -48,8 +48,10 @@ pub enum ConfigError {
     TooManyHotKeys(usize),
     /// An option that does not apply to an ordered map (`shards`, `hot_keys`, `shrink`).
     NotForOrdered(&'static str),
-    /// `start` was given for a backend that is not adaptive.
-    StartNotAdaptive,
+    /// An option of the adaptive backend (`start`, `pin`) was given for another backend.
+    NotAdaptive(&'static str),
+    /// An adaptive map was pinned to one form and told to start in the other.
+    PinNotStart,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -77,9 +79,14 @@ impl std::fmt::Display for ConfigError {
                 "hot_keys must be at most {}, got {n}",
                 Descriptor::MAX_HOT_KEYS
             ),
-            ConfigError::StartNotAdaptive => {
-                f.write_str("start applies to the adaptive backend only (the form it starts in)")
-            }
+            ConfigError::NotAdaptive(option) => write!(
+                f,
+                "{option} applies to the adaptive backend only (the only one with two forms)"
+            ),
+            ConfigError::PinNotStart => f.write_str(
+                "an adaptive map pinned to one form cannot start in the other (a pin sets the form \
+                 it starts in: drop `start`)",
+            ),
         }
     }
 }
@@ -114,8 +121,10 @@ pub struct Descriptor {
     hot_keys_set: bool,
     shrink: Shrink,
     shrink_set: bool,
-    /// An adaptive map's first form (`None`: `Rcu`).
+    /// An adaptive map's first form (`None`: `Sharded`).
     start: Option<ActiveBackend>,
+    /// The form an adaptive map is held in until unpinned (`None`: its cost model decides).
+    pin: Option<ActiveBackend>,
     bpf_map: Option<&'static str>,
     help: Option<&'static str>,
     key_type: &'static str,
@@ -164,6 +173,7 @@ impl Descriptor {
             shrink: Shrink::Auto,
             shrink_set: false,
             start: None,
+            pin: None,
             bpf_map: None,
             help: None,
             key_type: "",
@@ -275,14 +285,18 @@ impl Descriptor {
         self
     }
 
-    /// The form an adaptive map starts in (`Rcu` unless set); only for the adaptive backend.
+    /// The form an adaptive map starts in (`Sharded` unless set); only for the adaptive backend.
+    ///
+    /// `Sharded` is the default because its worst case is mild: on a read-only load it runs at
+    /// about a third of `Rcu`'s speed until the map switches, where `Rcu` under writes can run
+    /// 30x slower than `Sharded` (see `BENCHMARKS.md`).
     ///
     /// ```
     /// use guarded_map::{ActiveBackend, BackendKind, Descriptor};
     ///
     /// const COUNTS: Descriptor =
-    ///     Descriptor::new("app::counts", BackendKind::Adaptive).start(ActiveBackend::Sharded);
-    /// assert_eq!(COUNTS.start_form(), ActiveBackend::Sharded);
+    ///     Descriptor::new("app::counts", BackendKind::Adaptive).start(ActiveBackend::Rcu);
+    /// assert_eq!(COUNTS.start_form(), ActiveBackend::Rcu);
     /// assert!(Descriptor::new("app::x", BackendKind::Rcu).start(ActiveBackend::Rcu).validate().is_err());
     /// ```
     pub const fn start(mut self, form: ActiveBackend) -> Self {
@@ -290,11 +304,37 @@ impl Descriptor {
         self
     }
 
+    /// Pins an adaptive map to `form`: it starts there and stays until unpinned in code
+    /// ([`GuardedMap::unpin_backend`](crate::GuardedMap::unpin_backend)) or from outside
+    /// (`guarded-map-probe pin --pid PID --map LABEL auto`). Its cost model still estimates,
+    /// so [`GuardedMap::backend_estimate`](crate::GuardedMap::backend_estimate) can tell
+    /// whether the pin is the better choice.
+    ///
+    /// ```
+    /// use guarded_map::{ActiveBackend, BackendKind, Descriptor};
+    ///
+    /// const ROUTES: Descriptor =
+    ///     Descriptor::new("app::routes", BackendKind::Adaptive).pin(ActiveBackend::Rcu);
+    /// assert_eq!(ROUTES.pinned_form(), Some(ActiveBackend::Rcu));
+    /// assert_eq!(ROUTES.start_form(), ActiveBackend::Rcu);
+    /// // A pin and a different start contradict each other.
+    /// assert!(ROUTES.start(ActiveBackend::Sharded).validate().is_err());
+    /// ```
+    pub const fn pin(mut self, form: ActiveBackend) -> Self {
+        self.pin = Some(form);
+        self
+    }
+
+    /// The form an adaptive map is pinned to from its creation, if any.
+    pub const fn pinned_form(&self) -> Option<ActiveBackend> {
+        self.pin
+    }
+
     /// The form an adaptive map starts in.
     pub const fn start_form(&self) -> ActiveBackend {
-        match self.start {
-            Some(form) => form,
-            None => ActiveBackend::Rcu,
+        match (self.pin, self.start) {
+            (Some(form), _) | (None, Some(form)) => form,
+            (None, None) => ActiveBackend::Sharded,
         }
     }
 
@@ -742,8 +782,18 @@ impl Descriptor {
         if self.hot_keys > Self::MAX_HOT_KEYS {
             return Err(ConfigError::TooManyHotKeys(self.hot_keys));
         }
-        if self.start.is_some() && !matches!(self.backend, BackendKind::Adaptive) {
-            return Err(ConfigError::StartNotAdaptive);
+        if !matches!(self.backend, BackendKind::Adaptive) {
+            if self.start.is_some() {
+                return Err(ConfigError::NotAdaptive("start"));
+            }
+            if self.pin.is_some() {
+                return Err(ConfigError::NotAdaptive("pin"));
+            }
+        }
+        if let (Some(pin), Some(start)) = (self.pin, self.start)
+            && pin as u8 != start as u8
+        {
+            return Err(ConfigError::PinNotStart);
         }
         if matches!(self.backend, BackendKind::Ordered) {
             if self.shards_set {
@@ -801,8 +851,11 @@ impl Descriptor {
                     "guarded-map: `shards`, `hot_keys` and `shrink` do not apply to an ordered map"
                 )
             }
-            Err(ConfigError::StartNotAdaptive) => {
-                panic!("guarded-map: `start` applies to the adaptive backend only")
+            Err(ConfigError::NotAdaptive(_)) => {
+                panic!("guarded-map: `start` and `pin` apply to the adaptive backend only")
+            }
+            Err(ConfigError::PinNotStart) => {
+                panic!("guarded-map: an adaptive map pinned to one form cannot start in the other")
             }
         }
     }

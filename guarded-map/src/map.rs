@@ -192,6 +192,7 @@ impl<K, V, S: SpecFor<K, V>, H> GuardedMap<K, V, S, H> {
             max_len: S::DESCRIPTOR.max_len_limit(),
             shrink: matches!(S::DESCRIPTOR.shrink_policy(), Shrink::Auto),
             start: S::DESCRIPTOR.start_form(),
+            pinned: S::DESCRIPTOR.pinned_form().is_some(),
         }
     }
 

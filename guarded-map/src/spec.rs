@@ -88,7 +88,17 @@ macro_rules! __spec_for {
 /// The backend is `rcu`, `sharded` or `adaptive` for a `HashMap` (a [`GuardedMap`](crate::GuardedMap)), or
 /// `ordered` for a `BTreeMap` (an [`OrderedMap`](crate::OrderedMap)); options follow as
 /// `key = value`: `name` (metric label, default `module_path::Spec`), `shards`, `max_len`, `stats`
-/// (`false` compiles statistics out), `hot_keys`, `shrink` (`Shrink::Never`), `bpf_map`, `help`.
+/// (`false` compiles statistics out), `hot_keys`, `shrink` (`Shrink::Never`), `bpf_map`, `help`,
+/// and for `adaptive` `start` and `pin` (`ActiveBackend::Rcu`), each a [`Descriptor`](crate::Descriptor)
+/// builder call:
+///
+/// ```
+/// use guarded_map::{map_spec, ActiveBackend, GuardedMap};
+///
+/// map_spec!(Routes: HashMap<String, u32>, adaptive, pin = ActiveBackend::Rcu);
+/// let routes: GuardedMap<String, u32, Routes> = GuardedMap::new();
+/// assert_eq!(routes.pinned_backend(), Some(ActiveBackend::Rcu));
+/// ```
 /// An invalid option fails to compile, as does an option that does not apply to the backend
 /// (`shards`, `hot_keys` or `shrink` on an ordered map):
 ///

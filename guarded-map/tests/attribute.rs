@@ -255,38 +255,73 @@ fn adaptive_fields_switch_forms() {
     assert_eq!(tenant.counts.descriptor().shard_count(), Some(8));
     tenant.sessions.insert(1, 10);
     tenant.counts.upsert("a".into(), || 0, |n| *n += 1);
-    assert_eq!(
-        tenant.sessions.switch_backend(ActiveBackend::Sharded),
-        Ok(true)
-    );
-    assert_eq!(
-        tenant.counts.switch_backend(ActiveBackend::Sharded),
-        Ok(true)
-    );
+    // Adaptive maps start `Sharded` unless told otherwise.
+    assert_eq!(tenant.sessions.active_backend(), ActiveBackend::Sharded);
+    assert_eq!(tenant.sessions.switch_backend(ActiveBackend::Rcu), Ok(true));
+    assert_eq!(tenant.counts.switch_backend(ActiveBackend::Rcu), Ok(true));
     tenant.counts.upsert("a".into(), || 0, |n| *n += 1);
     assert_eq!(tenant.sessions.get_cloned(&1), Some(10));
     // `start` picks the first form.
     #[guarded_map]
     #[derive(Default)]
     struct Counters {
-        #[guarded(adaptive(start = sharded, shards = 4))]
+        #[guarded(adaptive(start = rcu, shards = 4))]
         hits: HashMap<u32, u64>,
     }
     let counters = Counters::default();
-    assert_eq!(counters.hits.active_backend(), ActiveBackend::Sharded);
-    assert_eq!(
-        counters.hits.descriptor().start_form(),
-        ActiveBackend::Sharded
-    );
+    assert_eq!(counters.hits.active_backend(), ActiveBackend::Rcu);
+    assert_eq!(counters.hits.descriptor().start_form(), ActiveBackend::Rcu);
+    assert_eq!(counters.hits.pinned_backend(), None);
     let filled: Counters = Counters {
         hits: (0..100).map(|k| (k, 1)).collect(),
     };
     assert_eq!(
         (filled.hits.active_backend(), filled.hits.len()),
-        (ActiveBackend::Sharded, 100)
+        (ActiveBackend::Rcu, 100)
     );
-    assert_eq!(filled.hits.switch_backend(ActiveBackend::Rcu), Ok(true));
+    assert_eq!(filled.hits.switch_backend(ActiveBackend::Sharded), Ok(true));
     assert_eq!(filled.hits.get_cloned(&7), Some(1));
     assert_eq!(tenant.counts.get_cloned("a"), Some(2));
-    assert_eq!(tenant.counts.active_backend(), ActiveBackend::Sharded);
+    assert_eq!(tenant.counts.active_backend(), ActiveBackend::Rcu);
+}
+
+/// `adaptive(pin = …)`: the map starts in its pin and stays there until unpinned.
+#[test]
+fn adaptive_pin_option_holds_the_form() {
+    use guarded_map::ActiveBackend;
+
+    #[guarded_map]
+    #[derive(Default)]
+    struct Routes {
+        #[guarded(adaptive(pin = rcu))]
+        by_prefix: HashMap<u32, u32>,
+        #[guarded(adaptive(pin = sharded, start = sharded))]
+        by_id: HashMap<u32, u32>,
+    }
+    let routes = Routes::default();
+    let map = &routes.by_prefix;
+    assert_eq!(map.descriptor().pinned_form(), Some(ActiveBackend::Rcu));
+    assert_eq!(map.active_backend(), ActiveBackend::Rcu);
+    assert_eq!(map.pinned_backend(), Some(ActiveBackend::Rcu));
+    assert_eq!(
+        (routes.by_id.active_backend(), routes.by_id.pinned_backend()),
+        (ActiveBackend::Sharded, Some(ActiveBackend::Sharded))
+    );
+    // A write-only load that would move an unpinned map to `Sharded` leaves it in `Rcu`.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1_500);
+    let mut key = 0;
+    while std::time::Instant::now() < until {
+        map.insert(key % 512, key);
+        key += 1;
+    }
+    assert_eq!(map.active_backend(), ActiveBackend::Rcu);
+    assert_eq!(map.last_switch(), None);
+    // A clone keeps the descriptor's pin.
+    let copy = map.clone();
+    assert_eq!(copy.pinned_backend(), Some(ActiveBackend::Rcu));
+    assert_eq!(copy.len(), map.len());
+    // Unpinned, the cost model may move it; a requested switch still works.
+    map.unpin_backend();
+    assert_eq!(map.pinned_backend(), None);
+    assert_eq!(map.switch_backend(ActiveBackend::Sharded), Ok(true));
 }

@@ -28,8 +28,8 @@ struct Agent {
     /// Queries answered per flow.
     #[guarded(sharded(shards = 16))]
     queries: HashMap<u32, u64>,
-    /// An adaptive map, switched on command.
-    #[guarded(adaptive)]
+    /// An adaptive map, switched on command (it starts `Rcu`, as the probe's tests expect).
+    #[guarded(adaptive(start = rcu))]
     sessions: HashMap<u32, u64>,
 }
 

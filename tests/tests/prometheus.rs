@@ -19,7 +19,7 @@ struct Fixture {
     sessions: HashMap<u64, u64>,
     #[guarded(sharded, name = "e2e.quiet", stats = false)]
     quiet: HashMap<u8, u8>,
-    #[guarded(adaptive, name = "e2e.adaptive")]
+    #[guarded(adaptive(start = rcu), name = "e2e.adaptive")]
     adaptive: HashMap<u32, u32>,
 }
 

@@ -100,7 +100,8 @@ pub struct Sharded;
 
 /// The adaptive backend: `Rcu` or `Sharded` at a time, switched while the map runs.
 ///
-/// The map starts as `Rcu`. A cost model over the map's own counts switches it when the other
+/// The map starts as `Sharded` (`adaptive(start = rcu)` changes that; `adaptive(pin = rcu)` also
+/// holds it there). A cost model over the map's own counts switches it when the other
 /// form is estimated at least 1.25 times cheaper per operation in three windows of 100 ms in a
 /// row, at most once a second ([`Estimate`](crate::Estimate), `backend/adaptive/decide.rs`);
 /// [`GuardedMap::switch_backend`](crate::GuardedMap::switch_backend) and
@@ -211,6 +212,8 @@ pub struct StoreConfig {
     pub shrink: bool,
     /// An adaptive map's first form.
     pub start: guarded_map_probe_common::ActiveBackend,
+    /// Whether an adaptive map is pinned to its first form.
+    pub pinned: bool,
 }
 
 /// What `upsert` did.

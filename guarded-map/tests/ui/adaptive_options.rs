@@ -11,6 +11,12 @@ struct State {
     c: HashMap<u8, u8>,
     #[guarded(sharded(start = rcu))]
     d: HashMap<u8, u8>,
+    #[guarded(adaptive(pin = auto))]
+    e: HashMap<u8, u8>,
+    #[guarded(adaptive(start = sharded, pin = rcu))]
+    f: HashMap<u8, u8>,
+    #[guarded(rcu(pin = rcu))]
+    g: HashMap<u8, u8>,
 }
 
 fn main() {}

@@ -72,9 +72,10 @@ fn empty(config: StoreConfig) -> StoreConfig {
 const NONE: u8 = 0;
 
 impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
-    /// A store of `rcu` and `sharded`, `active` in use.
+    /// A store of `rcu` and `sharded`, `active` in use (and pinned there if `pinned`).
     fn with_stores(
         active: ActiveBackend,
+        pinned: bool,
         rec: Recorder<'_>,
         rcu: RcuStore<K, V>,
         sharded: ShardedStore<K, V>,
@@ -86,7 +87,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
             sharded,
             decider: Mutex::new(Decider::default()),
             due: AtomicU8::new(NONE),
-            pinned: AtomicU8::new(NONE),
+            pinned: AtomicU8::new(if pinned { active.code() } else { NONE }),
             last_switch: Mutex::new(None),
         }
     }
@@ -311,12 +312,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
             ActiveBackend::Rcu => {
                 let sharded = ShardedStore::new(empty(config), rec);
                 let rcu = RcuStore::from_entries(config, entries, rec, rehash);
-                Self::with_stores(ActiveBackend::Rcu, rec, rcu, sharded)
+                Self::with_stores(ActiveBackend::Rcu, config.pinned, rec, rcu, sharded)
             }
             ActiveBackend::Sharded => {
                 let rcu = RcuStore::new(empty(config), rec);
                 let sharded = ShardedStore::from_entries(config, entries, rec, rehash);
-                Self::with_stores(ActiveBackend::Sharded, rec, rcu, sharded)
+                Self::with_stores(ActiveBackend::Sharded, config.pinned, rec, rcu, sharded)
             }
         }
     }
@@ -516,12 +517,12 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
             ActiveBackend::Rcu => {
                 let sharded = ShardedStore::new(empty(config), rec);
                 let rcu = self.rcu.duplicate(config, rec);
-                Self::with_stores(active, rec, rcu, sharded)
+                Self::with_stores(active, config.pinned, rec, rcu, sharded)
             }
             ActiveBackend::Sharded => {
                 let rcu = RcuStore::new(empty(config), rec);
                 let sharded = self.sharded.duplicate(config, rec);
-                Self::with_stores(active, rec, rcu, sharded)
+                Self::with_stores(active, config.pinned, rec, rcu, sharded)
             }
         })
     }
