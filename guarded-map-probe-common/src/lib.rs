@@ -299,9 +299,13 @@ pub struct Summary {
     /// [`ActiveBackend::code`]s from and to and its [`SwitchReason::code`] (0: none yet).
     pub last_switch: [u8; 3],
     /// Padding; 0.
-    pub reserved: [u8; 5],
+    pub reserved: u8,
+    /// The shard count of a `Sharded` (or adaptive) map; 0 for a backend without fixed shards.
+    pub shards: u32,
     /// How long ago that switch ended, in ms, when the summary was made.
     pub last_switch_age_ms: u64,
+    /// The map's `max_len`; 0 when it has none.
+    pub max_len: u64,
     /// The map's statistics, indexed by [`Stat`]: counters since the target started, gauges now.
     pub stats: [u64; STATS],
     /// The map's label, NUL-padded.
@@ -325,8 +329,10 @@ impl Summary {
         instances: 0,
         forms: [0; 2],
         last_switch: [0; 3],
-        reserved: [0; 5],
+        reserved: 0,
+        shards: 0,
         last_switch_age_ms: 0,
+        max_len: 0,
         stats: [0; STATS],
         label: [0; LABEL_LEN],
         bpf_map: [0; BPF_NAME_LEN],
@@ -505,7 +511,7 @@ mod tests {
         // and the user side may read any byte.
         assert_eq!(
             size_of::<Summary>(),
-            4 * 2 + 8 * 3 + (4 * 2 + 3 + 5 + 8) + 8 * STATS + LABEL_LEN + BPF_NAME_LEN
+            4 * 2 + 8 * 3 + (4 * 2 + 3 + 1 + 4 + 8 + 8) + 8 * STATS + LABEL_LEN + BPF_NAME_LEN
         );
         assert_eq!(size_of::<OpSample>(), 4 * 2 + 8 * 4 + 4 * 2);
         assert_eq!(size_of::<Syscall>(), 4 * 4 + 8 + 4 * 2 + 8 * 2);

@@ -45,6 +45,10 @@ pub struct MapRow {
     pub bpf_map: Option<String>,
     /// Live instances.
     pub instances: u64,
+    /// The shard count of a `Sharded` or adaptive map (`None` for other backends).
+    pub shards: Option<u32>,
+    /// The map's `max_len`, if it has one.
+    pub max_len: Option<u64>,
     /// Every statistic of the latest summary, by [`Stat`] index: counters since the target
     /// started (exact), gauges now. The fields below name the ones the table shows.
     pub stats: [u64; STATS],
@@ -346,6 +350,8 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
         last_switch: last_switch(s),
         bpf_map: (!bpf_map.is_empty()).then_some(bpf_map),
         instances: s.instances,
+        shards: (s.shards > 0).then_some(s.shards),
+        max_len: (s.max_len > 0).then_some(s.max_len),
         stats: s.stats,
         totals: Op::ALL.map(|op| s.get(op.stat())),
         rates,

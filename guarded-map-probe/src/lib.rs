@@ -11,7 +11,8 @@
 //! (`#[guarded(bpf_map = "...")]`).
 //!
 //! Needs `CAP_BPF`, `CAP_PERFMON` and `CAP_SYS_PTRACE` (or root); [`check`] says what is missing.
-//! The `guarded-map-probe` command (`top`, `record`, `check`) is built on this crate. The kernel
+//! The `guarded-map-probe` command (`top`, `record`, `plot`, `check`, `pin`, `advise`) is built on
+//! this crate. The kernel
 //! programs are embedded when the crate is built with the feature `programs` (nightly with
 //! `rust-src`, and `bpf-linker`); without it, [`Probe::attach`] returns [`ProbeError::NoPrograms`].
 //!
@@ -28,6 +29,7 @@
 //! # Ok::<(), guarded_map_probe::ProbeError>(())
 //! ```
 
+pub mod advise;
 mod error;
 mod intervals;
 mod kernel_maps;

@@ -72,6 +72,17 @@ enum Command {
         #[arg(long)]
         pid: u32,
     },
+    /// Watches the target for a while, then prints for every map the observed mix, the estimated
+    /// cost per operation under each backend, and advice on its backend, pre-sizing, max_len and
+    /// shard count, with the numbers behind each.
+    Advise {
+        /// The target process.
+        #[arg(long)]
+        pid: u32,
+        /// How long to watch.
+        #[arg(long, default_value = "3s", value_parser = parse_duration)]
+        duration: Duration,
+    },
     /// Holds an adaptive map of the target in one form (`rcu`, `sharded`), or lets its cost model
     /// decide again (`auto`). Needs the privileges attaching needs.
     Pin {
@@ -145,6 +156,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }),
+        Command::Advise { pid, duration } => advise(pid, duration),
         Command::Plot { json, out } => {
             return match plot(&json, &out) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -235,6 +247,35 @@ fn check(pid: u32) -> Result<ExitCode, ProbeError> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Watches `pid` for `duration` and prints the advice for each of its maps.
+fn advise(pid: u32, duration: Duration) -> Result<ExitCode, ProbeError> {
+    // Short intervals: the first one's summaries are the baseline, the watch runs from its end.
+    let interval = (duration / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let mut probe = Probe::attach(
+        pid,
+        Options {
+            interval,
+            ..Options::default()
+        },
+    )?;
+    let first = probe.next_interval()?;
+    let started = Instant::now();
+    let mut last = probe.next_interval()?;
+    while started.elapsed() < duration {
+        last = probe.next_interval()?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    probe.detach();
+    println!(
+        "process {pid}: {} maps watched for {seconds:.1} s",
+        last.maps.len()
+    );
+    for advice in probe::advise::advise(&first.maps, &last.maps, seconds) {
+        print!("\n{advice}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(watch: &Watch, output: Output) -> Result<ExitCode, ProbeError> {

@@ -378,3 +378,76 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
     );
     assert_eq!(child.semaphore(), 0);
 }
+
+/// `advise` on the flows example (an eBPF agent: an ordered map mirrored from the kernel, a
+/// sharded map of query counts): advice for both maps, with the numbers behind each line.
+#[test]
+fn advise_on_the_flows_example_prints_advice_with_numbers() {
+    if !privileged() {
+        return;
+    }
+    let mut flows = Command::new(target_dir().join("examples").join("flows"))
+        .args(["--duration", "20", "--every", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawning the flows example (cargo build --examples --features guarded-map-probe/programs)");
+    let mut stdout = BufReader::new(flows.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("mirroring SYSCALLS"), "{first}");
+    // Keep reading its reports, so that it never blocks on a full pipe.
+    let drain = thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let pid = flows.id().to_string();
+    let out = run_probe(&["advise", "--pid", &pid, "--duration", "2s"]);
+    let _ = flows.kill();
+    let _ = flows.wait();
+    let _ = drain.join();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = |label: &str| -> String {
+        let start = text
+            .find(&format!("{label}  "))
+            .unwrap_or_else(|| panic!("no advice for {label}:\n{text}"));
+        let rest = &text[start..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
+    };
+    let line = |section: &str, topic: &str| -> String {
+        section
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{topic} ")))
+            .unwrap_or_else(|| panic!("no {topic} line:\n{section}"))
+            .to_owned()
+    };
+    let has_number = |l: &str| l.chars().any(|c| c.is_ascii_digit());
+    // The query counter: two threads upsert about a thousand times a second each.
+    let queries = section("flows::Agent.queries");
+    assert!(
+        queries.starts_with("flows::Agent.queries  sharded  (1 instance)"),
+        "{queries}"
+    );
+    let mix = line(&queries, "mix");
+    let writes: f64 = mix
+        .split(" writes/s")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no writes/s in {mix}"));
+    assert!(writes > 100.0, "{mix}");
+    assert!(line(&queries, "cost").contains("ns"), "{queries}");
+    for topic in ["backend", "capacity", "max_len", "shards"] {
+        assert!(has_number(&line(&queries, topic)), "{topic}: {queries}");
+    }
+    assert!(line(&queries, "shards").contains("4"), "{queries}");
+    // The mirrored ordered map: no hash backend to advise, the rest with numbers.
+    let syscalls = section("flows::Agent.syscalls");
+    assert!(
+        syscalls.starts_with("flows::Agent.syscalls  ordered"),
+        "{syscalls}"
+    );
+    assert!(line(&syscalls, "backend").contains("ordered"), "{syscalls}");
+    assert!(has_number(&line(&syscalls, "max_len")), "{syscalls}");
+}

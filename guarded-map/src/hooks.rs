@@ -32,7 +32,8 @@ use std::time::Duration;
 
 pub(crate) use guarded_map_probe_common::Op;
 use guarded_map_probe_common::{
-    BPF_NAME_LEN, LABEL_LEN, OpSample, PinRequest, ProbeConfig, RecordKind, Stat, Summary, map_id,
+    BPF_NAME_LEN, BackendKind, LABEL_LEN, OpSample, PinRequest, ProbeConfig, RecordKind, Stat,
+    Summary, map_id,
 };
 
 use crate::registry::{self, MapReport};
@@ -329,6 +330,10 @@ fn summary_of(report: &MapReport) -> Summary {
     summary.map_id = map_id(d.label());
     summary.instances = report.instances as u64;
     summary.forms = [report.forms.rcu, report.forms.sharded].map(|n| n as u32);
+    if matches!(d.backend(), BackendKind::Sharded | BackendKind::Adaptive) {
+        summary.shards = u32::try_from(d.shards_or_default()).unwrap_or(u32::MAX);
+    }
+    summary.max_len = d.max_len_limit().map_or(0, |n| n as u64);
     if let Some(last) = report.last_switch {
         summary.last_switch = [last.from.code(), last.to.code(), last.reason.code()];
         summary.last_switch_age_ms = last.ago().as_millis() as u64;

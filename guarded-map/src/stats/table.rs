@@ -55,6 +55,23 @@ macro_rules! define_stats {
                 }
             }
 
+            /// The statistics a probe's [`Summary`](guarded_map_probe_common::Summary) carries:
+            /// values indexed by [`Stat`].
+            ///
+            /// ```
+            /// use guarded_map::Stats;
+            /// use guarded_map_probe_common::{Stat, STATS};
+            ///
+            /// let mut values = [0; STATS];
+            /// values[Stat::Get as usize] = 7;
+            /// assert_eq!(Stats::from_values(&values).gets, 7);
+            /// ```
+            pub fn from_values(values: &[u64; guarded_map_probe_common::STATS]) -> Stats {
+                Stats {
+                    $( $field: values[Stat::$name as usize], )*
+                }
+            }
+
             /// The counters of `counts`; gauges are zero (their owner sets them).
             pub(crate) fn from_counts(counts: &Counts) -> Stats {
                 Stats {
