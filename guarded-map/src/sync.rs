@@ -194,6 +194,20 @@ pub(crate) fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// Spins, then yields, while `busy`: for a rare waiter (a switch of an adaptive map) on something
+/// that ends soon (a read).
+pub(crate) fn wait_while(busy: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while busy() {
+        if spins < 64 && !cfg!(guarded_map_loom) {
+            spins += 1;
+            spin_loop();
+        } else {
+            yield_now();
+        }
+    }
+}
+
 /// Locks `lock`, spinning briefly (see [`spin_until`]) before it parks.
 pub(crate) fn lock_spinning<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     let mut taken = None;

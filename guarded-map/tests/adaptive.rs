@@ -283,3 +283,65 @@ fn the_cost_model_follows_the_workload_and_a_pin_holds() {
     });
     assert_eq!(map.len(), 100_000);
 }
+
+map_spec!(ReadMostly: HashMap<u64, u64>, adaptive, shards = 4);
+
+/// Keyed reads check the form inside the form's own protection, not on the gate: while switches
+/// come every ~100 µs, every read finds its entry, and each read counts once.
+#[test]
+fn reads_across_switches_find_every_entry_and_count_once() {
+    const KEYS: u64 = 5_000;
+    const READERS: u64 = 2;
+    let map: GuardedMap<u64, u64, ReadMostly> = (0..KEYS).map(|k| (k, k + 1)).collect();
+    let done = AtomicBool::new(false);
+    let switches = AtomicUsize::new(0);
+    let before = map.stats();
+    let reads: u64 = thread::scope(|s| {
+        s.spawn(|| keep_switching(&map, &done, &switches));
+        let readers: Vec<_> = (0..READERS)
+            .map(|r| {
+                let (map, switches, done) = (&map, &switches, &done);
+                s.spawn(move || {
+                    // Ends the switching when this reader ends, also by a failed assertion.
+                    let _stop = StopOnDrop(done);
+                    let mut reads = 0u64;
+                    while reads < 50_000 || switches.load(Ordering::Relaxed) < SWITCHES {
+                        let key = (reads * 7 + r) % KEYS;
+                        assert_eq!(map.get_cloned(&key), Some(key + 1), "key {key}");
+                        assert!(map.contains_key(&key));
+                        reads += 2;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        readers.into_iter().map(|r| r.join().unwrap()).sum()
+    });
+    let window = map.stats().since(&before);
+    assert_eq!((window.gets, window.misses), (reads, 0));
+    assert!(switches.load(Ordering::Relaxed) >= SWITCHES);
+}
+
+/// Sets its flag when dropped (on unwind too).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// A switch from inside a keyed read's closure would wait for that read: it is refused, in both
+/// forms.
+#[test]
+fn a_switch_inside_a_read_closure_is_refused() {
+    let map: GuardedMap<u64, u64, ReadMostly> = (0..10).map(|k| (k, k)).collect();
+    for form in [ActiveBackend::Rcu, ActiveBackend::Sharded] {
+        map.switch_backend(form).unwrap();
+        let inside = map.with(&1, |_| map.switch_backend(form.other()));
+        assert_eq!(inside, Some(Err(guarded_map::SwitchError::Inside)));
+        // A nested read is still fine.
+        assert_eq!(map.with(&1, |_| map.get_cloned(&2)), Some(Some(2)));
+        assert_eq!(map.active_backend(), form);
+    }
+}

@@ -1,4 +1,4 @@
-//! A small tour of every operation of both backends, sized for Miri: it runs the code paths that
+//! A small tour of every operation of the three hash backends, sized for Miri: it runs the code paths that
 //! reach `unsafe` under Miri's checks of aliasing, provenance and data races. Ours: the per-thread
 //! fast path (`per_thread.rs`, both entries), shard tables shared between versions
 //! (`shared_table.rs`), the `Rcu` readers (`backend/rcu/reader.rs`: cached shards replaced
@@ -182,4 +182,40 @@ fn rcu_tour() {
 #[test]
 fn sharded_tour() {
     tour!(ShardedSpec);
+}
+
+map_spec!(AdaptiveSpec: HashMap<String, Vec<u32>>, adaptive, shards = 2);
+
+#[test]
+fn adaptive_tour() {
+    tour!(AdaptiveSpec);
+}
+
+/// Keyed reads of an adaptive map while another thread switches it back and forth: reads that
+/// find the map switched away let go of the form they entered (an `Rcu` mark abandoned, a shard's
+/// read guard released uncounted) and read the other form.
+#[test]
+fn adaptive_reads_across_switches() {
+    use guarded_map::ActiveBackend;
+    let map: GuardedMap<String, Vec<u32>, AdaptiveSpec> =
+        (0..8).map(|i| (format!("k{i}"), vec![i])).collect();
+    thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..4 {
+                let to = if i % 2 == 0 {
+                    ActiveBackend::Rcu
+                } else {
+                    ActiveBackend::Sharded
+                };
+                map.switch_backend(to).unwrap();
+            }
+        });
+        s.spawn(|| {
+            for i in 0..40u32 {
+                let key = format!("k{}", i % 8);
+                assert_eq!(map.with(key.as_str(), |v| v[0]), Some(i % 8));
+            }
+        });
+    });
+    assert_eq!(map.stats().gets, 40);
 }

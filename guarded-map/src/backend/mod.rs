@@ -117,8 +117,8 @@ pub struct Sharded;
 /// map_spec!(Sessions: HashMap<u64, u32>, adaptive);
 ///
 /// let sessions: GuardedMap<u64, u32, Sessions> = (0..1_000).map(|k| (k, 0)).collect();
-/// assert_eq!(sessions.active_backend(), ActiveBackend::Rcu);
-/// assert!(sessions.switch_backend(ActiveBackend::Sharded)?);
+/// assert_eq!(sessions.active_backend(), ActiveBackend::Sharded);
+/// assert!(sessions.switch_backend(ActiveBackend::Rcu)?);
 /// sessions.update(&7, |n| *n += 1);
 /// assert_eq!((sessions.len(), sessions.get_cloned(&7)), (1_000, Some(1)));
 /// # Ok::<(), guarded_map::SwitchError>(())

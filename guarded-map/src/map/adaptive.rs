@@ -25,7 +25,7 @@ where
     /// map_spec!(Prices: HashMap<u32, u64>, adaptive);
     ///
     /// let prices: GuardedMap<u32, u64, Prices> = GuardedMap::new();
-    /// assert_eq!(prices.active_backend(), ActiveBackend::Rcu);
+    /// assert_eq!(prices.active_backend(), ActiveBackend::Sharded);
     /// ```
     pub fn active_backend(&self) -> ActiveBackend {
         self.store.active()
@@ -47,11 +47,11 @@ where
     /// map_spec!(Counters: HashMap<u32, u64>, adaptive);
     ///
     /// let counters: GuardedMap<u32, u64, Counters> = (0..100).map(|k| (k, 0)).collect();
-    /// assert_eq!(counters.switch_backend(ActiveBackend::Sharded), Ok(true));
-    /// assert_eq!(counters.switch_backend(ActiveBackend::Sharded), Ok(false));
-    /// let inside = counters.update(&1, |_| counters.switch_backend(ActiveBackend::Rcu));
+    /// assert_eq!(counters.switch_backend(ActiveBackend::Rcu), Ok(true));
+    /// assert_eq!(counters.switch_backend(ActiveBackend::Rcu), Ok(false));
+    /// let inside = counters.update(&1, |_| counters.switch_backend(ActiveBackend::Sharded));
     /// assert_eq!(inside, Some(Err(SwitchError::Inside)));
-    /// assert_eq!((counters.len(), counters.active_backend()), (100, ActiveBackend::Sharded));
+    /// assert_eq!((counters.len(), counters.active_backend()), (100, ActiveBackend::Rcu));
     /// ```
     pub fn switch_backend(&self, to: ActiveBackend) -> Result<bool, SwitchError> {
         // A pinned map's pin moves with it.
@@ -99,9 +99,9 @@ where
     ///
     /// let jobs: GuardedMap<u32, u32, Jobs> = (0..10).map(|k| (k, k)).collect();
     /// assert!(jobs.last_switch().is_none());
-    /// jobs.switch_backend(ActiveBackend::Sharded)?;
+    /// jobs.switch_backend(ActiveBackend::Rcu)?;
     /// let last = jobs.last_switch().unwrap();
-    /// assert_eq!((last.from, last.to, last.reason), (ActiveBackend::Rcu, ActiveBackend::Sharded, SwitchReason::Requested));
+    /// assert_eq!((last.from, last.to, last.reason), (ActiveBackend::Sharded, ActiveBackend::Rcu, SwitchReason::Requested));
     /// # Ok::<(), guarded_map::SwitchError>(())
     /// ```
     pub fn last_switch(&self) -> Option<Switched> {

@@ -77,6 +77,20 @@ impl ReadCounters {
         }
     }
 
+    /// Ends a read that [`enter`](Self::enter) began without counting it: it looked at nothing
+    /// (an adaptive map's read that found the map in its other form, see `backend/adaptive`).
+    /// The words go back to what they were: a writer that saw the mark set sees it change.
+    #[inline(always)]
+    pub(crate) fn abandon(&self, entered: Entered) {
+        match entered {
+            Entered::Outermost(end) => self.state.store(end - 2, Release),
+            Entered::Nested => {
+                let nested = self.nested.load(Relaxed);
+                self.nested.store(nested - 1, Release);
+            }
+        }
+    }
+
     /// Begins or ends a nested read: only this thread writes the word.
     fn step_nested(&self) {
         let nested = self.nested.load(Relaxed);

@@ -18,7 +18,16 @@
 //! 4. waits for the reads that may still be reading `A` (those running at step 3) to end, and only
 //!    then empties `A`, so that no read ever sees `A` emptied.
 //!
-//! Readers never wait. Writers wait only during step 2 (a copy of the map; `BENCHMARKS.md` has its
+//! Keyed reads (`get`, behind `get_cloned`, `with`, `contains_key`: the hot path) do not mark
+//! the gate: they enter the form's own protection, the `Rcu` reader's mark (stored and fenced as
+//! the gate's marks are) or the shard's read lock, and then check the state ([`Gate::holds`]).
+//! Step 4 therefore also waits for the `Rcu` reads marked when it begins, and empties a `Sharded`
+//! form shard by shard under each shard's write lock, after any read that holds it. A read that
+//! finds the state changed lets go of that form, uncounted, and reads the other one. A keyed read
+//! pays one load for the gate, and no store.
+//!
+//! Readers never wait for the copy (a keyed read may wait for one shard's table to be swapped
+//! for an empty one in step 4, as for any write). Writers wait only during step 2 (a copy of the map; `BENCHMARKS.md` has its
 //! cost per entry). Step 4 waits without holding the lock writers wait on, so a read that writes
 //! the map from its closure (allowed) cannot deadlock with a switch. One switch at a time.
 
@@ -28,7 +37,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use crate::error::SwitchError;
 use crate::fence::{reader_fence, writer_fence};
 use crate::per_thread::PerThread;
-use crate::sync::{AtomicU64, Mutex, spin_loop, yield_now};
+use crate::sync::{AtomicU64, Mutex, wait_while};
 
 use guarded_map_probe_common::ActiveBackend;
 
@@ -90,6 +99,16 @@ impl Gate {
     /// The active representation now (for gauges: it may change at once).
     pub(crate) fn active(&self) -> ActiveBackend {
         form_of(self.state.load(Relaxed))
+    }
+
+    /// Whether `form` is the active representation, for a read that has entered `form`'s own
+    /// protection (see `AdaptiveStore::get`): if it is, `form` stays whole until that protection
+    /// is let go, since a switch away from it changes the state, fences, and then waits for that
+    /// protection before it empties `form`. A switch that is copying out of `form` still leaves
+    /// it whole.
+    #[inline(always)]
+    pub(crate) fn holds(&self, form: ActiveBackend) -> bool {
+        form_of(self.state.load(Acquire)) == form
     }
 
     /// Runs `f` on the active representation, as a read: the representation stays whole while
@@ -183,19 +202,6 @@ impl Gate {
         }
         empty(from);
         Ok(true)
-    }
-}
-
-/// Spins, then yields, while `busy`.
-fn wait_while(busy: impl Fn() -> bool) {
-    let mut spins = 0u32;
-    while busy() {
-        if spins < 64 && !cfg!(guarded_map_loom) {
-            spins += 1;
-            spin_loop();
-        } else {
-            yield_now();
-        }
     }
 }
 
@@ -354,5 +360,92 @@ mod loom_tests {
             assert_eq!(model.sharded.load(SeqCst), 1, "the write was lost");
             assert_eq!(model.rcu.load(SeqCst), EMPTIED);
         });
+    }
+
+    /// A keyed read validates instead of marking the gate: it enters the form's own protection
+    /// (an `Rcu` read mark, fenced; a shard's read lock), then checks the gate's state, and goes
+    /// to the other form if the check fails. A switch changes the state, fences, then waits for
+    /// that protection before it empties the form. The reader must see the value, never an
+    /// emptied form, and the switch must end.
+    #[test]
+    fn loom_adaptive_validated_reads_never_see_an_emptied_form() {
+        use crate::backend::rcu::wait_for_marks;
+        use crate::fence::reader_fence;
+        use crate::stats::ReadCounters;
+        use loom::sync::RwLock;
+
+        struct Forms {
+            gate: Gate,
+            rcu: AtomicU64,
+            marks: ReadCounters,
+            /// The `Sharded` form: its value behind its one shard's lock.
+            sharded: RwLock<u64>,
+        }
+
+        /// One keyed read, as `AdaptiveStore::get` makes it.
+        fn read(forms: &Forms) -> u64 {
+            loop {
+                match forms.gate.active() {
+                    ActiveBackend::Rcu => {
+                        let entered = forms.marks.enter();
+                        reader_fence();
+                        if forms.gate.holds(ActiveBackend::Rcu) {
+                            let value = forms.rcu.load(SeqCst);
+                            forms.marks.leave(entered);
+                            return value;
+                        }
+                        forms.marks.abandon(entered);
+                    }
+                    ActiveBackend::Sharded => {
+                        let shard = forms.sharded.read().unwrap();
+                        if forms.gate.holds(ActiveBackend::Sharded) {
+                            return *shard;
+                        }
+                    }
+                }
+            }
+        }
+
+        for start in [ActiveBackend::Rcu, ActiveBackend::Sharded] {
+            loom::model(move || {
+                let forms = Arc::new(Forms {
+                    gate: Gate::new(start),
+                    rcu: AtomicU64::new(if start == ActiveBackend::Rcu { 7 } else { 0 }),
+                    marks: ReadCounters::default(),
+                    sharded: RwLock::new(if start == ActiveBackend::Sharded {
+                        7
+                    } else {
+                        0
+                    }),
+                });
+                let reader = {
+                    let forms = Arc::clone(&forms);
+                    loom::thread::spawn(move || {
+                        let seen = read(&forms);
+                        assert_eq!(seen, 7, "a read saw an emptied or unfilled form");
+                    })
+                };
+                let switched = forms.gate.switch(
+                    start.other(),
+                    |from, _| match from {
+                        ActiveBackend::Rcu => {
+                            *forms.sharded.write().unwrap() = forms.rcu.load(SeqCst)
+                        }
+                        ActiveBackend::Sharded => {
+                            forms.rcu.store(*forms.sharded.read().unwrap(), SeqCst)
+                        }
+                    },
+                    |from| match from {
+                        ActiveBackend::Rcu => {
+                            wait_for_marks([forms.marks.mark(), forms.marks.nested_mark()]);
+                            forms.rcu.store(EMPTIED, SeqCst);
+                        }
+                        ActiveBackend::Sharded => *forms.sharded.write().unwrap() = EMPTIED,
+                    },
+                );
+                assert_eq!(switched, Ok(true));
+                reader.join().unwrap();
+            });
+        }
     }
 }

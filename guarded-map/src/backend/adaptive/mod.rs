@@ -29,10 +29,16 @@ use crate::table::Entry;
 use crate::trie::Frozen;
 
 /// Storage of the [`Adaptive`](crate::Adaptive) backend.
+///
+/// `repr(C)` with the `Sharded` form first: it then has the map's own address, under which the
+/// map's closures record themselves (`reentry`), so that a read nested in a read of this map
+/// finds the frame of the outer one and enters its shard past a waiting writer (see
+/// `sharded/lock.rs`).
+#[repr(C)]
 pub struct AdaptiveStore<K, V> {
+    sharded: ShardedStore<K, V>,
     gate: Gate,
     rcu: RcuStore<K, V>,
-    sharded: ShardedStore<K, V>,
     /// The cost model's state; tried, never waited for.
     decider: Mutex<Decider>,
     /// A switch the cost model decided, carried out by the next operation that can hash keys.
@@ -219,6 +225,11 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         rec: Recorder<'_>,
         rehash: impl Fn(&K) -> u64,
     ) -> Result<bool, SwitchError> {
+        // Inside a keyed read's closure (`with`) the read's own protection is held, which the
+        // switch would wait for: refuse, as the gate refuses inside its own marks.
+        if crate::reentry::reading(std::ptr::from_ref(self).cast()) || self.rcu.reading_here() {
+            return Err(SwitchError::Inside);
+        }
         let from = self.gate.active();
         let start = Instant::now();
         let switched = self.gate.switch(
@@ -237,11 +248,15 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
                     ActiveBackend::Sharded => self.sharded.replace_all(entries, rec, &rehash),
                 };
             },
-            |from| {
-                match from {
-                    ActiveBackend::Rcu => self.rcu.clear(rec),
-                    ActiveBackend::Sharded => self.sharded.clear(rec),
-                };
+            |from| match from {
+                // Keyed reads check the form inside the form's own protection, not on the gate:
+                // wait for the `Rcu` reads marked now, or let each shard's write lock wait for
+                // the reads holding it (see `get`).
+                ActiveBackend::Rcu => {
+                    self.rcu.wait_for_reads();
+                    self.rcu.clear(rec);
+                }
+                ActiveBackend::Sharded => self.sharded.empty_all(rec),
             },
         )?;
         // Each store moved the capacity gauge its own way: set it to the one in use.
@@ -335,10 +350,28 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.gate.read(|active| {
-            on!(self, active, |store| store
-                .get(hash, key, stats, counting, f))
-        })
+        // No mark of the gate's: the form's own read protection (the `Rcu` reader's mark, the
+        // shard's read lock) is entered first, and the gate's state checked inside it. A switch
+        // away from a form changes the state first and then waits for that protection to be let
+        // go before it empties the form (see `gate.rs`). The check fails only while a switch
+        // runs, and then the read goes to the other form, uncounted where it failed.
+        let mut f = f;
+        loop {
+            let form = self.gate.active();
+            let valid = || self.gate.holds(form);
+            f = match form {
+                ActiveBackend::Rcu => match self.rcu.get_if(hash, key, counting, valid, f) {
+                    Ok(out) => return out,
+                    Err(f) => f,
+                },
+                ActiveBackend::Sharded => {
+                    match self.sharded.get_if(hash, key, stats, counting, valid, f) {
+                        Ok(out) => return out,
+                        Err(f) => f,
+                    }
+                }
+            };
+        }
     }
 
     fn insert(

@@ -17,6 +17,10 @@ use std::time::Duration;
 
 mod reader;
 
+// The adaptive gate's loom models wait on `Rcu` read marks as a switch does.
+#[cfg(guarded_map_loom)]
+pub(crate) use reader::wait_for_marks;
+
 use reader::Readers;
 
 use super::{Stopwatch, Storage, StoreConfig, Upserted, lock_timed};
@@ -112,6 +116,37 @@ impl<K, V> RcuStore<K, V> {
     }
 
     /// A hold on the current version: O(1).
+    /// A keyed read if `valid()` once the read is marked (see `Readers::read_if`); otherwise `f`
+    /// back, uncalled and the read uncounted.
+    #[inline(always)]
+    pub(crate) fn get_if<Q, R, F>(
+        &self,
+        hash: u64,
+        key: &Q,
+        counting: bool,
+        valid: impl FnOnce() -> bool,
+        f: F,
+    ) -> Result<Option<R>, F>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        F: FnOnce(&V) -> R,
+    {
+        self.readers
+            .read_if(&self.root, counting, valid, f, |tree, reads, f| {
+                let out = tree.find(hash, key).map(|entry| f(&entry.value));
+                if let (Some(reads), None) = (reads, &out) {
+                    reads.missed();
+                }
+                out
+            })
+    }
+
+    /// Waits until every read of this map that is marked now has ended.
+    pub(crate) fn wait_for_reads(&self) {
+        self.readers.wait_for_reads();
+    }
+
     pub(crate) fn pin(&self) -> Frozen<K, V> {
         self.root.pin()
     }
@@ -266,13 +301,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.readers.read(&self.root, counting, |root, reads| {
-            let out = root.find(hash, key).map(|entry| f(&entry.value));
-            if let (Some(reads), None) = (reads, &out) {
-                reads.missed();
-            }
-            out
-        })
+        match self.get_if(hash, key, counting, || true, f) {
+            Ok(out) => out,
+            Err(_) => unreachable!("a read that is always valid"),
+        }
     }
 
     fn insert(

@@ -17,12 +17,12 @@
 //! nested read, which loads the newest root, marks a word of its own, so that a grace period
 //! started while it runs waits for it to end.
 
-use std::sync::atomic::{Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
+use std::sync::atomic::{Ordering::Acquire, Ordering::Relaxed, Ordering::SeqCst, compiler_fence};
 
 use crate::fence::{expedited, reader_fence};
 use crate::per_thread::PerThread;
 use crate::stats::{Attached, Attachment, Counts, Entered, Kept, ReadCounters};
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, wait_while};
 use crate::trie::grace::Marks;
 use crate::trie::root::{Current, Root};
 
@@ -72,53 +72,86 @@ impl Readers {
             .is_some_and(|reader| reader.reads.running())
     }
 
-    /// Runs `f` on the current tree of `root`, with the calling thread's read counters when
-    /// `counting` (the spec's compile-time statistics switch).
+    /// Runs `f` with `arg` on the current tree of `root` (with the calling thread's read counters
+    /// when `counting`, the spec's compile-time statistics switch), if `valid()`, asked once the
+    /// read is marked and fenced and before the root is loaded; otherwise the read is abandoned,
+    /// uncounted, and `arg` handed back (`valid` is `|| true` for an `Rcu` map). An adaptive map validates its form so (see `backend/adaptive/gate.rs`): a
+    /// switch away from this form changes the form, fences, and waits for the marked reads to end
+    /// ([`wait_for_reads`](Self::wait_for_reads)) before it empties the tree.
     #[inline(always)]
-    pub(crate) fn read<K, V, R>(
+    pub(crate) fn read_if<K, V, R, T>(
         &self,
         root: &Root<K, V>,
         counting: bool,
-        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
-    ) -> R {
+        valid: impl FnOnce() -> bool,
+        arg: T,
+        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>, T) -> R,
+    ) -> Result<R, T> {
         let reader = self.slots.get();
         if !expedited() {
-            return Self::read_fenced(reader, root, counting, f);
+            return Self::read_fenced(reader, root, counting, valid, arg, f);
         }
         // The writer's `membarrier` supplies the hardware fence (see `trie/grace.rs`).
-        Self::marked(reader, root, counting, || compiler_fence(SeqCst), f)
+        Self::marked(
+            reader,
+            root,
+            counting,
+            || compiler_fence(SeqCst),
+            valid,
+            arg,
+            f,
+        )
     }
 
-    /// Runs `f` on the tree of `root` inside a read marked on `reader`, fenced by `fence`.
+    /// Runs `f` on the tree of `root` inside a read marked on `reader`, fenced by `fence`, if
+    /// `valid()` after the fence.
     #[inline(always)]
-    fn marked<K, V, R>(
+    fn marked<K, V, R, T>(
         reader: &Reader,
         root: &Root<K, V>,
         counting: bool,
         fence: impl FnOnce(),
-        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
-    ) -> R {
+        valid: impl FnOnce() -> bool,
+        arg: T,
+        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>, T) -> R,
+    ) -> Result<R, T> {
         let running = Running::enter(reader);
         fence();
+        if !valid() {
+            running.abandon();
+            return Err(arg);
+        }
         // SAFETY: the mark is stored and fenced, and the tree is used only by `f`, inside this
         // read: `f`'s result cannot borrow from it (the closure is generic over the lifetime).
         let tree = unsafe { root.read() };
         running.loaded(tree.born());
-        let out = f(tree, counting.then_some(&reader.reads));
+        let out = f(tree, counting.then_some(&reader.reads), arg);
         drop(running);
-        out
+        Ok(out)
     }
 
-    /// [`read`](Self::read) in a process without `membarrier`: every read fences.
+    /// [`read_if`](Self::read_if) in a process without `membarrier`: every read fences.
     #[cold]
     #[inline(never)]
-    fn read_fenced<K, V, R>(
+    fn read_fenced<K, V, R, T>(
         reader: &Reader,
         root: &Root<K, V>,
         counting: bool,
-        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>) -> R,
-    ) -> R {
-        Self::marked(reader, root, counting, reader_fence, f)
+        valid: impl FnOnce() -> bool,
+        arg: T,
+        f: impl FnOnce(Current<'_, K, V>, Option<&ReadCounters>, T) -> R,
+    ) -> Result<R, T> {
+        Self::marked(reader, root, counting, reader_fence, valid, arg, f)
+    }
+
+    /// Waits until every read marked now has ended (a grace period that blocks): for a switch of
+    /// an adaptive map, which has changed the form and fenced (`writer_fence`) before.
+    pub(crate) fn wait_for_reads(&self) {
+        let words: Vec<&AtomicU64> = self.slots.fold(Vec::new(), |mut words, reader| {
+            words.extend([reader.reads.mark(), reader.reads.nested_mark()]);
+            words
+        });
+        wait_for_marks(words);
     }
 
     /// Whether any thread has ever read the map (see `Writer::retire`).
@@ -135,6 +168,20 @@ impl Readers {
                 nested: reader.reads.nested_mark(),
             });
         });
+    }
+}
+
+/// Waits until each of the mark `words` (see [`ReadCounters`]) that is odd now has changed: the
+/// reads running now have ended. The caller has fenced (`writer_fence`) after what those reads
+/// must see.
+pub(crate) fn wait_for_marks<'a>(words: impl IntoIterator<Item = &'a AtomicU64>) {
+    let running: Vec<(&AtomicU64, u64)> = words
+        .into_iter()
+        .map(|word| (word, word.load(Acquire)))
+        .filter(|&(_, value)| value & 1 != 0)
+        .collect();
+    for (word, value) in running {
+        wait_while(|| word.load(Acquire) == value);
     }
 }
 
@@ -158,6 +205,15 @@ impl<'a> Running<'a> {
         if let Entered::Outermost(_) = self.entered {
             self.reader.seen.store(born, Relaxed);
         }
+    }
+}
+
+impl Running<'_> {
+    /// Ends the read uncounted, before it loaded anything.
+    #[inline(always)]
+    fn abandon(self) {
+        let running = std::mem::ManuallyDrop::new(self);
+        running.reader.reads.abandon(running.entered);
     }
 }
 

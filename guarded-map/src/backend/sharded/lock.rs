@@ -358,6 +358,20 @@ impl<T, const COUNTED: bool> Deref for ReadGuard<'_, T, COUNTED> {
     }
 }
 
+impl<'a, T> ReadGuard<'a, T, true> {
+    /// The same lock, released without counting a read: the read turned out not to be one (an
+    /// adaptive map's read that found the map in its other form).
+    pub(crate) fn uncounted(self) -> ReadGuard<'a, T, false> {
+        let this = ManuallyDrop::new(self);
+        ReadGuard {
+            word: this.word,
+            // SAFETY: `this` is never dropped, so the pointer moves to the new guard, which ends
+            // its access once.
+            data: unsafe { std::ptr::read(&this.data) },
+        }
+    }
+}
+
 impl<T, const COUNTED: bool> Drop for ReadGuard<'_, T, COUNTED> {
     #[inline(always)]
     fn drop(&mut self) {
@@ -427,6 +441,20 @@ mod tests {
                 assert_eq!(widen(flips - 1, low, bits), count, "lagging at {count}");
             }
         }
+    }
+
+    #[test]
+    fn an_uncounted_guard_releases_the_lock_without_counting() {
+        let lock = ShardLock::new(String::from("shard"));
+        let counted = lock.try_read::<true>().unwrap();
+        let uncounted = counted.uncounted();
+        assert_eq!(uncounted.as_str(), "shard");
+        assert!(lock.try_write().is_none(), "still read-locked");
+        drop(uncounted);
+        assert_eq!(lock.word.reads(), 0);
+        drop(lock.try_read::<true>());
+        assert_eq!(lock.word.reads(), 1);
+        assert!(lock.try_write().is_some(), "released");
     }
 
     #[test]

@@ -187,6 +187,61 @@ impl<K, V> ShardedStore<K, V> {
         }
     }
 
+    /// A keyed read if `valid()` once the shard is read-locked; otherwise the lock released, the
+    /// read uncounted, and `f` handed back uncalled. An adaptive map validates its form so (see
+    /// `backend/adaptive/gate.rs`): a switch away from `Sharded` changes the form before it takes
+    /// each shard's write lock to empty it.
+    #[inline(always)]
+    pub(crate) fn get_if<Q, R, F>(
+        &self,
+        hash: u64,
+        key: &Q,
+        stats: &Arc<MapStats>,
+        counting: bool,
+        valid: impl FnOnce() -> bool,
+        f: F,
+    ) -> Result<Option<R>, F>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        F: FnOnce(&V) -> R,
+    {
+        // The read is counted by the lock's release.
+        let table = read_timed::<_, true>(&self.shard(hash).table, self.id(), || {
+            stats.recorder(counting)
+        });
+        if !valid() {
+            drop(table.uncounted());
+            return Err(f);
+        }
+        // The miss is counted in the branch that tells a miss anyway (under the read lock: misses
+        // are the rarer case), so that a hit runs no instruction for it.
+        Ok(match table.find(hash, key_eq(key)) {
+            Some(entry) => Some(f(&entry.value)),
+            None => {
+                if counting {
+                    count_miss(stats);
+                }
+                None
+            }
+        })
+    }
+
+    /// Empties every shard, swapping in an empty table under its write lock and dropping the
+    /// entries after the lock is released: a reader or writer waits for a swap, not for the drop.
+    /// For an adaptive map's switch away from `Sharded`, which frees the form it left.
+    pub(crate) fn empty_all(&self, rec: Recorder<'_>) {
+        for shard in self.shards.iter() {
+            let old = {
+                let mut table = self.write(shard, rec);
+                let old = std::mem::replace(&mut *table, Table::with_capacity(0));
+                Self::publish_capacity(shard, &table, rec);
+                old
+            };
+            drop(old);
+        }
+    }
+
     /// The map's address, as `reentry` knows it.
     #[inline(always)]
     fn id(&self) -> *const () {
@@ -398,20 +453,9 @@ impl<K: Eq, V> Storage<K, V> for ShardedStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        // The read is counted by the lock's release.
-        let table = read_timed::<_, true>(&self.shard(hash).table, self.id(), || {
-            stats.recorder(counting)
-        });
-        // The miss is counted in the branch that tells a miss anyway (under the read lock: misses
-        // are the rarer case), so that a hit runs no instruction for it.
-        match table.find(hash, key_eq(key)) {
-            Some(entry) => Some(f(&entry.value)),
-            None => {
-                if counting {
-                    count_miss(stats);
-                }
-                None
-            }
+        match self.get_if(hash, key, stats, counting, || true, f) {
+            Ok(out) => out,
+            Err(_) => unreachable!("a read that is always valid"),
         }
     }
 
