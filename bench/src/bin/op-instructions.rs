@@ -13,8 +13,8 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use guarded_map_bench::adapter::{Concurrent, Read, Write};
 use guarded_map_bench::contenders::{
-    AdaptiveStats, Dash, Fast, Guarded, Papaya, RcuBare, RcuStats, SccMap, ShardedBare,
-    ShardedStats,
+    AdaptiveRcu, AdaptiveSharded, AdaptiveStats, Dash, Fast, Guarded, Papaya, RcuBare, RcuStats,
+    SccMap, ShardedBare, ShardedStats,
 };
 
 /// One kind of operation on one contender, for callgrind.
@@ -46,6 +46,10 @@ enum Contender {
     Rcu,
     RcuBare,
     Adaptive,
+    /// `Adaptive` pinned in its `Rcu` form.
+    AdaptiveRcu,
+    /// `Adaptive` pinned in its `Sharded` form.
+    AdaptiveSharded,
     Dashmap,
     Scc,
     Papaya,
@@ -172,6 +176,8 @@ fn main() {
         Contender::Rcu => run::<Guarded<RcuStats, Fast>>(&args),
         Contender::RcuBare => run::<Guarded<RcuBare, Fast>>(&args),
         Contender::Adaptive => run::<Guarded<AdaptiveStats, Fast>>(&args),
+        Contender::AdaptiveRcu => run::<Guarded<AdaptiveRcu, Fast>>(&args),
+        Contender::AdaptiveSharded => run::<Guarded<AdaptiveSharded, Fast>>(&args),
         Contender::Dashmap => run::<Dash<Fast>>(&args),
         Contender::Scc => run::<SccMap<Fast>>(&args),
         Contender::Papaya => run::<Papaya<Fast>>(&args),

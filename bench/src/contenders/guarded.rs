@@ -24,8 +24,16 @@ map_spec!(
     pub ShardedBare: HashMap<u64, u64>, sharded, stats = false
 );
 map_spec!(
-    /// `Adaptive` (starts as `Rcu`, switches by its cost model), statistics on.
+    /// `Adaptive` (starts as `Sharded`, switches by its cost model), statistics on.
     pub AdaptiveStats: HashMap<u64, u64>, adaptive
+);
+map_spec!(
+    /// `Adaptive` held in its `Rcu` form, statistics on: what the form costs, for instruction counts.
+    pub AdaptiveRcu: HashMap<u64, u64>, adaptive, pin = guarded_map::ActiveBackend::Rcu
+);
+map_spec!(
+    /// `Adaptive` held in its `Sharded` form, statistics on.
+    pub AdaptiveSharded: HashMap<u64, u64>, adaptive, pin = guarded_map::ActiveBackend::Sharded
 );
 
 /// A `GuardedMap<u64, u64, S, H>` shared by the worker threads.

@@ -19,7 +19,10 @@ use crate::workload::{Job, Workload};
 
 pub use self::cow::CopyOnWrite;
 pub use self::dashmap::Dash;
-pub use self::guarded::{AdaptiveStats, Guarded, RcuBare, RcuStats, ShardedBare, ShardedStats};
+pub use self::guarded::{
+    AdaptiveRcu, AdaptiveSharded, AdaptiveStats, Guarded, RcuBare, RcuStats, ShardedBare,
+    ShardedStats,
+};
 pub use self::limit::Unsynchronized;
 pub use self::papaya::Papaya;
 pub use self::rwlock::Locked;

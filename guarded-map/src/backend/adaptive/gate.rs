@@ -97,6 +97,7 @@ impl Gate {
     }
 
     /// The active representation now (for gauges: it may change at once).
+    #[inline(always)]
     pub(crate) fn active(&self) -> ActiveBackend {
         form_of(self.state.load(Relaxed))
     }
@@ -130,7 +131,7 @@ impl Gate {
     }
 
     /// Runs `f` on the active representation, as a write: no switch copies while `f` runs.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write<R>(&self, f: impl FnOnce(ActiveBackend) -> R) -> R {
         let marks = self.marks.get();
         loop {

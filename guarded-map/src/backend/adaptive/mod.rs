@@ -181,7 +181,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
 
     /// Runs a keyed write `f` on the form in use (handing it the hasher), then carries out a
     /// switch the cost model marked due.
-    #[inline]
+    #[inline(always)]
     fn keyed_write<F: Fn(&K) -> u64, R>(
         &self,
         rec: Recorder<'_>,
@@ -212,7 +212,43 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         }
     }
 
+    /// [`Storage::get`] after its first try met a switch: tries the form in use until a try
+    /// holds (a switch is at most one at a time, so this ends once it does).
+    #[cold]
+    #[inline(never)]
+    fn get_during_switch<Q, R>(
+        &self,
+        hash: u64,
+        key: &Q,
+        stats: &Arc<MapStats>,
+        counting: bool,
+        mut f: impl FnOnce(&V) -> R,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        loop {
+            let form = self.gate.active();
+            let valid = || self.gate.holds(form);
+            f = match form {
+                ActiveBackend::Rcu => match self.rcu.get_if(hash, key, counting, valid, f) {
+                    Ok(out) => return out,
+                    Err(f) => f,
+                },
+                ActiveBackend::Sharded => {
+                    match self.sharded.get_if(hash, key, stats, counting, valid, f) {
+                        Ok(out) => return out,
+                        Err(f) => f,
+                    }
+                }
+            };
+            std::hint::spin_loop();
+        }
+    }
+
     /// The representation in use now.
+    #[inline]
     pub(crate) fn active(&self) -> ActiveBackend {
         self.gate.active()
     }
@@ -310,6 +346,9 @@ macro_rules! on {
     };
 }
 
+// The keyed operations are inlined (`inline(always)`): they hold both stores' paths, which made
+// them too large for the compiler to inline, and the call cost a keyed read 30 instructions of
+// saved registers on top of the gate's few (`./scripts/op-instructions adaptive-rcu`).
 impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
     fn new(config: StoreConfig, rec: Recorder<'_>) -> Self {
         Self::from_entries(config, Vec::new(), rec, |_: &K| 0)
@@ -337,7 +376,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get<Q, R>(
         &self,
         hash: u64,
@@ -354,26 +393,25 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         // shard's read lock) is entered first, and the gate's state checked inside it. A switch
         // away from a form changes the state first and then waits for that protection to be let
         // go before it empties the form (see `gate.rs`). The check fails only while a switch
-        // runs, and then the read goes to the other form, uncounted where it failed.
-        let mut f = f;
-        loop {
-            let form = self.gate.active();
-            let valid = || self.gate.holds(form);
-            f = match form {
-                ActiveBackend::Rcu => match self.rcu.get_if(hash, key, counting, valid, f) {
+        // runs; the read then goes on out of line, uncounted where it failed.
+        let form = self.gate.active();
+        let valid = || self.gate.holds(form);
+        let f = match form {
+            ActiveBackend::Rcu => match self.rcu.get_if(hash, key, counting, valid, f) {
+                Ok(out) => return out,
+                Err(f) => f,
+            },
+            ActiveBackend::Sharded => {
+                match self.sharded.get_if(hash, key, stats, counting, valid, f) {
                     Ok(out) => return out,
                     Err(f) => f,
-                },
-                ActiveBackend::Sharded => {
-                    match self.sharded.get_if(hash, key, stats, counting, valid, f) {
-                        Ok(out) => return out,
-                        Err(f) => f,
-                    }
                 }
-            };
-        }
+            }
+        };
+        self.get_during_switch(hash, key, stats, counting, f)
     }
 
+    #[inline(always)]
     fn insert(
         &self,
         hash: u64,
@@ -388,6 +426,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         })
     }
 
+    #[inline(always)]
     fn remove<Q>(
         &self,
         hash: u64,
@@ -404,6 +443,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         })
     }
 
+    #[inline(always)]
     fn update<Q, R>(
         &self,
         hash: u64,
@@ -422,6 +462,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         })
     }
 
+    #[inline(always)]
     fn upsert<R>(
         &self,
         hash: u64,
@@ -437,6 +478,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         })
     }
 
+    #[inline(always)]
     fn compute<Q, R>(
         &self,
         hash: u64,
