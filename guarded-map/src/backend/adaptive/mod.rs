@@ -229,21 +229,35 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         Q: ?Sized + Eq,
     {
         loop {
-            let form = self.gate.active();
-            let valid = || self.gate.holds(form);
-            f = match form {
-                ActiveBackend::Rcu => match self.rcu.get_if(hash, key, counting, valid, f) {
-                    Ok(out) => return out,
-                    Err(f) => f,
-                },
-                ActiveBackend::Sharded => {
-                    match self.sharded.get_if(hash, key, stats, counting, valid, f) {
-                        Ok(out) => return out,
-                        Err(f) => f,
-                    }
-                }
-            };
+            match self.try_get(hash, key, stats, counting, f) {
+                Ok(out) => return out,
+                Err(back) => f = back,
+            }
             std::hint::spin_loop();
+        }
+    }
+
+    /// One try of a keyed read on the form in use (see [`Storage::get`]): `f` back, uncalled, if
+    /// a switch moved the map meanwhile.
+    #[inline(always)]
+    fn try_get<Q, R, F>(
+        &self,
+        hash: u64,
+        key: &Q,
+        stats: &Arc<MapStats>,
+        counting: bool,
+        f: F,
+    ) -> Result<Option<R>, F>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        F: FnOnce(&V) -> R,
+    {
+        let form = self.gate.active();
+        let valid = || self.gate.holds(form);
+        match form {
+            ActiveBackend::Rcu => self.rcu.get_if(hash, key, counting, valid, f),
+            ActiveBackend::Sharded => self.sharded.get_if(hash, key, stats, counting, valid, f),
         }
     }
 
@@ -394,21 +408,10 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for AdaptiveStore<K, V> {
         // away from a form changes the state first and then waits for that protection to be let
         // go before it empties the form (see `gate.rs`). The check fails only while a switch
         // runs; the read then goes on out of line, uncounted where it failed.
-        let form = self.gate.active();
-        let valid = || self.gate.holds(form);
-        let f = match form {
-            ActiveBackend::Rcu => match self.rcu.get_if(hash, key, counting, valid, f) {
-                Ok(out) => return out,
-                Err(f) => f,
-            },
-            ActiveBackend::Sharded => {
-                match self.sharded.get_if(hash, key, stats, counting, valid, f) {
-                    Ok(out) => return out,
-                    Err(f) => f,
-                }
-            }
-        };
-        self.get_during_switch(hash, key, stats, counting, f)
+        match self.try_get(hash, key, stats, counting, f) {
+            Ok(out) => out,
+            Err(f) => self.get_during_switch(hash, key, stats, counting, f),
+        }
     }
 
     #[inline(always)]
