@@ -359,6 +359,10 @@ mod tests {
         assert_eq!(watch.interval, Duration::from_millis(250));
         assert_eq!(watch.sample_every, Options::default().sample_every);
         assert_eq!(duration, None);
+        let Command::Advise { pid, duration } = args("advise --pid 7").unwrap().command else {
+            panic!("not advise");
+        };
+        assert_eq!((pid, duration), (7, Duration::from_secs(3)));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
     }

@@ -331,7 +331,7 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
     // A process without the hooks.
     let mut sleep = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = sleep.id().to_string();
-    for command in ["top", "check"] {
+    for command in ["top", "check", "advise"] {
         let out = run_probe(&[command, "--pid", &pid]);
         assert_eq!(out.status.code(), Some(1));
         assert!(one_line_error(&out).contains("has no guarded-map hooks"));
@@ -368,6 +368,13 @@ fn bad_targets_and_missing_privileges_give_one_line_errors() {
     let out = run_probe(&["pin", "--pid", &pid, "--map", sessions, "fast"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected rcu, sharded or auto"));
+    // So does `advise`.
+    let out = run_probe_without_capabilities(&["advise", "--pid", &pid, "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_error(&out).contains("insufficient privileges"));
+    let out = run_probe(&["advise", "--pid", &pid, "--duration", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad duration"));
     // With them, `check` finds the hooks and the semaphore at rest.
     let out = run_probe(&["check", "--pid", &child.pid().to_string()]);
     assert_eq!(out.status.code(), Some(0));
