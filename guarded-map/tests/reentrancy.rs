@@ -220,9 +220,25 @@ fn sharded_refuses_every_nested_write_whatever_the_shards() {
 /// back for.
 #[test]
 fn sharded_nested_read_passes_a_waiting_writer() {
+    nested_read_passes_a_waiting_writer::<ShardedSpec>();
+}
+
+map_spec!(AdaptiveSharded: HashMap<u32, u32>, adaptive, pin = guarded_map::ActiveBackend::Sharded);
+
+/// The same in an adaptive map's `Sharded` form: the nested read must find the outer read's frame
+/// under the address its shard lock looks it up by.
+#[test]
+fn adaptive_nested_read_passes_a_waiting_writer() {
+    nested_read_passes_a_waiting_writer::<AdaptiveSharded>();
+}
+
+fn nested_read_passes_a_waiting_writer<S: guarded_map::SpecFor<u32, u32> + 'static>()
+where
+    GuardedMap<u32, u32, S>: Default + Send + Sync,
+{
     let (done, finished) = mpsc::channel();
     thread::spawn(move || {
-        let map = GuardedMap::<u32, u32, ShardedSpec>::default();
+        let map = GuardedMap::<u32, u32, S>::default();
         map.insert(1, 1);
         let seen = thread::scope(|s| {
             map.with(&1, |outer| {
