@@ -295,6 +295,8 @@ pub struct Summary {
     pub instances: u64,
     /// Of an adaptive map: live instances in the `Rcu` and in the `Sharded` form.
     pub forms: [u32; 2],
+    /// Of an adaptive map: live instances pinned to the `Rcu` and to the `Sharded` form.
+    pub pinned: [u32; 2],
     /// Of an adaptive map's last switch (any instance's latest): its
     /// [`ActiveBackend::code`]s from and to and its [`SwitchReason::code`] (0: none yet).
     pub last_switch: [u8; 3],
@@ -328,6 +330,7 @@ impl Summary {
         time_ns: 0,
         instances: 0,
         forms: [0; 2],
+        pinned: [0; 2],
         last_switch: [0; 3],
         reserved: 0,
         shards: 0,
@@ -511,7 +514,12 @@ mod tests {
         // and the user side may read any byte.
         assert_eq!(
             size_of::<Summary>(),
-            4 * 2 + 8 * 3 + (4 * 2 + 3 + 1 + 4 + 8 + 8) + 8 * STATS + LABEL_LEN + BPF_NAME_LEN
+            4 * 2
+                + 8 * 3
+                + (4 * 2 + 4 * 2 + 3 + 1 + 4 + 8 + 8)
+                + 8 * STATS
+                + LABEL_LEN
+                + BPF_NAME_LEN
         );
         assert_eq!(size_of::<OpSample>(), 4 * 2 + 8 * 4 + 4 * 2);
         assert_eq!(size_of::<Syscall>(), 4 * 4 + 8 + 4 * 2 + 8 * 2);

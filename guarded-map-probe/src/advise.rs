@@ -151,6 +151,17 @@ fn backend(now: &MapRow, estimate: Option<Estimate>, ops: u64) -> String {
         worse.as_str(),
         nanos(e.of(worse)),
     );
+    if let (Some(pin), Some(form)) = (now.pinned, now.form) {
+        return if close || pin == better.as_str() {
+            format!("keep the pin to {pin} (it is {form}): {numbers}")
+        } else {
+            format!(
+                "pinned to {pin}, but {} is estimated cheaper: {numbers}; release the pin \
+                 (`guarded-map-probe pin ... auto`) and it switches",
+                better.as_str()
+            )
+        };
+    }
     match now.backend {
         "adaptive" => match now.form {
             Some(form) if close || form == better.as_str() => {
@@ -469,6 +480,24 @@ mod tests {
                 .to_string()
                 .starts_with("app.map  adaptive:sharded  (1 instance)\n")
         );
+    }
+
+    #[test]
+    fn a_pinned_adaptive_map_is_told_what_its_pin_costs() {
+        let mut after = row("adaptive", &[(Stat::Get, 1_000_000), (Stat::Len, 100)]);
+        after.form = Some("sharded");
+        after.pinned = Some("sharded");
+        after.shards = Some(4);
+        let advice = &advise(&[], &[after.clone()], 1.0)[0];
+        let backend = line(advice, "backend");
+        assert!(
+            backend.starts_with("pinned to sharded, but rcu is estimated cheaper"),
+            "{backend}"
+        );
+        after.form = Some("rcu");
+        after.pinned = Some("rcu");
+        let advice = &advise(&[], &[after], 1.0)[0];
+        assert!(line(advice, "backend").starts_with("keep the pin to rcu (it is rcu)"));
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct MapRow {
     /// Of an adaptive map: the form of its live instances (`"rcu"`, `"sharded"`, or `"mixed"`
     /// when instances differ).
     pub form: Option<&'static str>,
+    /// Of an adaptive map: the form its pinned instances are held in (`"rcu"`, `"sharded"`, or
+    /// `"mixed"` when they differ); `None` when no instance is pinned.
+    pub pinned: Option<&'static str>,
     /// Of an adaptive map: its switches since the target started.
     pub switches: u64,
     /// Of an adaptive map: the latest switch of a live instance.
@@ -346,6 +349,12 @@ fn map_row(s: &Summary, prev: Option<&Summary>, samples: Option<&Vec<OpSample>>)
                 _ => "mixed",
             }
         }),
+        pinned: match s.pinned {
+            [0, 0] => None,
+            [_, 0] => Some(ActiveBackend::Rcu.as_str()),
+            [0, _] => Some(ActiveBackend::Sharded.as_str()),
+            _ => Some("mixed"),
+        },
         switches: s.get(Stat::Switches),
         last_switch: last_switch(s),
         bpf_map: (!bpf_map.is_empty()).then_some(bpf_map),

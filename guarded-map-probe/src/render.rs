@@ -69,6 +69,12 @@ pub fn table(interval: &Interval, pid: u32, exe: &str) -> String {
                 .map_or_else(|| "-".into(), nanos),
             hot_keys(map),
         );
+        if let Some(pin) = map.pinned {
+            let _ = writeln!(
+                out,
+                "  pinned to {pin}: its cost model does not switch it (`guarded-map-probe pin ... auto` releases it)"
+            );
+        }
         if let Some(last) = &map.last_switch {
             let _ = writeln!(
                 out,
@@ -238,6 +244,7 @@ fn map_json(map: &MapRow) -> Value {
         "label": map.label,
         "backend": map.backend,
         "form": map.form,
+        "pinned": map.pinned,
         "switches": map.switches,
         "last_switch": map.last_switch.map(|s| serde_json::json!({
             "from": s.from.as_str(),

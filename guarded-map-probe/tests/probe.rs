@@ -203,6 +203,21 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
         }
     }
     assert_eq!(answer, "ok rcu rcu", "the pin was not applied");
+    // The summaries say so.
+    let pinned_as = |probe: &mut Probe, want: Option<&str>| {
+        let seen = intervals_until(probe, |seen| {
+            seen.last()
+                .and_then(|i| i.maps.iter().find(|m| m.label == sessions))
+                .is_some_and(|m| m.pinned == want)
+        });
+        let row = seen
+            .last()
+            .and_then(|i| i.maps.iter().find(|m| m.label == sessions))
+            .cloned()
+            .expect("a summary of the adaptive map");
+        assert_eq!(row.pinned, want);
+    };
+    pinned_as(&mut probe, Some("rcu"));
     assert!(pin("auto").contains("cost model"));
     for _ in 0..100 {
         answer = child.send("form 10000");
@@ -211,6 +226,7 @@ fn summaries_and_kernel_counts_equal_what_the_child_did() {
         }
     }
     assert_eq!(answer, "ok rcu -", "the pin was not released");
+    pinned_as(&mut probe, None);
 
     probe.detach();
     assert_eq!(child.semaphore(), 0, "detaching lowers the semaphore");

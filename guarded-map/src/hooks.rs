@@ -330,6 +330,7 @@ fn summary_of(report: &MapReport) -> Summary {
     summary.map_id = map_id(d.label());
     summary.instances = report.instances as u64;
     summary.forms = [report.forms.rcu, report.forms.sharded].map(|n| n as u32);
+    summary.pinned = [report.forms.pinned_rcu, report.forms.pinned_sharded].map(|n| n as u32);
     if matches!(d.backend(), BackendKind::Sharded | BackendKind::Adaptive) {
         summary.shards = u32::try_from(d.shards_or_default()).unwrap_or(u32::MAX);
     }

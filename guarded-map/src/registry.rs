@@ -99,22 +99,38 @@ fn latest(a: Option<LastSwitch>, b: Option<LastSwitch>) -> Option<LastSwitch> {
     }
 }
 
-/// Live instances of an adaptive map in each of its forms.
+/// Live instances of an adaptive map in each of its forms, and pinned to each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Forms {
     /// In the `Rcu` form.
     pub rcu: usize,
     /// In the `Sharded` form.
     pub sharded: usize,
+    /// Pinned to the `Rcu` form (`pin_backend`, `adaptive(pin = rcu)`, `guarded-map-probe pin`).
+    pub pinned_rcu: usize,
+    /// Pinned to the `Sharded` form.
+    pub pinned_sharded: usize,
 }
 
 impl Forms {
-    fn add(&mut self, form: u8) {
+    fn add(&mut self, form: u8, pinned: Option<ActiveBackend>) {
         match ActiveBackend::from_code(form) {
             Some(ActiveBackend::Rcu) => self.rcu += 1,
             Some(ActiveBackend::Sharded) => self.sharded += 1,
             None => {}
         }
+        match pinned {
+            Some(ActiveBackend::Rcu) => self.pinned_rcu += 1,
+            Some(ActiveBackend::Sharded) => self.pinned_sharded += 1,
+            None => {}
+        }
+    }
+
+    fn merge(&mut self, other: Forms) {
+        self.rcu += other.rcu;
+        self.sharded += other.sharded;
+        self.pinned_rcu += other.pinned_rcu;
+        self.pinned_sharded += other.pinned_sharded;
     }
 }
 
@@ -226,7 +242,7 @@ impl Sum {
         self.len += net(&self.counts) - before;
         self.capacity += stats.capacity() as u64;
         self.memory += stats.memory_bytes() as u64;
-        self.forms.add(stats.form());
+        self.forms.add(stats.form(), stats.pinned());
         self.last_switch = latest(self.last_switch, stats.last_switch());
         if let Some((ranked, samples)) = stats.hot_keys() {
             let ranks = stats.descriptor.hot_key_ranks();
@@ -387,8 +403,7 @@ pub(crate) fn labelled() -> Vec<(MapReport, Vec<HotKey>)> {
             Some((m, merged_hot)) => {
                 m.instances += report.instances;
                 m.stats += report.stats;
-                m.forms.rcu += report.forms.rcu;
-                m.forms.sharded += report.forms.sharded;
+                m.forms.merge(report.forms);
                 m.last_switch = latest(m.last_switch, report.last_switch);
                 // Descriptors sharing a label: their shares, each of its own samples, ranked.
                 merged_hot.extend(hot);

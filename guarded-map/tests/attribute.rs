@@ -320,8 +320,16 @@ fn adaptive_pin_option_holds_the_form() {
     let copy = map.clone();
     assert_eq!(copy.pinned_backend(), Some(ActiveBackend::Rcu));
     assert_eq!(copy.len(), map.len());
+    // Reports count the pinned instances.
+    let forms = || {
+        guarded_map::registry::report(map.descriptor().label())
+            .unwrap()
+            .forms
+    };
+    assert_eq!((forms().pinned_rcu, forms().pinned_sharded), (2, 0));
     // Unpinned, the cost model may move it; a requested switch still works.
     map.unpin_backend();
     assert_eq!(map.pinned_backend(), None);
+    assert_eq!(forms().pinned_rcu, 1);
     assert_eq!(map.switch_backend(ActiveBackend::Sharded), Ok(true));
 }

@@ -143,6 +143,9 @@ pub struct MapStats {
     capacity: AtomicUsize,
     /// An adaptive map's form (its `ActiveBackend::code`); 0 for the other backends.
     form: AtomicU8,
+    /// The form an adaptive map is pinned to (its `ActiveBackend::code`); 0 when not pinned.
+    /// A copy of the adaptive store's own, for reports.
+    pinned: AtomicU8,
     /// An adaptive map's last switch ([`LastSwitch::pack`]); 0 before the first.
     last_switch: AtomicU64,
     /// A pin request from outside not yet applied ([`MapStats::request_pin`]).
@@ -166,6 +169,7 @@ impl MapStats {
             shared: OnceLock::new(),
             capacity: AtomicUsize::new(0),
             form: AtomicU8::new(0),
+            pinned: AtomicU8::new(0),
             last_switch: AtomicU64::new(0),
             pin_request: AtomicU8::new(0),
             hot: OnceLock::new(),
@@ -260,6 +264,17 @@ impl MapStats {
         self.form.load(Relaxed)
     }
 
+    /// The form an adaptive map is pinned to, if it is.
+    pub(crate) fn pinned(&self) -> Option<ActiveBackend> {
+        ActiveBackend::from_code(self.pinned.load(Relaxed))
+    }
+
+    /// Publishes an adaptive map's pin (see [`pinned`](Self::pinned)).
+    pub(crate) fn set_pinned(&self, pin: Option<ActiveBackend>) {
+        self.pinned
+            .store(pin.map_or(0, ActiveBackend::code), Relaxed);
+    }
+
     /// Asks the map (if adaptive) to hold `to`, or with `None` to let its cost model decide.
     pub(crate) fn request_pin(&self, to: Option<ActiveBackend>) {
         self.pin_request
@@ -308,7 +323,7 @@ pub struct Recorder<'a> {
     enabled: bool,
 }
 
-impl Recorder<'_> {
+impl<'a> Recorder<'a> {
     /// Whether this map collects statistics.
     #[inline(always)]
     pub(crate) fn enabled(&self) -> bool {
@@ -376,6 +391,11 @@ impl Recorder<'_> {
                 (sink.switched)(self.stats.descriptor, switch, took);
             }
         }
+    }
+
+    /// The statistics recorded into.
+    pub(crate) fn stats(&self) -> &'a MapStats {
+        self.stats
     }
 
     /// Sets an adaptive map's form (its `ActiveBackend::code`), when it is made.

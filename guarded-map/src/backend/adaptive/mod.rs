@@ -87,6 +87,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         sharded: ShardedStore<K, V>,
     ) -> Self {
         rec.set_form(active.code());
+        rec.stats().set_pinned(pinned.then_some(active));
         AdaptiveStore {
             gate: Gate::new(active),
             rcu,
@@ -96,6 +97,13 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
             pinned: AtomicU8::new(if pinned { active.code() } else { NONE }),
             last_switch: Mutex::new(None),
         }
+    }
+
+    /// Pins the map to `to` (`None`: unpins it), and publishes the pin in `stats` for reports.
+    fn set_pin(&self, to: Option<ActiveBackend>, stats: &MapStats) {
+        self.pinned
+            .store(to.map_or(NONE, ActiveBackend::code), Relaxed);
+        stats.set_pinned(to);
     }
 
     /// The form the map is pinned to, if it is.
@@ -111,11 +119,11 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         rehash: impl Fn(&K) -> u64,
     ) -> Result<bool, SwitchError> {
         let Some(to) = to else {
-            self.pinned.store(NONE, Relaxed);
+            self.set_pin(None, rec.stats());
             return Ok(false);
         };
         let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
-        self.pinned.store(to.code(), Relaxed);
+        self.set_pin(Some(to), rec.stats());
         Ok(switched)
     }
 
@@ -128,7 +136,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     ) -> Result<bool, SwitchError> {
         let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
         if self.pinned.load(Relaxed) != NONE {
-            self.pinned.store(to.code(), Relaxed);
+            self.set_pin(Some(to), rec.stats());
         }
         Ok(switched)
     }
@@ -149,8 +157,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         if let Some(request) = stats.take_pin_request() {
             // From outside (`guarded-map-probe pin`): held from now on, switched by the next
             // operation that can hash keys.
-            self.pinned
-                .store(request.map_or(NONE, ActiveBackend::code), Relaxed);
+            self.set_pin(request, stats);
             if let Some(to) = request {
                 self.due.store(to.code(), Relaxed);
             }
