@@ -88,7 +88,7 @@ where
 
     /// The form the map is pinned to, if it is.
     pub fn pinned_backend(&self) -> Option<ActiveBackend> {
-        self.store.pinned()
+        self.stats.pinned()
     }
 
     /// The map's last switch (from, to, why, when, how long), if it switched.

@@ -144,7 +144,7 @@ pub struct MapStats {
     /// An adaptive map's form (its `ActiveBackend::code`); 0 for the other backends.
     form: AtomicU8,
     /// The form an adaptive map is pinned to (its `ActiveBackend::code`); 0 when not pinned.
-    /// A copy of the adaptive store's own, for reports.
+    /// The adaptive store keeps its pin here, where reports read it too.
     pinned: AtomicU8,
     /// An adaptive map's last switch ([`LastSwitch::pack`]); 0 before the first.
     last_switch: AtomicU64,
@@ -269,7 +269,7 @@ impl MapStats {
         ActiveBackend::from_code(self.pinned.load(Relaxed))
     }
 
-    /// Publishes an adaptive map's pin (see [`pinned`](Self::pinned)).
+    /// Sets an adaptive map's pin (see [`pinned`](Self::pinned)).
     pub(crate) fn set_pinned(&self, pin: Option<ActiveBackend>) {
         self.pinned
             .store(pin.map_or(0, ActiveBackend::code), Relaxed);

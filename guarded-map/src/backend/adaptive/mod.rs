@@ -42,9 +42,8 @@ pub struct AdaptiveStore<K, V> {
     /// The cost model's state; tried, never waited for.
     decider: Mutex<Decider>,
     /// A switch the cost model decided, carried out by the next operation that can hash keys.
+    /// (The form the map is pinned to, if any, is kept in its `MapStats`, where reports read it.)
     due: AtomicU8,
-    /// The form the map is held in (`NONE`: the cost model decides).
-    pinned: AtomicU8,
     /// The last switch: from, to, why, when.
     last_switch: Mutex<Option<Switched>>,
 }
@@ -74,7 +73,7 @@ fn empty(config: StoreConfig) -> StoreConfig {
     }
 }
 
-/// `due` and `pinned` hold a form's code ([`ActiveBackend::code`]), or this.
+/// `due` holds a form's code ([`ActiveBackend::code`]), or this.
 const NONE: u8 = 0;
 
 impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
@@ -94,21 +93,8 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
             sharded,
             decider: Mutex::new(Decider::default()),
             due: AtomicU8::new(NONE),
-            pinned: AtomicU8::new(if pinned { active.code() } else { NONE }),
             last_switch: Mutex::new(None),
         }
-    }
-
-    /// Pins the map to `to` (`None`: unpins it), and publishes the pin in `stats` for reports.
-    fn set_pin(&self, to: Option<ActiveBackend>, stats: &MapStats) {
-        self.pinned
-            .store(to.map_or(NONE, ActiveBackend::code), Relaxed);
-        stats.set_pinned(to);
-    }
-
-    /// The form the map is pinned to, if it is.
-    pub(crate) fn pinned(&self) -> Option<ActiveBackend> {
-        ActiveBackend::from_code(self.pinned.load(Relaxed))
     }
 
     /// Pins the map to `to` (switching to it now), or with `None` lets the cost model decide again.
@@ -119,11 +105,11 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         rehash: impl Fn(&K) -> u64,
     ) -> Result<bool, SwitchError> {
         let Some(to) = to else {
-            self.set_pin(None, rec.stats());
+            rec.stats().set_pinned(None);
             return Ok(false);
         };
         let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
-        self.set_pin(Some(to), rec.stats());
+        rec.stats().set_pinned(Some(to));
         Ok(switched)
     }
 
@@ -135,8 +121,8 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         rehash: impl Fn(&K) -> u64,
     ) -> Result<bool, SwitchError> {
         let switched = self.switch_to(to, SwitchReason::Requested, rec, rehash)?;
-        if self.pinned.load(Relaxed) != NONE {
-            self.set_pin(Some(to), rec.stats());
+        if rec.stats().pinned().is_some() {
+            rec.stats().set_pinned(Some(to));
         }
         Ok(switched)
     }
@@ -157,12 +143,12 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         if let Some(request) = stats.take_pin_request() {
             // From outside (`guarded-map-probe pin`): held from now on, switched by the next
             // operation that can hash keys.
-            self.set_pin(request, stats);
+            stats.set_pinned(request);
             if let Some(to) = request {
                 self.due.store(to.code(), Relaxed);
             }
         }
-        if self.pinned.load(Relaxed) != NONE {
+        if stats.pinned().is_some() {
             return;
         }
         let Some(mut decider) = self.decider.try_lock() else {
@@ -208,7 +194,7 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         };
         // A pinned map moves only to its pin (asked from outside); an unpinned one where its
         // cost model sends it.
-        let reason = match ActiveBackend::from_code(self.pinned.load(Relaxed)) {
+        let reason = match rec.stats().pinned() {
             Some(pin) if pin == to => SwitchReason::Requested,
             Some(_) => return,
             None => SwitchReason::CostModel,
