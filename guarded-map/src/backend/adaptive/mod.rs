@@ -76,6 +76,22 @@ fn empty(config: StoreConfig) -> StoreConfig {
 /// `due` holds a form's code ([`ActiveBackend::code`]), or this.
 const NONE: u8 = 0;
 
+/// Runs `$body` with `$store` bound to the store `$active` names, both typed alike.
+macro_rules! on {
+    ($self:ident, $active:expr, |$store:ident| $body:expr) => {
+        match $active {
+            ActiveBackend::Rcu => {
+                let $store = &$self.rcu;
+                $body
+            }
+            ActiveBackend::Sharded => {
+                let $store = &$self.sharded;
+                $body
+            }
+        }
+    };
+}
+
 impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     /// A store of `rcu` and `sharded`, `active` in use (and pinned there if `pinned`).
     fn with_stores(
@@ -248,10 +264,8 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
     {
         let form = self.gate.active();
         let valid = || self.gate.holds(form);
-        match form {
-            ActiveBackend::Rcu => self.rcu.get_if(hash, key, counting, valid, f),
-            ActiveBackend::Sharded => self.sharded.get_if(hash, key, stats, counting, valid, f),
-        }
+        on!(self, form, |store| store
+            .get_if(hash, key, stats, counting, valid, f))
     }
 
     /// The representation in use now.
@@ -278,18 +292,15 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         let switched = self.gate.switch(
             to,
             |from, to| {
-                let mut entries = Vec::with_capacity(self.len_of(from));
-                self.for_each_of(from, rec, |key, value| {
+                let mut entries = Vec::with_capacity(on!(self, from, |store| store.len()));
+                on!(self, from, |store| store.for_each(rec, |key, value| {
                     entries.push(Entry {
                         hash: rehash(key),
                         key: key.clone(),
                         value: value.clone(),
                     });
-                });
-                match to {
-                    ActiveBackend::Rcu => self.rcu.replace_all(entries, rec, &rehash),
-                    ActiveBackend::Sharded => self.sharded.replace_all(entries, rec, &rehash),
-                };
+                }));
+                on!(self, to, |store| store.replace_all(entries, rec, &rehash));
             },
             |from| match from {
                 // Keyed reads check the form inside the form's own protection, not on the gate:
@@ -321,36 +332,6 @@ impl<K: Clone + Eq, V: Clone> AdaptiveStore<K, V> {
         }
         Ok(switched)
     }
-
-    fn len_of(&self, side: ActiveBackend) -> usize {
-        match side {
-            ActiveBackend::Rcu => self.rcu.len(),
-            ActiveBackend::Sharded => self.sharded.len(),
-        }
-    }
-
-    fn for_each_of(&self, side: ActiveBackend, rec: Recorder<'_>, f: impl FnMut(&K, &V)) {
-        match side {
-            ActiveBackend::Rcu => self.rcu.for_each(rec, f),
-            ActiveBackend::Sharded => self.sharded.for_each(rec, f),
-        }
-    }
-}
-
-/// Runs `$body` with `$store` bound to the store `$active` names, both typed alike.
-macro_rules! on {
-    ($self:ident, $active:expr, |$store:ident| $body:expr) => {
-        match $active {
-            ActiveBackend::Rcu => {
-                let $store = &$self.rcu;
-                $body
-            }
-            ActiveBackend::Sharded => {
-                let $store = &$self.sharded;
-                $body
-            }
-        }
-    };
 }
 
 // The keyed operations are inlined (`inline(always)`): they hold both stores' paths, which made

@@ -123,6 +123,7 @@ impl<K, V> RcuStore<K, V> {
         &self,
         hash: u64,
         key: &Q,
+        _stats: &Arc<MapStats>,
         counting: bool,
         valid: impl FnOnce() -> bool,
         f: F,
@@ -301,7 +302,7 @@ impl<K: Clone + Eq, V: Clone> Storage<K, V> for RcuStore<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        match self.get_if(hash, key, counting, || true, f) {
+        match self.get_if(hash, key, _stats, counting, || true, f) {
             Ok(out) => out,
             Err(_) => unreachable!("a read that is always valid"),
         }
