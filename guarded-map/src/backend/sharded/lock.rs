@@ -89,6 +89,14 @@ impl Kept for LockWord {
 }
 
 impl LockWord {
+    /// The counts of the writes made under this lock, which only its holder writes (see
+    /// [`WriteCounts::record`]). Borrowed from the lock, not a guard, so that a write can count
+    /// while it holds an entry of the data.
+    #[inline(always)]
+    pub(crate) fn write_counts(&self) -> &WriteCounts {
+        &self.writes
+    }
+
     /// Reads counted so far (a running one not included).
     fn reads(&self) -> u64 {
         // Flips first: a count loaded after them is at least as new, never older (see `widen`).
@@ -278,6 +286,12 @@ impl<T> ShardLock<T> {
         &self.word
     }
 
+    /// The counts of the writes made under this lock (see [`LockWord::write_counts`]).
+    #[inline(always)]
+    pub(crate) fn write_counts(&self) -> &WriteCounts {
+        self.word.write_counts()
+    }
+
     /// The value, through an exclusive borrow of the lock (no locking).
     pub(crate) fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` excludes every guard and every other access.
@@ -404,11 +418,15 @@ impl<T> DerefMut for WriteGuard<'_, T> {
 }
 
 impl<'a, T> WriteGuard<'a, T> {
-    /// The counts of the writes made under this lock, which only its holder writes. Borrowed from
-    /// the lock, not the guard, so that a write can count while it holds an entry of the data.
+    /// Whether this guard holds `lock`.
+    pub(crate) fn holds(&self, lock: &ShardLock<T>) -> bool {
+        std::ptr::eq(self.word, &lock.word)
+    }
+
+    /// The word of the lock held, for the counts kept beside it.
     #[inline(always)]
-    pub(crate) fn counts(&self) -> &'a WriteCounts {
-        &self.word.writes
+    pub(crate) fn lock(&self) -> &'a LockWord {
+        self.word
     }
 }
 
