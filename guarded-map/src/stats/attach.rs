@@ -11,6 +11,7 @@
 //! same way, by dropping the old `Attached`.
 
 use std::ops::Deref;
+use std::ptr;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -48,19 +49,53 @@ impl Attachments {
         for attached in &self.live {
             // SAFETY: a live entry's counts are alive: the `Attached` that pushed it removes it
             // (under the lock the caller holds) before it frees the data they are in.
-            unsafe { &*attached.kept }.add_to(total);
+            unsafe { attached.add_to(total) };
         }
     }
 }
 
-/// A pointer to attached counts, and the attachment it came through.
+/// A pointer to attached counts: a run of `count` values of one [`Kept`] type, `stride` bytes
+/// apart (one value, or one per shard of a store), and the attachment it came through. A run is
+/// summed by one call, `add`, made for its type: the values' `add_to` inlined in a loop, not one
+/// dynamic call each.
 struct Pointer {
     owner: u64,
-    kept: *const dyn Kept,
+    /// The first value, with the provenance of everything the run covers (the slice it came from).
+    first: *const u8,
+    count: u32,
+    stride: u32,
+    /// [`add_run`] for the values' type.
+    add: unsafe fn(*const u8, usize, usize, &mut Counts),
 }
 
-// SAFETY: the pointee is `Sync` (a `Kept` bound) and alive while the entry exists (see
-// `Attached`); sending or sharing the pointer is like sending or sharing a shared reference to it.
+impl Pointer {
+    /// Adds the run's counts to `total`.
+    ///
+    /// # Safety
+    ///
+    /// The run must be alive: the entry is live (see [`Attachments`]) and the caller holds the
+    /// lock the entries live under.
+    unsafe fn add_to(&self, total: &mut Counts) {
+        // SAFETY: `Keep` made the run from values of the type `add` was made for, at these
+        // addresses, reachable through `first`; the caller vouches for their being alive.
+        unsafe { (self.add)(self.first, self.count as usize, self.stride as usize, total) }
+    }
+}
+
+/// Adds the counts of the `count` values of type `U` that start at `first`, `stride` bytes apart.
+///
+/// # Safety
+///
+/// Each of those addresses holds a live `U`, reachable through `first`'s provenance.
+unsafe fn add_run<U: Kept>(first: *const u8, count: usize, stride: usize, total: &mut Counts) {
+    for i in 0..count {
+        // SAFETY: the caller's promise, for the `i`-th value.
+        unsafe { &*first.add(i * stride).cast::<U>() }.add_to(total);
+    }
+}
+
+// SAFETY: the pointees are `Sync` (a `Kept` bound) and alive while the entry exists (see
+// `Attached`); sending or sharing the pointer is like sending or sharing shared references to them.
 unsafe impl Send for Pointer {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Pointer {}
@@ -104,8 +139,8 @@ impl Drop for Attachment {
                 return true;
             }
             // SAFETY: the counts are alive until the `Attached` holding this attachment frees
-            // its data, which it does after dropping the attachment (now).
-            unsafe { &*attached.kept }.add_to(detached);
+            // its data, which it does after dropping the attachment (now), and the lock is held.
+            unsafe { attached.add_to(detached) };
             false
         });
     }
@@ -135,13 +170,39 @@ pub(crate) struct Keep<'a> {
 
 impl<'a> Keep<'a> {
     /// Attaches `kept`, which lives in the data (or longer).
-    pub(crate) fn keep(&mut self, kept: &'a (dyn Kept + 'static)) {
+    pub(crate) fn keep<U: Kept + 'static>(&mut self, kept: &'a U) {
+        self.keep_each(std::slice::from_ref(kept), |kept| kept);
+    }
+
+    /// Attaches the counts `kept` finds in each of `items` (at the same place in each), as one
+    /// run: a report reads them in one call.
+    pub(crate) fn keep_each<T, U: Kept + 'static>(
+        &mut self,
+        items: &'a [T],
+        kept: impl Fn(&'a T) -> &'a U,
+    ) {
+        let Some(item) = items.first() else {
+            return;
+        };
+        let stride = size_of::<T>();
+        let base = items.as_ptr().cast::<u8>();
+        let offset = ptr::from_ref(kept(item)).addr() - base.addr();
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(
+                ptr::from_ref(kept(item)).addr(),
+                base.addr() + i * stride + offset,
+                "attached counts sit at the same place in each item"
+            );
+        }
         self.live.push(Pointer {
             owner: self.attachment.owner,
-            kept,
+            // Derived from the whole slice: reading the i-th value stays within its provenance.
+            first: base.wrapping_add(offset),
+            count: u32::try_from(items.len()).expect("fewer than 2^32 values in a run"),
+            stride: u32::try_from(stride).expect("items smaller than 4 GiB"),
+            add: add_run::<U>,
         });
-    }
-}
+    }}
 
 impl<T: ?Sized> Attached<T> {
     /// Owns `data`; nothing is attached yet.

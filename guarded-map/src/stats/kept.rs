@@ -196,6 +196,7 @@ impl WriteCounts {
 }
 
 impl Kept for WriteCounts {
+    #[inline]
     fn add_to(&self, total: &mut Counts) {
         for wrote in Wrote::ALL {
             let n = self.outcomes[wrote as usize].load(Relaxed);

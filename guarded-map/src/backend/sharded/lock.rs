@@ -82,6 +82,7 @@ unsafe impl<T: Send> Send for ShardLock<T> {}
 impl Kept for LockWord {
     /// Adds the counted reads and the writes. Misses are counted in the per-thread slots: they are rarer, and
     /// the lock cannot tell them.
+    #[inline]
     fn add_to(&self, total: &mut Counts) {
         total.add_one(Counter::Get, self.reads());
         self.writes.add_to(total);

@@ -390,9 +390,7 @@ impl<K, V> ShardedStore<K, V> {
             self.reserved.store(self.total_len(), Relaxed);
         }
         self.shards.attach_to(rec.attachment(), |shards, keep| {
-            for shard in shards {
-                keep.keep(shard.table.word());
-            }
+            keep.keep_each(shards, |shard| shard.table.word());
         });
         self
     }
