@@ -5,7 +5,9 @@
 //! creates in its own stripe, and an instance keeps its place (stripe and slot) to leave it in
 //! O(1). When an instance is dropped its final counts are folded into its stripe's totals for its
 //! descriptor under that stripe's lock, so a report never loses or double-counts an operation,
-//! however instances come and go. A report takes one stripe's lock at a time.
+//! however instances come and go. A report sums a stripe a chunk of places at a time under its
+//! lock, so a thread creating or dropping a map waits a fraction of a millisecond for a report
+//! however many instances there are (see `Sums::of_everything` for why that stays exact).
 //!
 //! ```
 //! use guarded_map::{map_spec, registry, GuardedMap};
@@ -146,6 +148,11 @@ struct Stripe {
     /// Empty places of `live`, reused first.
     free: Vec<u32>,
     retired: Vec<(&'static Descriptor, Counts)>,
+    /// While a report walks this stripe: the places it has summed (all below this one).
+    walked: Option<usize>,
+    /// The final counts of instances dropped during a walk from a place it had summed, held apart
+    /// until the walk ends so that it does not count them twice (see [`Sums::of_everything`]).
+    dropped_behind_walk: Vec<(&'static Descriptor, Counts)>,
 }
 
 impl Stripe {
@@ -154,7 +161,73 @@ impl Stripe {
             live: Vec::new(),
             free: Vec::new(),
             retired: Vec::new(),
+            walked: None,
+            dropped_behind_walk: Vec::new(),
         }
+    }
+
+    /// Places `stats` and returns its place.
+    fn add(&mut self, stats: &Arc<MapStats>) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.live[slot as usize] = Some(stats.clone());
+                slot
+            }
+            None => {
+                self.live.push(Some(stats.clone()));
+                u32::try_from(self.live.len() - 1).expect("fewer than 2^32 maps per stripe")
+            }
+        }
+    }
+
+    /// Empties place `slot`, folding its instance's final counts into its descriptor's totals.
+    fn remove(&mut self, slot: u32) {
+        let Some(stats) = self.live[slot as usize].take() else {
+            return;
+        };
+        self.free.push(slot);
+        let counts = stats.counts();
+        let summed = self.walked.is_some_and(|walked| (slot as usize) < walked);
+        let totals = if summed {
+            &mut self.dropped_behind_walk
+        } else {
+            &mut self.retired
+        };
+        fold(totals, stats.descriptor, &counts);
+    }
+
+    /// Sums into `sums` the next places from `at`, at most [`Sums::CHUNK`] of them (see
+    /// [`Sums::of_everything`]): returns the place to go on from, or `None` once the stripe is
+    /// summed, dropped instances' counts included.
+    fn walk(&mut self, at: usize, sums: &mut Sums) -> Option<usize> {
+        let end = (at + Sums::CHUNK).min(self.live.len());
+        for stats in self.live[at.min(end)..end].iter().flatten() {
+            sums.of(stats.descriptor).add_live(stats);
+        }
+        if end < self.live.len() {
+            self.walked = Some(end);
+            return Some(end);
+        }
+        for (descriptor, retired) in &self.retired {
+            sums.of(descriptor).counts.add(retired);
+        }
+        for (descriptor, counts) in self.dropped_behind_walk.drain(..) {
+            fold(&mut self.retired, descriptor, &counts);
+        }
+        self.walked = None;
+        None
+    }
+}
+
+/// Adds `counts` to `descriptor`'s entry of `totals`.
+fn fold(
+    totals: &mut Vec<(&'static Descriptor, Counts)>,
+    descriptor: &'static Descriptor,
+    counts: &Counts,
+) {
+    match totals.iter_mut().find(|(d, _)| ptr::eq(*d, descriptor)) {
+        Some((_, total)) => total.add(counts),
+        None => totals.push((descriptor, *counts)),
     }
 }
 
@@ -179,17 +252,7 @@ fn home_stripe() -> usize {
 /// Adds a live instance.
 pub(crate) fn register(stats: &Arc<MapStats>) -> Seat {
     let stripe = home_stripe();
-    let mut part = STRIPES_OF_LIVE[stripe].lock();
-    let slot = match part.free.pop() {
-        Some(slot) => {
-            part.live[slot as usize] = Some(stats.clone());
-            slot
-        }
-        None => {
-            part.live.push(Some(stats.clone()));
-            u32::try_from(part.live.len() - 1).expect("fewer than 2^32 maps per stripe")
-        }
-    };
+    let slot = STRIPES_OF_LIVE[stripe].lock().add(stats);
     Seat {
         stripe: stripe as u32,
         slot,
@@ -199,20 +262,9 @@ pub(crate) fn register(stats: &Arc<MapStats>) -> Seat {
 /// Removes a live instance, folding its final counts into its descriptor's totals (under the same
 /// lock as its place: a report sees it either live or folded, never both or neither).
 pub(crate) fn unregister(seat: &Seat) {
-    let mut part = STRIPES_OF_LIVE[seat.stripe as usize].lock();
-    let Some(stats) = part.live[seat.slot as usize].take() else {
-        return;
-    };
-    part.free.push(seat.slot);
-    let counts = stats.counts();
-    match part
-        .retired
-        .iter_mut()
-        .find(|(d, _)| std::ptr::eq(*d, stats.descriptor))
-    {
-        Some((_, retired)) => retired.add(&counts),
-        None => part.retired.push((stats.descriptor, counts)),
-    }
+    STRIPES_OF_LIVE[seat.stripe as usize]
+        .lock()
+        .remove(seat.slot);
 }
 
 /// One descriptor's report being summed.
@@ -313,17 +365,28 @@ impl Sums {
         &mut self.list[i].1
     }
 
-    /// Sums every stripe, holding one stripe's lock at a time. Counters of dropped instances are
-    /// folded in; gauges (`len`, capacity, memory) follow live instances only.
+    /// Places of a stripe summed under one hold of its lock: short enough a hold that a thread
+    /// creating or dropping a map in that stripe meanwhile waits a fraction of a millisecond.
+    const CHUNK: usize = 1024;
+
+    /// Sums every stripe, a chunk of its places at a time under its lock. Counters of dropped
+    /// instances are folded in; gauges (`len`, capacity, memory) follow live instances only.
+    ///
+    /// Exact although instances come and go between chunks: an instance is summed live if it is
+    /// in a place when the walk reaches it; one dropped from a place not yet reached has its final
+    /// counts in the stripe's `retired`, which the walk adds at its end; one dropped from a place
+    /// already summed has them held apart until then (counted live already). An instance created
+    /// behind the walk is left to the next report. So every operation counts once, and from one
+    /// report to the next no counter goes down.
     fn of_everything() -> Sums {
+        // One walk at a time: a stripe has one walk position.
+        static WALKING: Mutex<()> = Mutex::new(());
+        let _walking = WALKING.lock();
         let mut sums = Sums::default();
         for part in &STRIPES_OF_LIVE {
-            let part = part.lock();
-            for stats in part.live.iter().flatten() {
-                sums.of(stats.descriptor).add_live(stats);
-            }
-            for (descriptor, retired) in &part.retired {
-                sums.of(descriptor).counts.add(retired);
+            let mut at = Some(0);
+            while let Some(from) = at {
+                at = part.lock().walk(from, &mut sums);
             }
         }
         sums
@@ -457,4 +520,84 @@ pub fn report(label: &str) -> Option<MapReport> {
     reports_by_label()
         .into_iter()
         .find(|r| r.descriptor.label() == label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::BackendKind;
+
+    static DESCRIPTOR: Descriptor = Descriptor::new("registry::tests", BackendKind::Sharded);
+
+    /// A new instance's statistics with one insert counted.
+    fn one_insert() -> Arc<MapStats> {
+        let stats = MapStats::new(&DESCRIPTOR, 16);
+        stats.recorder(true).count(Counter::Insert, 1);
+        stats
+    }
+
+    /// Walks `stripe` to its end from `at`; the inserts and instances summed.
+    fn walk_from(stripe: &mut Stripe, mut at: usize, sums: &mut Sums) -> (u64, usize) {
+        while let Some(from) = stripe.walk(at, sums) {
+            at = from;
+        }
+        let sum = sums.of(&DESCRIPTOR);
+        (sum.counts[Counter::Insert], sum.instances)
+    }
+
+    #[test]
+    fn instances_coming_and_going_during_a_walk_count_once() {
+        let mut stripe = Stripe::new();
+        let kept: Vec<Arc<MapStats>> = (0..2 * Sums::CHUNK + 52).map(|_| one_insert()).collect();
+        for stats in &kept {
+            stripe.add(stats);
+        }
+        let mut sums = Sums::default();
+        let at = stripe.walk(0, &mut sums).expect("more than a chunk");
+        assert_eq!(at, Sums::CHUNK);
+        // Dropped behind the walk (summed live already) and ahead of it (not yet summed).
+        stripe.remove(10);
+        stripe.remove(2000);
+        // Made meanwhile: it takes the place just freed ahead of the walk, and is summed there.
+        let late = one_insert();
+        assert_eq!(stripe.add(&late), 2000);
+        let (inserts, instances) = walk_from(&mut stripe, at, &mut sums);
+        assert_eq!(
+            inserts,
+            kept.len() as u64 + 1,
+            "each instance's insert once"
+        );
+        assert_eq!(
+            instances,
+            kept.len(),
+            "the one dropped behind was live when summed"
+        );
+
+        // The next walk: both dropped instances in the stripe's totals, the rest live.
+        let (inserts, instances) = walk_from(&mut stripe, 0, &mut Sums::default());
+        assert_eq!(inserts, kept.len() as u64 + 1);
+        assert_eq!(instances, kept.len() - 1);
+        assert!(stripe.walked.is_none() && stripe.dropped_behind_walk.is_empty());
+    }
+
+    #[test]
+    fn an_instance_made_behind_the_walk_waits_for_the_next() {
+        let mut stripe = Stripe::new();
+        let kept: Vec<Arc<MapStats>> = (0..Sums::CHUNK + 1).map(|_| one_insert()).collect();
+        for stats in &kept {
+            stripe.add(stats);
+        }
+        stripe.remove(3);
+        let mut sums = Sums::default();
+        let at = stripe.walk(0, &mut sums).unwrap();
+        // Made into the place freed behind the walk, then dropped before it ends.
+        let late = one_insert();
+        assert_eq!(stripe.add(&late), 3);
+        stripe.remove(3);
+        let (inserts, _) = walk_from(&mut stripe, at, &mut sums);
+        assert_eq!(inserts, kept.len() as u64, "left to the next report");
+        let (inserts, instances) = walk_from(&mut stripe, 0, &mut Sums::default());
+        assert_eq!(inserts, kept.len() as u64 + 1, "and counted there");
+        assert_eq!(instances, kept.len() - 1);
+    }
 }

@@ -165,3 +165,68 @@ fn instances_created_and_dropped_on_many_threads_are_counted_exactly() {
         (total, total / 2)
     );
 }
+
+mod crowd {
+    use std::collections::HashMap;
+
+    #[guarded_map::guarded_map]
+    #[derive(Default)]
+    pub struct Session {
+        #[guarded(sharded, name = "registry_test.crowd")]
+        pub seen: HashMap<u32, u32>,
+    }
+}
+
+/// Thousands of live instances in one thread's part of the registry (a report sums them a chunk
+/// at a time), dropped and made while reports run: no report counts an insert twice or goes back,
+/// and the last one counts every insert.
+#[test]
+fn reports_over_many_live_instances_never_go_back_while_they_churn() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const LIVE: usize = 5_000;
+    const ROUNDS: u32 = 40;
+    let made = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut last = 0;
+            let mut reports = 0u32;
+            while !done.load(Ordering::Acquire) || reports == 0 {
+                let inserts = registry::report("registry_test.crowd")
+                    .unwrap()
+                    .stats
+                    .inserts;
+                let made = made.load(Ordering::Acquire);
+                assert!(inserts >= last, "went back from {last} to {inserts}");
+                assert!(inserts <= made, "{inserts} inserts counted, {made} made");
+                last = inserts;
+                reports += 1;
+            }
+        });
+        let mut live: Vec<crowd::Session> = Vec::with_capacity(LIVE);
+        let mut key = 0u32;
+        for round in 0..ROUNDS {
+            // Drop a spread of them (front, middle, back), then make as many again.
+            let n = live.len();
+            for at in [n.saturating_sub(50), n / 2, 0] {
+                let end = (at + 50).min(live.len());
+                if at < end {
+                    live.drain(at..end);
+                }
+            }
+            while live.len() < LIVE {
+                let session = crowd::Session::default();
+                session.seen.insert(key, round);
+                key += 1;
+                made.fetch_add(1, Ordering::Release);
+                live.push(session);
+            }
+        }
+        drop(live);
+        done.store(true, Ordering::Release);
+    });
+    let report = registry::report("registry_test.crowd").unwrap();
+    assert_eq!(report.instances, 0);
+    assert_eq!(report.stats.inserts, made.into_inner());
+}

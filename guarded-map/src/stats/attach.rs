@@ -202,7 +202,8 @@ impl<'a> Keep<'a> {
             stride: u32::try_from(stride).expect("items smaller than 4 GiB"),
             add: add_run::<U>,
         });
-    }}
+    }
+}
 
 impl<T: ?Sized> Attached<T> {
     /// Owns `data`; nothing is attached yet.
