@@ -13,7 +13,8 @@ use std::fs;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use dashmap::DashMap;
@@ -129,6 +130,9 @@ struct Built {
     bytes_per_struct: f64,
     /// `report_now` over every live instance (guarded-map only).
     report_s: Option<f64>,
+    /// The longest one struct's creation took on the thread that made every instance (so in the
+    /// same part of the registry) while another thread ran `report_now` (guarded-map only).
+    create_wait_s: Option<f64>,
     drop_s: f64,
 }
 
@@ -171,6 +175,7 @@ fn build<T: Tenant>(contender: Contender, count: usize) -> Built {
         times.sort_by(f64::total_cmp);
         times[1]
     });
+    let create_wait_s = (contender == Contender::GuardedMap).then(create_wait_during_report);
     let start = Instant::now();
     drop(black_box(all));
     Built {
@@ -179,8 +184,30 @@ fn build<T: Tenant>(contender: Contender, count: usize) -> Built {
         build_s,
         bytes_per_struct,
         report_s,
+        create_wait_s,
         drop_s: start.elapsed().as_secs_f64(),
     }
+}
+
+/// The longest a struct's creation waits on this thread while another runs `report_now` over
+/// every instance this thread made.
+fn create_wait_during_report() -> f64 {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            guarded_map::report_now();
+            done.store(true, Ordering::Release);
+        });
+        let mut made = Vec::new();
+        let mut longest = Duration::ZERO;
+        while !done.load(Ordering::Acquire) {
+            let start = Instant::now();
+            made.push(Guarded::default());
+            longest = longest.max(start.elapsed());
+        }
+        black_box(made);
+        longest.as_secs_f64()
+    })
 }
 
 fn touch<T: Tenant>(contender: Contender, threads: usize, structs: usize) -> Touched {
@@ -250,8 +277,8 @@ fn main() {
         return;
     }
     println!(
-        "{:<12} {:>8} {:>10} {:>14} {:>11} {:>10}",
-        "map", "structs", "build s", "bytes/struct", "report ms", "drop s"
+        "{:<12} {:>8} {:>10} {:>14} {:>11} {:>14} {:>10}",
+        "map", "structs", "build s", "bytes/struct", "report ms", "create wait ms", "drop s"
     );
     let mut built = Vec::new();
     for &count in &args.counts {
@@ -262,13 +289,15 @@ fn main() {
             ))
             .expect("the child prints its row");
             println!(
-                "{:<12} {:>8} {:>10.3} {:>14.0} {:>11} {:>10.3}",
+                "{:<12} {:>8} {:>10.3} {:>14.0} {:>11} {:>14} {:>10.3}",
                 row.contender.to_possible_value().unwrap().get_name(),
                 row.count,
                 row.build_s,
                 row.bytes_per_struct,
                 row.report_s
                     .map_or_else(|| "-".into(), |s| format!("{:.1}", s * 1e3)),
+                row.create_wait_s
+                    .map_or_else(|| "-".into(), |s| format!("{:.2}", s * 1e3)),
                 row.drop_s
             );
             built.push(row);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use super::kept::Kept;
 use super::slots::{Counts, MapStats};
@@ -24,7 +25,10 @@ use super::slots::{Counts, MapStats};
 /// The counts attached to one map's statistics, and the final counts of those detached.
 #[derive(Default)]
 pub(super) struct Attachments {
-    live: Vec<Pointer>,
+    /// Inline: a report reads every map's list, and a store attaches one or two runs, so a
+    /// separate allocation would be one more cache miss per map per report (measured: the most
+    /// expensive load of a report over 100 000 maps).
+    live: SmallVec<[Pointer; 2]>,
     /// Boxed when first needed: most maps never detach (a store detaches when it changes
     /// representation), and every map holds an `Attachments`.
     detached: Option<Box<Counts>>,
@@ -247,12 +251,7 @@ impl<T: ?Sized> Attached<T> {
         };
         // SAFETY: alive until `Drop`; from here on only shared references to it are made.
         pick(unsafe { self.data.as_ref() }, &mut keep);
-        attachment
-            .stats
-            .attachments()
-            .lock()
-            .live
-            .append(&mut keep.live);
+        attachment.stats.attachments().lock().live.extend(keep.live);
     }
 }
 
@@ -312,6 +311,31 @@ mod tests {
         assert_eq!(counts[Counter::Remove], 2);
         drop(new);
         assert_eq!(stats.counts()[Counter::Remove], 2);
+    }
+
+    #[test]
+    fn a_run_of_counts_is_summed_and_folded_once_each() {
+        // Counts inside larger items, as a store's shards hold their lock words.
+        #[derive(Default)]
+        struct Item {
+            _before: [u64; 3],
+            writes: WriteCounts,
+            _after: u8,
+        }
+        let stats = MapStats::new(&DESCRIPTOR, 16);
+        let mut items: Attached<[Item]> =
+            Attached::new((0..5).map(|_| Item::default()).collect::<Box<[Item]>>());
+        items.attach_to(stats.recorder(true).attachment(), |items, keep| {
+            keep.keep_each(items, |item| &item.writes);
+        });
+        for (i, item) in items.iter().enumerate() {
+            for _ in 0..=i {
+                item.writes.record(Wrote::insert(false));
+            }
+        }
+        assert_eq!(stats.counts()[Counter::Insert], 1 + 2 + 3 + 4 + 5);
+        drop(items);
+        assert_eq!(stats.counts()[Counter::Insert], 15, "folded once on detach");
     }
 
     #[test]

@@ -393,6 +393,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "safe code, and too long for Miri")]
     fn keys_counted_down_to_zero_free_their_slots() {
         let mut s = Sketch::new(4);
         s.observe(1);
