@@ -103,6 +103,7 @@ impl Sketch {
     }
 
     /// Puts a key not counted at position 0, in index cell `cell`, counted as the key it replaces.
+    #[inline(always)]
     fn admit(&mut self, fingerprint: u64, cell: usize) {
         let least = self.positions[0];
         if least.count == 0 {
