@@ -190,7 +190,12 @@ impl<'a> Keep<'a> {
         };
         let stride = size_of::<T>();
         let base = items.as_ptr().cast::<u8>();
-        let offset = ptr::from_ref(kept(item)).addr() - base.addr();
+        // Inside each item, at one offset: so the run reads only memory the slice covers.
+        let offset = ptr::from_ref(kept(item))
+            .addr()
+            .checked_sub(base.addr())
+            .filter(|offset| offset + size_of::<U>() <= stride)
+            .expect("attached counts lie inside their item");
         for (i, item) in items.iter().enumerate() {
             assert_eq!(
                 ptr::from_ref(kept(item)).addr(),
