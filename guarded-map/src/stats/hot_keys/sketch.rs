@@ -352,6 +352,51 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "safe code, and too long for Miri")]
+    fn space_saving_bounds_hold_on_mixed_streams() {
+        // Against exact counts: every count bounds its key's from above and, less its
+        // overcount, from below; the counts add up to the samples; and every key above
+        // 1/capacity of them is counted.
+        for capacity in [1usize, 2, 7, 16, 128] {
+            for seed in 1..=4u64 {
+                let mut s = Sketch::new(capacity);
+                let mut exact = std::collections::HashMap::new();
+                let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                let samples = 20_000u64; // below a half-life: no halving
+                for _ in 0..samples {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // A few heavy keys, a skewed middle and a long tail.
+                    let key = match x % 10 {
+                        0..=3 => x % 4,
+                        4..=6 => 100 + (x >> 8) % (x % 50 + 1),
+                        _ => 1_000 + (x >> 16) % 5_000,
+                    };
+                    s.observe(key);
+                    *exact.entry(key).or_insert(0u64) += 1;
+                }
+                assert_consistent(&s);
+                let ranked = s.ranked();
+                assert_eq!(ranked.iter().map(|h| h.samples).sum::<u64>(), samples);
+                for h in &ranked {
+                    let truth = exact[&h.fingerprint];
+                    assert!(h.samples >= truth, "{h:?} against {truth}");
+                    assert!(h.samples - h.overcount <= truth, "{h:?} against {truth}");
+                }
+                for (&key, &truth) in &exact {
+                    if truth * capacity as u64 > samples {
+                        assert!(
+                            ranked.iter().any(|h| h.fingerprint == key),
+                            "key {key} ({truth} of {samples}) at capacity {capacity}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "safe code, and too long for Miri")]
     fn invariants_hold_through_growth_replacements_and_halvings() {
         let mut s = Sketch::new(32);
         let mut x = 1u64;
