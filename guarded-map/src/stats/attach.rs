@@ -5,10 +5,15 @@
 //! the map's own until the `Attached` is dropped; its `Drop` first folds their last values into the
 //! statistics and detaches them, under the same lock every sum reads them under, and only then
 //! frees the data. (A map being dropped retires its statistics first, once the registry holds its
-//! final counts: the retirement forgets every attached pointer, and the drops fold nothing.) The data never moves and is never reachable mutably while anything is attached,
-//! so a count found through a shared reference to it stays valid until the detach: the whole
-//! argument is in this module. A store that changes its representation detaches the old counts the
-//! same way, by dropping the old `Attached`.
+//! final counts: the retirement forgets every attached pointer, and the drops fold nothing.) The
+//! data never moves and is never reachable mutably while anything is attached, so a count found
+//! through a shared reference to it stays valid until the detach: the whole argument is in this
+//! module. A store that changes its representation detaches the old counts the same way, by
+//! dropping the old `Attached`.
+//!
+//! An attachment is a run: one value, or a value at the same place in each item of a slice (a
+//! `Sharded` store's shard lock words), read through one pointer with the slice's provenance and
+//! summed by one call made for the values' type.
 
 use std::ops::Deref;
 use std::ptr;
@@ -169,7 +174,8 @@ unsafe impl<T: ?Sized + Sync> Sync for Attached<T> {}
 /// Collects the counts an [`Attached::attach_to`] call picks out of its data (borrowed for `'a`).
 pub(crate) struct Keep<'a> {
     attachment: &'a Attachment,
-    live: Vec<Pointer>,
+    /// Inline, as in [`Attachments`]: building a map allocates nothing for it.
+    live: SmallVec<[Pointer; 2]>,
 }
 
 impl<'a> Keep<'a> {
@@ -252,7 +258,7 @@ impl<T: ?Sized> Attached<T> {
         }
         let mut keep = Keep {
             attachment,
-            live: Vec::new(),
+            live: SmallVec::new(),
         };
         // SAFETY: alive until `Drop`; from here on only shared references to it are made.
         pick(unsafe { self.data.as_ref() }, &mut keep);
