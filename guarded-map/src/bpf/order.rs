@@ -202,7 +202,7 @@ mod loom_tests {
             };
             let mut order: Sequencer<u32, u64> = Sequencer::new();
             let mut applied = Vec::new();
-            let mut collect = |order: &mut Sequencer<u32, u64>, applied: &mut Vec<u64>| {
+            let collect = |order: &mut Sequencer<u32, u64>, applied: &mut Vec<u64>| {
                 {
                     let _none_in_flight = in_flight.write().unwrap();
                     for (after, value) in sent.lock().unwrap().drain(..) {

@@ -18,7 +18,7 @@ use std::time::Duration;
 mod reader;
 
 // The adaptive gate's loom models wait on `Rcu` read marks as a switch does.
-#[cfg(guarded_map_loom)]
+#[cfg(all(guarded_map_loom, test))]
 pub(crate) use reader::wait_for_marks;
 
 use reader::Readers;
