@@ -148,8 +148,9 @@ struct Stripe {
     /// Empty places of `live`, reused first.
     free: Vec<u32>,
     retired: Vec<(&'static Descriptor, Counts)>,
-    /// While a report walks this stripe: the places it has summed (all below this one).
-    walked: Option<usize>,
+    /// While a report walks this stripe, the places it has summed (all below this one); 0 between
+    /// walks.
+    walked: usize,
     /// The final counts of instances dropped during a walk from a place it had summed, held apart
     /// until the walk ends so that it does not count them twice (see [`Sums::of_everything`]).
     dropped_behind_walk: Vec<(&'static Descriptor, Counts)>,
@@ -161,7 +162,7 @@ impl Stripe {
             live: Vec::new(),
             free: Vec::new(),
             retired: Vec::new(),
-            walked: None,
+            walked: 0,
             dropped_behind_walk: Vec::new(),
         }
     }
@@ -187,7 +188,7 @@ impl Stripe {
         };
         self.free.push(slot);
         let counts = stats.counts();
-        let summed = self.walked.is_some_and(|walked| (slot as usize) < walked);
+        let summed = (slot as usize) < self.walked;
         let totals = if summed {
             &mut self.dropped_behind_walk
         } else {
@@ -205,7 +206,7 @@ impl Stripe {
             sums.of(stats.descriptor).add_live(stats);
         }
         if end < self.live.len() {
-            self.walked = Some(end);
+            self.walked = end;
             return Some(end);
         }
         for (descriptor, retired) in &self.retired {
@@ -214,7 +215,7 @@ impl Stripe {
         for (descriptor, counts) in self.dropped_behind_walk.drain(..) {
             fold(&mut self.retired, descriptor, &counts);
         }
-        self.walked = None;
+        self.walked = 0;
         None
     }
 }
@@ -582,7 +583,7 @@ mod tests {
         let (inserts, instances) = walk_from(&mut stripe, 0, &mut Sums::default());
         assert_eq!(inserts, kept.len() as u64 + 1);
         assert_eq!(instances, kept.len() - 1);
-        assert!(stripe.walked.is_none() && stripe.dropped_behind_walk.is_empty());
+        assert!(stripe.walked == 0 && stripe.dropped_behind_walk.is_empty());
     }
 
     #[test]

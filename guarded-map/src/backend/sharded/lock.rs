@@ -287,12 +287,6 @@ impl<T> ShardLock<T> {
         &self.word
     }
 
-    /// The counts of the writes made under this lock (see [`LockWord::write_counts`]).
-    #[inline(always)]
-    pub(crate) fn write_counts(&self) -> &WriteCounts {
-        self.word.write_counts()
-    }
-
     /// The value, through an exclusive borrow of the lock (no locking).
     pub(crate) fn get_mut(&mut self) -> &mut T {
         // SAFETY: `&mut self` excludes every guard and every other access.
@@ -426,7 +420,7 @@ impl<'a, T> WriteGuard<'a, T> {
 
     /// The word of the lock held, for the counts kept beside it.
     #[inline(always)]
-    pub(crate) fn lock(&self) -> &'a LockWord {
+    pub(crate) fn word(&self) -> &'a LockWord {
         self.word
     }
 }

@@ -140,7 +140,7 @@ impl<'a> Tally<'a> {
     /// pointer, which a write keeps anyway for the unlock.
     #[inline(always)]
     fn of<T>(guard: &WriteGuard<'a, T>, rec: Recorder<'_>) -> Self {
-        Tally(rec.enabled().then(|| guard.lock().write_counts()))
+        Tally(rec.enabled().then(|| guard.word().write_counts()))
     }
 
     /// The same counts through the lock's own address, for a write that keeps its shard's address
@@ -150,7 +150,7 @@ impl<'a> Tally<'a> {
     #[inline(always)]
     fn beside<T>(lock: &'a ShardLock<T>, held: &WriteGuard<'a, T>, rec: Recorder<'_>) -> Self {
         debug_assert!(held.holds(lock), "the write counts of a lock not held");
-        Tally(rec.enabled().then(|| lock.write_counts()))
+        Tally(rec.enabled().then(|| lock.word().write_counts()))
     }
 
     #[inline(always)]

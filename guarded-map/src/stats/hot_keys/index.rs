@@ -74,9 +74,12 @@ impl Index {
         self.cells[hole] = EMPTY;
     }
 
-    /// Empties every cell.
-    pub(super) fn clear(&mut self) {
-        self.cells.fill(EMPTY);
+    /// Puts `slot`, whose key the index does not hold, under `fingerprint`.
+    pub(super) fn insert(&mut self, fingerprint: u64, slot: u32) {
+        let cell = self
+            .find(fingerprint, |_| false)
+            .expect_err("a search that accepts nothing ends at an empty cell");
+        self.put(cell, slot);
     }
 
     /// How many slots it holds.

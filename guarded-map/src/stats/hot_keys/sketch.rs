@@ -183,7 +183,6 @@ impl Sketch {
             .take(added)
             .map(|slot| Position { count: 0, slot });
         self.positions.splice(0..0, free);
-        self.index = Index::with_room_for(positions + 1);
         self.reindex();
     }
 
@@ -196,13 +195,15 @@ impl Sketch {
             position.count /= 2;
             self.slots[position.slot as usize].overcount /= 2;
         }
-        self.index.clear();
         self.reindex();
     }
 
     /// Remakes the index, the places and the blocks from the positions.
     fn reindex(&mut self) {
         let count = self.positions.len();
+        // Room for one more key than the positions: a new key's entry is made before the entry
+        // of the key it replaces goes.
+        self.index = Index::with_room_for(count + 1);
         self.ends.clear();
         for (at, position) in self.positions.iter().enumerate() {
             if at > 0 && position.count != self.positions[at - 1].count {
@@ -212,12 +213,7 @@ impl Sketch {
             slot.place = at as u32;
             slot.block = self.ends.len() as u32;
             if position.count > 0 {
-                let fingerprint = slot.fingerprint;
-                let cell = self
-                    .index
-                    .find(fingerprint, |_| false)
-                    .expect_err("no slot is accepted");
-                self.index.put(cell, position.slot);
+                self.index.insert(slot.fingerprint, position.slot);
             }
         }
         self.ends.push(count as u32 - 1);
